@@ -1,0 +1,283 @@
+/*
+ * libprobe: in-process profiling, tracing and resource accounting for C.
+ *
+ * Overview of every entry point (this header includes the module headers):
+ *
+ *   Lifecycle         probe_start(), probe_stop(), probe_reset(), probe_is_recording(),
+ *                     probe_strerror(), probe_thread_name()
+ *   Instrumentation   PROBE_SCOPE(name), PROBE_FUNC(), PROBE_BEGIN(name)/PROBE_END(),
+ *                     PROBE_LINE(), PROBE_COUNT(name, delta)
+ *   Reports           <probe/report.h>: probe_snapshot_take(), accessors,
+ *                     probe_report_write(), probe_report_fd(), probe_formatter_register()
+ *   Resource usage    <probe/rusage.h>: probe_getrusage(), probe_rusage_diff()
+ *
+ * Recording is on from the moment the library is loaded: no explicit init is needed.
+ * Every macro site is a static descriptor placed in the "probe_sites" linker section,
+ * so the library knows each site at load time, including sites that never ran.
+ *
+ * Compile with -DPROBE_DISABLE to turn every macro into nothing: no argument is
+ * evaluated and no code or data is emitted.
+ *
+ * Errors: functions that can fail return 0 (or a count) on success and a negative
+ * PROBE_E* code on failure. Where errno has the name the code equals -errno.
+ */
+#ifndef PROBE_PROBE_H
+#define PROBE_PROBE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PROBE_VERSION_MAJOR 0
+#define PROBE_VERSION_MINOR 1
+#define PROBE_VERSION_PATCH 0
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PROBE_EXPORT __attribute__((visibility("default")))
+#else
+#define PROBE_EXPORT
+#endif
+
+/* ---- errors ------------------------------------------------------------------ */
+
+#define PROBE_ENOENT    (-2)    /**< No such file, thread or entry. */
+#define PROBE_EIO       (-5)    /**< An I/O call failed (errno is kept). */
+#define PROBE_EBADF     (-9)    /**< A bad file descriptor. */
+#define PROBE_ENOMEM    (-12)   /**< Out of memory. */
+#define PROBE_EACCES    (-13)   /**< Permission denied. */
+#define PROBE_EBUSY     (-16)   /**< Already running. */
+#define PROBE_EEXIST    (-17)   /**< The name is already taken. */
+#define PROBE_EINVAL    (-22)   /**< An argument is invalid. */
+#define PROBE_ENOSPC    (-28)   /**< A fixed-size table or buffer is full. */
+#define PROBE_ERANGE    (-34)   /**< A value is out of range. */
+#define PROBE_ELOOP     (-40)   /**< The output path is a symbolic link. */
+#define PROBE_ENOTSUP   (-95)   /**< Not supported on this platform. */
+#define PROBE_ENODATA   (-4096) /**< Nothing has been recorded yet. */
+#define PROBE_EFORMAT   (-4097) /**< A formatter failed to produce its output. */
+
+/**
+ * Describe an error code.
+ *
+ * @param err  Any value; PROBE_E* codes and other negative errno values are named.
+ * @return A static string, never NULL ("unknown error" for unknown values).
+ * @note Thread-safe and async-signal-safe.
+ */
+PROBE_EXPORT const char *probe_strerror(int err);
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+/**
+ * Start (or resume) recording. Recording is already on when the library loads;
+ * calling this while recording does nothing.
+ *
+ * @retval 0  Success (also when already recording).
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT int probe_start(void);
+
+/**
+ * Stop recording. Data recorded so far is kept for reports. Scopes that were entered
+ * while recording are still timed when they close. Idempotent.
+ *
+ * @retval 0  Success (also when already stopped).
+ * @note Thread-safe and async-signal-safe.
+ */
+PROBE_EXPORT int probe_stop(void);
+
+/**
+ * @return 1 when recording, 0 when stopped.
+ * @note Thread-safe and async-signal-safe.
+ */
+PROBE_EXPORT int probe_is_recording(void);
+
+/**
+ * Forget everything recorded, in every thread, including the aggregate of threads
+ * that have exited. Sites stay registered. A scope that is open across the reset is
+ * not counted. Recording state (started/stopped) is unchanged.
+ *
+ * @note Thread-safe: other threads may be recording. Not async-signal-safe.
+ */
+PROBE_EXPORT void probe_reset(void);
+
+/**
+ * Name the calling thread in reports. The name is copied (at most 31 bytes kept).
+ *
+ * @param name  A NUL-terminated name; any bytes are allowed (reports escape them).
+ * @retval 0             Success.
+ * @retval PROBE_EINVAL  @p name is NULL.
+ * @retval PROBE_ENOMEM  The thread's state could not be allocated.
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT int probe_thread_name(const char *name);
+
+/* ---- sites (not for direct use: what the macros expand to) -------------------- */
+
+/** Kinds of instrumentation site. */
+typedef enum probe_kind {
+    PROBE_KIND_SCOPE = 0,   /**< A timed block: PROBE_SCOPE, PROBE_FUNC, PROBE_BEGIN. */
+    PROBE_KIND_LINE = 1,    /**< A line hit counter: PROBE_LINE. */
+    PROBE_KIND_COUNTER = 2  /**< A named counter: PROBE_COUNT. */
+} probe_kind;
+
+#define PROBE__SITE_MAGIC 0x50524231u /* "PRB1": descriptor layout version 1 */
+
+/**
+ * One static descriptor per macro site. Not for direct use. The layout is part of the
+ * ABI: a new layout gets a new magic, and the library keeps reading the old ones.
+ */
+struct probe__site {
+    uint32_t magic;         /* PROBE__SITE_MAGIC */
+    uint32_t kind;          /* probe_kind */
+    uint32_t line;
+    uint32_t id;            /* assigned by the library at registration; 0 = not yet */
+    const char *name;       /* NULL for PROBE_LINE */
+    const char *function;
+    const char *file;
+};
+
+/** Not for direct use: a scope's handle between enter and exit. */
+typedef int probe__token;
+
+/** Not for direct use: nonzero while recording. */
+extern PROBE_EXPORT int probe__recording;
+
+PROBE_EXPORT probe__token probe__scope_enter(struct probe__site *site);
+PROBE_EXPORT void probe__scope_exit(probe__token token);
+PROBE_EXPORT probe__token probe__scope_begin(struct probe__site *site);
+PROBE_EXPORT void probe__scope_end(void);
+PROBE_EXPORT void probe__line_hit(struct probe__site *site);
+PROBE_EXPORT void probe__count_add(struct probe__site *site, int64_t delta);
+PROBE_EXPORT void probe__sites_register(struct probe__site **start,
+                                        struct probe__site **stop);
+PROBE_EXPORT void probe__sites_unregister(struct probe__site **start,
+                                          struct probe__site **stop);
+
+#if defined(PROBE_DISABLE) || !(defined(__GNUC__) || defined(__clang__))
+/* Compiled out (or a compiler without the GNU extensions the sites need). */
+#define PROBE_SCOPE(name) ((void)0)
+#define PROBE_FUNC() ((void)0)
+#define PROBE_BEGIN(name) ((void)0)
+#define PROBE_END() ((void)0)
+#define PROBE_LINE() ((void)0)
+#define PROBE_COUNT(name, delta) ((void)0)
+#else
+
+#define PROBE__CAT2(a, b) a##b
+#define PROBE__CAT(a, b) PROBE__CAT2(a, b)
+#ifdef __COUNTER__
+#define PROBE__UNIQ(p) PROBE__CAT(p, __COUNTER__)
+#else
+#define PROBE__UNIQ(p) PROBE__CAT(p, __LINE__)
+#endif
+
+#if defined(__has_attribute)
+#if __has_attribute(retain)
+#define PROBE__RETAIN __attribute__((retain))
+#endif
+#endif
+#ifndef PROBE__RETAIN
+#define PROBE__RETAIN
+#endif
+
+/* The section holds pointers to descriptors, so the compiler's padding of large
+ * objects cannot break the array the library walks. */
+#define PROBE__SITE_DECL(var, kind, name)                                              \
+    static struct probe__site var = {PROBE__SITE_MAGIC, kind, __LINE__, 0,             \
+                                     name, __func__, __FILE__};                        \
+    static struct probe__site *PROBE__CAT(var, _p)                                     \
+        __attribute__((section("probe_sites"), used)) PROBE__RETAIN = &var
+
+static inline int
+probe__on(void)
+{
+    return __builtin_expect(__atomic_load_n(&probe__recording, __ATOMIC_RELAXED), 1);
+}
+
+static inline void
+probe__scope_cleanup(probe__token *token)
+{
+    if (*token)
+        probe__scope_exit(*token);
+}
+
+#define PROBE__SCOPE_AT(var, name)                                                     \
+    PROBE__SITE_DECL(var, PROBE_KIND_SCOPE, name);                                     \
+    probe__token PROBE__CAT(var, _t) __attribute__((cleanup(probe__scope_cleanup),    \
+                                                    unused)) =                         \
+        probe__on() ? probe__scope_enter(&var) : 0
+
+/** Time the rest of the enclosing block as a scope named @p name (a string literal). */
+#define PROBE_SCOPE(name) PROBE__SCOPE_AT(PROBE__UNIQ(probe__site_), name)
+
+/** Time the rest of the enclosing block as a scope named after the function. */
+#define PROBE_FUNC() PROBE__SCOPE_AT(PROBE__UNIQ(probe__site_), __func__)
+
+#define PROBE__BEGIN_AT(var, name)                                                     \
+    do {                                                                               \
+        PROBE__SITE_DECL(var, PROBE_KIND_SCOPE, name);                                 \
+        if (probe__on())                                                               \
+            (void)probe__scope_begin(&var);                                            \
+    } while (0)
+
+/**
+ * Open a scope named @p name that PROBE_END() closes, for code that cannot use the
+ * cleanup attribute. A PROBE_END() with no open PROBE_BEGIN() on the thread is counted
+ * as unbalanced in the report and otherwise ignored.
+ */
+#define PROBE_BEGIN(name) PROBE__BEGIN_AT(PROBE__UNIQ(probe__site_), name)
+
+/** Close the innermost scope opened by PROBE_BEGIN() on this thread. */
+#define PROBE_END() probe__scope_end()
+
+#define PROBE__LINE_AT(var)                                                            \
+    do {                                                                               \
+        PROBE__SITE_DECL(var, PROBE_KIND_LINE, (const char *)0);                       \
+        if (probe__on())                                                               \
+            probe__line_hit(&var);                                                     \
+    } while (0)
+
+/** Count one hit of this line. Reports list lines that never ran with 0 hits. */
+#define PROBE_LINE() PROBE__LINE_AT(PROBE__UNIQ(probe__site_))
+
+#define PROBE__COUNT_AT(var, name, delta)                                              \
+    do {                                                                               \
+        PROBE__SITE_DECL(var, PROBE_KIND_COUNTER, name);                               \
+        if (probe__on())                                                               \
+            probe__count_add(&var, (int64_t)(delta));                                  \
+    } while (0)
+
+/** Add @p delta (any integer, may be negative) to the counter named @p name. */
+#define PROBE_COUNT(name, delta) PROBE__COUNT_AT(PROBE__UNIQ(probe__site_), name, delta)
+
+/* Register this module's sites (executable or shared library) when it loads, and
+ * copy them out when it unloads so dlclose is survivable. Every translation unit
+ * that includes this header does it; the library ignores repeats. */
+extern struct probe__site *__start_probe_sites[]
+    __attribute__((weak, visibility("hidden")));
+extern struct probe__site *__stop_probe_sites[]
+    __attribute__((weak, visibility("hidden")));
+
+__attribute__((constructor, unused)) static void
+probe__module_load(void)
+{
+    probe__sites_register(__start_probe_sites, __stop_probe_sites);
+}
+
+__attribute__((destructor, unused)) static void
+probe__module_unload(void)
+{
+    probe__sites_unregister(__start_probe_sites, __stop_probe_sites);
+}
+
+#endif /* PROBE_DISABLE */
+
+#ifdef __cplusplus
+}
+#endif
+
+#include <probe/report.h>
+#include <probe/rusage.h>
+
+#endif /* PROBE_PROBE_H */

@@ -1,0 +1,248 @@
+/*
+ * libprobe reports: snapshots, their accessors, formatters and report writers.
+ *
+ * A snapshot is an immutable copy of everything recorded, merged across all threads
+ * (live and exited). Formatters read only snapshots. Built-in formats: "text" and
+ * "json". A format name may carry options after a colon, passed to the formatter:
+ * "text:sort=self" (sort keys: total, self, calls, name).
+ */
+#ifndef PROBE_REPORT_H
+#define PROBE_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <probe/probe.h>
+#include <probe/rusage.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** An immutable snapshot. Opaque. */
+typedef struct probe_snapshot probe_snapshot;
+
+/**
+ * One site, merged across threads. Times are nanoseconds.
+ * For PROBE_LINE sites only @c calls (hits) is set; for PROBE_COUNT sites @c calls is
+ * the number of updates and @c value the sum of the deltas.
+ */
+typedef struct probe_site_info {
+    size_t index;           /**< Position in the snapshot, 0..site_count-1. */
+    probe_kind kind;
+    const char *name;       /**< Scope or counter name; "file:line" for line sites. */
+    const char *function;
+    const char *file;
+    unsigned line;
+    int loaded;             /**< 0 once the module that held the site was unloaded. */
+    uint64_t calls;         /**< Completed calls (all, recursive ones included). */
+    uint64_t prim_calls;    /**< Calls not nested in another call of the same site. */
+    uint64_t total_ns;      /**< Inclusive time; nested recursive calls not recounted. */
+    uint64_t self_ns;       /**< Time not spent in child scopes. */
+    uint64_t min_ns;        /**< Shortest call (0 when calls == 0). */
+    uint64_t max_ns;        /**< Longest call. */
+    uint64_t p50_ns, p90_ns, p99_ns; /**< Percentiles of call duration, from a
+                                          log-linear histogram (within 12.5%). */
+    int64_t value;          /**< Counter sites: the sum of all deltas. */
+} probe_site_info;
+
+/** A caller → callee edge between two scope sites. */
+typedef struct probe_edge_info {
+    size_t caller;          /**< Site index of the enclosing scope. */
+    size_t callee;          /**< Site index of the scope entered inside it. */
+    uint64_t calls;
+    uint64_t total_ns;      /**< Callee's inclusive time under this caller. */
+} probe_edge_info;
+
+/** A thread that recorded something. */
+typedef struct probe_thread_info {
+    uint64_t tid;           /**< Kernel thread id. */
+    const char *name;       /**< From probe_thread_name(), or "" */
+    int live;               /**< 0 for a thread that has exited (data kept). */
+    uint64_t scopes;        /**< Scope calls completed on this thread. */
+} probe_thread_info;
+
+/** Things that could not be recorded, and why. Never silently lost. */
+typedef struct probe_loss_info {
+    uint64_t depth_overflow;    /**< Scopes entered beyond the stack depth limit. */
+    uint64_t unbalanced;        /**< PROBE_END without BEGIN, and scopes left open. */
+    uint64_t edges_dropped;     /**< Edge calls not kept: a thread's edge table full. */
+    uint64_t sites_dropped;     /**< Site hits not kept: the site table is full. */
+    uint64_t threads_unlisted;  /**< Exited threads folded without a listing. */
+} probe_loss_info;
+
+/** The clock scopes were timed with. */
+typedef struct probe_clock_info {
+    const char *name;       /**< "tsc" or "clock_gettime(CLOCK_MONOTONIC)". */
+    double ns_per_tick;     /**< Resolution of one tick, in nanoseconds. */
+    uint64_t elapsed_ns;    /**< From the library's load (or reset) to the snapshot. */
+} probe_clock_info;
+
+/**
+ * Freeze everything recorded so far into a snapshot. Other threads may keep
+ * recording; each count is read whole (never torn).
+ *
+ * @return A snapshot the caller frees with probe_snapshot_free(), or NULL when out of
+ *         memory (errno is ENOMEM).
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT probe_snapshot *probe_snapshot_take(void);
+
+/** Free a snapshot. NULL is a no-op. */
+PROBE_EXPORT void probe_snapshot_free(probe_snapshot *snap);
+
+/** @return The number of sites (every registered site, including never-run ones). */
+PROBE_EXPORT size_t probe_snapshot_site_count(const probe_snapshot *snap);
+
+/** @return Site @p i, valid until the snapshot is freed; NULL if out of range. */
+PROBE_EXPORT const probe_site_info *probe_snapshot_site(const probe_snapshot *snap,
+                                                        size_t i);
+
+/** @return The number of caller → callee edges. */
+PROBE_EXPORT size_t probe_snapshot_edge_count(const probe_snapshot *snap);
+
+/** @return Edge @p i; NULL if out of range. */
+PROBE_EXPORT const probe_edge_info *probe_snapshot_edge(const probe_snapshot *snap,
+                                                        size_t i);
+
+/** @return The number of threads listed. */
+PROBE_EXPORT size_t probe_snapshot_thread_count(const probe_snapshot *snap);
+
+/** @return Thread @p i; NULL if out of range. */
+PROBE_EXPORT const probe_thread_info *probe_snapshot_thread(const probe_snapshot *snap,
+                                                            size_t i);
+
+/** @return What could not be recorded; NULL only if @p snap is NULL. */
+PROBE_EXPORT const probe_loss_info *probe_snapshot_losses(const probe_snapshot *snap);
+
+/** @return The clock used; NULL only if @p snap is NULL. */
+PROBE_EXPORT const probe_clock_info *probe_snapshot_clock(const probe_snapshot *snap);
+
+/** @return The process's resource usage when the snapshot was taken; NULL only if
+ *          @p snap is NULL. All zero if getrusage(2) failed. */
+PROBE_EXPORT const probe_rusage *probe_snapshot_rusage(const probe_snapshot *snap);
+
+/** @return The schema/ABI name of snapshots, "probe/1". */
+#define PROBE_SCHEMA "probe/1"
+
+/**
+ * Find a site by name (first match in index order).
+ * @return The site, or NULL if none has that name or an argument is NULL.
+ */
+PROBE_EXPORT const probe_site_info *probe_snapshot_find(const probe_snapshot *snap,
+                                                        const char *name);
+
+/* ---- writers and formatters -------------------------------------------------- */
+
+/** Where a formatter's bytes go (a file descriptor or a growing buffer). Opaque. */
+typedef struct probe_writer probe_writer;
+
+/**
+ * Append @p len bytes. After the first failure every later call fails too, and the
+ * report call returns that error.
+ * @retval 0 Success. @retval PROBE_EIO write(2) failed. @retval PROBE_ENOMEM.
+ */
+PROBE_EXPORT int probe_writer_write(probe_writer *w, const void *buf, size_t len);
+
+/** Append a NUL-terminated string. Errors as probe_writer_write(). */
+PROBE_EXPORT int probe_writer_puts(probe_writer *w, const char *s);
+
+/** Append printf-formatted text. Errors as probe_writer_write(), plus PROBE_EINVAL. */
+PROBE_EXPORT int probe_writer_printf(probe_writer *w, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/**
+ * A formatter: a named set of callbacks that turns a snapshot into bytes.
+ * Register with probe_formatter_register(); the struct is copied.
+ */
+typedef struct probe_formatter {
+    const char *name;   /**< Format name, [a-z0-9_-]{1,31}; copied. */
+    /**
+     * Write @p snap to @p w. @p options is the text after ':' in the format name, or
+     * "" . Return 0 or a negative PROBE_E* code.
+     */
+    int (*write)(const probe_snapshot *snap, probe_writer *w, const char *options,
+                 void *user);
+    /** Optional: called with @p user when the formatter is unregistered. */
+    void (*release)(void *user);
+    void *user;
+} probe_formatter;
+
+/**
+ * Register a formatter, which report calls then find by name.
+ * @retval 0             Success.
+ * @retval PROBE_EINVAL  @p f, its name or its write callback is NULL, or the name is
+ *                       not [a-z0-9_-]{1,31}.
+ * @retval PROBE_EEXIST  A formatter with that name is registered.
+ * @retval PROBE_ENOSPC  The table of formatters (64) is full.
+ * @note Thread-safe.
+ */
+PROBE_EXPORT int probe_formatter_register(const probe_formatter *f);
+
+/**
+ * Unregister a formatter registered with probe_formatter_register().
+ * @retval 0 Success. @retval PROBE_EINVAL NULL name. @retval PROBE_ENOENT no such
+ *         formatter, or it is built in (built-in formatters cannot be removed).
+ */
+PROBE_EXPORT int probe_formatter_unregister(const char *name);
+
+/**
+ * Format a snapshot into a newly allocated, NUL-terminated buffer.
+ *
+ * @param snap     The snapshot.
+ * @param format   A format name, optionally with ":options".
+ * @param ret_buf  Set to the buffer on success; free it with free().
+ * @param ret_len  Optional: set to the length, without the NUL.
+ * @retval 0             Success.
+ * @retval PROBE_EINVAL  A NULL argument, or @p format names no registered formatter.
+ * @retval PROBE_ENOMEM  Out of memory.
+ * @retval other         The formatter's own error.
+ */
+PROBE_EXPORT int probe_snapshot_format(const probe_snapshot *snap, const char *format,
+                                       char **ret_buf, size_t *ret_len);
+
+/**
+ * Write a snapshot to @p fd in @p format.
+ * @retval 0 Success. @retval PROBE_EINVAL bad format or NULL. @retval PROBE_EBADF
+ *         @p fd is negative. @retval PROBE_EIO write(2) failed; errno is kept.
+ */
+PROBE_EXPORT int probe_snapshot_write_fd(const probe_snapshot *snap, int fd,
+                                         const char *format);
+
+/**
+ * Write a report of everything recorded so far to @p fd.
+ *
+ * @param fd      A descriptor open for writing; it is not closed.
+ * @param format  "text", "json", or any registered format name (with ":options").
+ * @retval 0              Success.
+ * @retval PROBE_EINVAL   @p format is NULL or names no registered formatter.
+ * @retval PROBE_EBADF    @p fd is negative.
+ * @retval PROBE_ENODATA  Nothing has been recorded and no site is registered.
+ * @retval PROBE_EIO      write(2) failed; errno is kept.
+ * @retval PROBE_ENOMEM   Out of memory.
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT int probe_report_fd(int fd, const char *format);
+
+/**
+ * Write a report to the file at @p path, created with mode 0644 or truncated. A path
+ * whose last component is a symbolic link is refused, never followed.
+ *
+ * @retval 0              Success.
+ * @retval PROBE_EINVAL   @p path or @p format is NULL or empty, or no such format.
+ * @retval PROBE_ENODATA  Nothing has been recorded and no site is registered.
+ * @retval PROBE_ELOOP    @p path is a symbolic link.
+ * @retval -errno         open(2) failed (PROBE_ENOENT, PROBE_EACCES, ...).
+ * @retval PROBE_EIO      write(2) failed.
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT int probe_report_write(const char *path, const char *format);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PROBE_REPORT_H */
