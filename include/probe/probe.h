@@ -26,45 +26,11 @@
 
 #include <stdint.h>
 
+#include <probe/common.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define PROBE_VERSION_MAJOR 0
-#define PROBE_VERSION_MINOR 1
-#define PROBE_VERSION_PATCH 0
-
-#if defined(__GNUC__) || defined(__clang__)
-#define PROBE_EXPORT __attribute__((visibility("default")))
-#else
-#define PROBE_EXPORT
-#endif
-
-/* ---- errors ------------------------------------------------------------------ */
-
-#define PROBE_ENOENT    (-2)    /**< No such file, thread or entry. */
-#define PROBE_EIO       (-5)    /**< An I/O call failed (errno is kept). */
-#define PROBE_EBADF     (-9)    /**< A bad file descriptor. */
-#define PROBE_ENOMEM    (-12)   /**< Out of memory. */
-#define PROBE_EACCES    (-13)   /**< Permission denied. */
-#define PROBE_EBUSY     (-16)   /**< Already running. */
-#define PROBE_EEXIST    (-17)   /**< The name is already taken. */
-#define PROBE_EINVAL    (-22)   /**< An argument is invalid. */
-#define PROBE_ENOSPC    (-28)   /**< A fixed-size table or buffer is full. */
-#define PROBE_ERANGE    (-34)   /**< A value is out of range. */
-#define PROBE_ELOOP     (-40)   /**< The output path is a symbolic link. */
-#define PROBE_ENOTSUP   (-95)   /**< Not supported on this platform. */
-#define PROBE_ENODATA   (-4096) /**< Nothing has been recorded yet. */
-#define PROBE_EFORMAT   (-4097) /**< A formatter failed to produce its output. */
-
-/**
- * Describe an error code.
- *
- * @param err  Any value; PROBE_E* codes and other negative errno values are named.
- * @return A static string, never NULL ("unknown error" for unknown values).
- * @note Thread-safe and async-signal-safe.
- */
-PROBE_EXPORT const char *probe_strerror(int err);
 
 /* ---- lifecycle --------------------------------------------------------------- */
 
@@ -114,12 +80,6 @@ PROBE_EXPORT int probe_thread_name(const char *name);
 
 /* ---- sites (not for direct use: what the macros expand to) -------------------- */
 
-/** Kinds of instrumentation site. */
-typedef enum probe_kind {
-    PROBE_KIND_SCOPE = 0,   /**< A timed block: PROBE_SCOPE, PROBE_FUNC, PROBE_BEGIN. */
-    PROBE_KIND_LINE = 1,    /**< A line hit counter: PROBE_LINE. */
-    PROBE_KIND_COUNTER = 2  /**< A named counter: PROBE_COUNT. */
-} probe_kind;
 
 #define PROBE__SITE_MAGIC 0x50524231u /* "PRB1": descriptor layout version 1 */
 
@@ -248,7 +208,8 @@ probe__scope_cleanup(probe__token *token)
             probe__count_add(&var, (int64_t)(delta));                                  \
     } while (0)
 
-/** Add @p delta (any integer, may be negative) to the counter named @p name. */
+/** Add @p delta (any integer, may be negative) to the counter named @p name. All
+ * PROBE_COUNT sites with the same name add to one counter. */
 #define PROBE_COUNT(name, delta) PROBE__COUNT_AT(PROBE__UNIQ(probe__site_), name, delta)
 
 /* Register this module's sites (executable or shared library) when it loads, and

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <probe/probe.h>
+#include <probe/common.h>
 #include <probe/rusage.h>
 
 #ifdef __cplusplus

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include <probe/probe.h>
+#include <probe/common.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,59 @@
+/*
+ * libprobe: what every module header shares: the export macro, the error codes,
+ * and the kinds of site. Included by <probe/probe.h>; not needed on its own.
+ */
+#ifndef PROBE_COMMON_H
+#define PROBE_COMMON_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PROBE_VERSION_MAJOR 0
+#define PROBE_VERSION_MINOR 1
+#define PROBE_VERSION_PATCH 0
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PROBE_EXPORT __attribute__((visibility("default")))
+#else
+#define PROBE_EXPORT
+#endif
+
+/* ---- errors ------------------------------------------------------------------ */
+
+#define PROBE_ENOENT    (-2)    /**< No such file, thread or entry. */
+#define PROBE_EIO       (-5)    /**< An I/O call failed (errno is kept). */
+#define PROBE_EBADF     (-9)    /**< A bad file descriptor. */
+#define PROBE_ENOMEM    (-12)   /**< Out of memory. */
+#define PROBE_EACCES    (-13)   /**< Permission denied. */
+#define PROBE_EBUSY     (-16)   /**< Already running. */
+#define PROBE_EEXIST    (-17)   /**< The name is already taken. */
+#define PROBE_EINVAL    (-22)   /**< An argument is invalid. */
+#define PROBE_ENOSPC    (-28)   /**< A fixed-size table or buffer is full. */
+#define PROBE_ERANGE    (-34)   /**< A value is out of range. */
+#define PROBE_ELOOP     (-40)   /**< The output path is a symbolic link. */
+#define PROBE_ENOTSUP   (-95)   /**< Not supported on this platform. */
+#define PROBE_ENODATA   (-4096) /**< Nothing has been recorded yet. */
+#define PROBE_EFORMAT   (-4097) /**< A formatter failed to produce its output. */
+
+/**
+ * Describe an error code.
+ *
+ * @param err  Any value; PROBE_E* codes and other negative errno values are named.
+ * @return A static string, never NULL ("unknown error" for unknown values).
+ * @note Thread-safe and async-signal-safe.
+ */
+PROBE_EXPORT const char *probe_strerror(int err);
+
+/** Kinds of instrumentation site. */
+typedef enum probe_kind {
+    PROBE_KIND_SCOPE = 0,   /**< A timed block: PROBE_SCOPE, PROBE_FUNC, PROBE_BEGIN. */
+    PROBE_KIND_LINE = 1,    /**< A line hit counter: PROBE_LINE. */
+    PROBE_KIND_COUNTER = 2  /**< A named counter: PROBE_COUNT. */
+} probe_kind;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PROBE_COMMON_H */

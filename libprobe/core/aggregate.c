@@ -1,0 +1,168 @@
+#include "aggregate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomics.h"
+
+static struct site_acc *
+site_slot(struct aggregate *agg, uint32_t id)
+{
+    if (id >= agg->nsites) {
+        size_t n = agg->nsites ? agg->nsites : 64;
+        while (n <= id)
+            n *= 2;
+        struct site_acc **p = realloc(agg->sites, n * sizeof(*p));
+        if (!p)
+            return NULL;
+        memset(p + agg->nsites, 0, (n - agg->nsites) * sizeof(*p));
+        agg->sites = p;
+        agg->nsites = n;
+    }
+    if (!agg->sites[id]) {
+        struct site_acc *a = calloc(1, sizeof(*a));
+        if (!a)
+            return NULL;
+        a->min = UINT64_MAX;
+        agg->sites[id] = a;
+    }
+    return agg->sites[id];
+}
+
+const struct site_acc *
+agg_site(const struct aggregate *agg, uint32_t id)
+{
+    return id < agg->nsites ? agg->sites[id] : NULL;
+}
+
+static void
+acc_add(struct site_acc *a, const struct site_acc *b)
+{
+    a->calls += b->calls;
+    a->prim_calls += b->prim_calls;
+    a->total += b->total;
+    a->self += b->self;
+    a->value += b->value;
+    if (b->min < a->min)
+        a->min = b->min;
+    if (b->max > a->max)
+        a->max = b->max;
+    for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++)
+        a->hist[i] += b->hist[i];
+}
+
+int
+agg_add_site(struct aggregate *agg, uint32_t id, const struct site_stats *st)
+{
+    struct site_acc b;
+
+    /* self is published after total with release: read it first, with acquire, so
+     * that the total read next is at least as new and self <= total holds. */
+    b.self = load_acquire(&st->self);
+    b.total = load_acquire(&st->total);
+    b.calls = load_relaxed(&st->calls);
+    b.prim_calls = load_relaxed(&st->prim_calls);
+    b.max = load_relaxed(&st->max);
+    b.min = ~load_relaxed(&st->min_inv);
+    b.value = load_relaxed(&st->value);
+    if (!b.calls)
+        return 0;
+    for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++)
+        b.hist[i] = load_relaxed(&st->hist[i]);
+
+    struct site_acc *a = site_slot(agg, id);
+    if (!a)
+        return -1;
+    acc_add(a, &b);
+    return 0;
+}
+
+static size_t
+edge_hash(uint32_t caller, uint32_t callee)
+{
+    uint64_t k = ((uint64_t)caller << 32) | callee;
+    k *= 0x9e3779b97f4a7c15ull;
+    return (size_t)(k >> 32);
+}
+
+static struct edge_acc *
+edge_find(struct edge_acc *tab, size_t cap, uint32_t caller, uint32_t callee)
+{
+    for (size_t i = edge_hash(caller, callee) & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (tab[i].callee == 0 || (tab[i].callee == callee && tab[i].caller == caller))
+            return &tab[i];
+    }
+}
+
+static int
+edge_grow(struct aggregate *agg)
+{
+    size_t cap = agg->edge_cap ? agg->edge_cap * 2 : 256;
+    struct edge_acc *tab = calloc(cap, sizeof(*tab));
+
+    if (!tab)
+        return -1;
+    for (size_t i = 0; i < agg->edge_cap; i++) {
+        const struct edge_acc *e = &agg->edges[i];
+        if (e->callee)
+            *edge_find(tab, cap, e->caller, e->callee) = *e;
+    }
+    free(agg->edges);
+    agg->edges = tab;
+    agg->edge_cap = cap;
+    return 0;
+}
+
+int
+agg_add_edge(struct aggregate *agg, uint32_t caller, uint32_t callee, uint64_t calls,
+             uint64_t total)
+{
+    if (!calls || !callee)
+        return 0;
+    if ((agg->nedges + 1) * 2 > agg->edge_cap && edge_grow(agg) < 0)
+        return -1;
+    struct edge_acc *e = edge_find(agg->edges, agg->edge_cap, caller, callee);
+    if (!e->callee) {
+        e->caller = caller;
+        e->callee = callee;
+        agg->nedges++;
+    }
+    e->calls += calls;
+    e->total += total;
+    return 0;
+}
+
+int
+agg_merge(struct aggregate *agg, const struct aggregate *from)
+{
+    for (size_t id = 0; id < from->nsites; id++) {
+        if (!from->sites[id])
+            continue;
+        struct site_acc *a = site_slot(agg, (uint32_t)id);
+        if (!a)
+            return -1;
+        acc_add(a, from->sites[id]);
+    }
+    for (size_t i = 0; i < from->edge_cap; i++) {
+        const struct edge_acc *e = &from->edges[i];
+        if (e->callee && agg_add_edge(agg, e->caller, e->callee, e->calls, e->total) < 0)
+            return -1;
+    }
+    agg->loss.depth_overflow += from->loss.depth_overflow;
+    agg->loss.unbalanced += from->loss.unbalanced;
+    agg->loss.edges_dropped += from->loss.edges_dropped;
+    agg->loss.sites_dropped += from->loss.sites_dropped;
+    agg->loss.threads_unlisted += from->loss.threads_unlisted;
+    agg->scopes += from->scopes;
+    return 0;
+}
+
+void
+agg_free(struct aggregate *agg)
+{
+    for (size_t i = 0; i < agg->nsites; i++)
+        free(agg->sites[i]);
+    free(agg->sites);
+    free(agg->edges);
+    memset(agg, 0, sizeof(*agg));
+}

@@ -1,0 +1,46 @@
+/* Sums of statistics from many threads, indexed by site id. Used for the threads
+ * that have exited (under the registry lock) and for building a snapshot. Not
+ * thread-safe by itself. */
+#ifndef PROBE_CORE_AGGREGATE_H
+#define PROBE_CORE_AGGREGATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stats.h"
+
+struct site_acc {
+    uint64_t calls, prim_calls, total, self, max;
+    uint64_t min;           /* UINT64_MAX until a call is added */
+    int64_t value;
+    uint64_t hist[STATS_HIST_BUCKETS];
+};
+
+struct edge_acc {
+    uint32_t caller, callee; /* callee == 0: free slot */
+    uint64_t calls, total;
+};
+
+struct loss_acc {
+    uint64_t depth_overflow, unbalanced, edges_dropped, sites_dropped, threads_unlisted;
+};
+
+struct aggregate {
+    struct site_acc **sites;    /* sites[id], allocated when first added to */
+    size_t nsites;              /* capacity of @sites */
+    struct edge_acc *edges;     /* open-addressing table, power-of-two size */
+    size_t edge_cap, nedges;
+    struct loss_acc loss;
+    uint64_t scopes;            /* completed scope calls */
+};
+
+/* Read @st (owned by a running thread) with atomic loads and add it. */
+int agg_add_site(struct aggregate *agg, uint32_t id, const struct site_stats *st);
+int agg_add_edge(struct aggregate *agg, uint32_t caller, uint32_t callee, uint64_t calls,
+                 uint64_t total);
+int agg_merge(struct aggregate *agg, const struct aggregate *from);
+void agg_free(struct aggregate *agg);
+/* The accumulated site @id, or NULL if nothing was added for it. */
+const struct site_acc *agg_site(const struct aggregate *agg, uint32_t id);
+
+#endif

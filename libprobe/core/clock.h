@@ -1,0 +1,34 @@
+/* The scope clock: invariant TSC where the CPU has one, CLOCK_MONOTONIC otherwise.
+ * Ticks are converted to nanoseconds only at snapshot time. */
+#ifndef PROBE_CORE_CLOCK_H
+#define PROBE_CORE_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define CLOCK_HAVE_TSC 1
+#endif
+
+extern int clock_tsc;
+
+void clock_init(void);
+const char *clock_name(void);
+/* Nanoseconds per tick, calibrated over the whole run so far. */
+double clock_ns_per_tick(void);
+uint64_t clock_monotonic_ns(void);
+/* Start of the recording period reports measure (load, then each probe_reset). */
+void clock_mark_epoch(void);
+uint64_t clock_epoch_ns(void);
+
+static inline uint64_t
+clock_ticks(void)
+{
+#ifdef CLOCK_HAVE_TSC
+    if (__builtin_expect(clock_tsc, 1))
+        return __rdtsc();
+#endif
+    return clock_monotonic_ns();
+}
+
+#endif

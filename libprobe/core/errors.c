@@ -1,0 +1,38 @@
+#include <probe/probe.h>
+
+#include <errno.h>
+
+/* A switch over constants, no strerror(3): this must be async-signal-safe. */
+PROBE_EXPORT const char *
+probe_strerror(int err)
+{
+    switch (err) {
+    case 0: return "success";
+    case PROBE_ENOENT: return "no such file, thread or entry";
+    case PROBE_EIO: return "input/output error";
+    case PROBE_EBADF: return "bad file descriptor";
+    case PROBE_ENOMEM: return "out of memory";
+    case PROBE_EACCES: return "permission denied";
+    case PROBE_EBUSY: return "already running";
+    case PROBE_EEXIST: return "the name is already taken";
+    case PROBE_EINVAL: return "invalid argument";
+    case PROBE_ENOSPC: return "a fixed-size table or buffer is full";
+    case PROBE_ERANGE: return "value out of range";
+    case PROBE_ELOOP: return "the path is a symbolic link";
+    case PROBE_ENOTSUP: return "not supported on this platform";
+    case PROBE_ENODATA: return "nothing has been recorded";
+    case PROBE_EFORMAT: return "the formatter failed";
+    case -EPERM: return "operation not permitted";
+    case -EINTR: return "interrupted system call";
+    case -EAGAIN: return "resource temporarily unavailable";
+    case -ENOTDIR: return "not a directory";
+    case -EISDIR: return "is a directory";
+    case -EROFS: return "read-only file system";
+    case -EPIPE: return "broken pipe";
+    case -ENAMETOOLONG: return "file name too long";
+    case -EMFILE: return "too many open files";
+    case -EFBIG: return "file too large";
+    case -EDQUOT: return "disk quota exceeded";
+    default: return err < 0 ? "unknown error" : "not an error code";
+    }
+}

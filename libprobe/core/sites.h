@@ -1,0 +1,38 @@
+/* The registry of sites: every macro site of every loaded module, numbered densely
+ * from 1 in registration order. A site's id never changes and is never reused, so
+ * per-thread statistics can be indexed by it. */
+#ifndef PROBE_CORE_SITES_H
+#define PROBE_CORE_SITES_H
+
+#include <probe/probe.h>
+#include <stddef.h>
+
+#define SITES_MAX 65536u            /* ids 1..SITES_MAX-1 */
+#define SITES_ID_DROPPED 0xffffffffu /* registry full: hits are counted as dropped */
+
+/* A copy of one site's description, as a snapshot keeps it. */
+struct site_desc {
+    probe_kind kind;
+    unsigned line;
+    int loaded;
+    const char *name;
+    const char *function;
+    const char *file;
+};
+
+/* Register one site that ran before its module's constructor did. Returns its id. */
+uint32_t sites_register_one(struct probe__site *site);
+
+/* The number of ids handed out (the highest id). */
+size_t sites_count(void);
+
+/* Lock the registry and read the description of @id (1-based) while locked. */
+void sites_lock(void);
+void sites_unlock(void);
+int sites_describe_locked(uint32_t id, struct site_desc *out);
+
+/* After fork, in the child: the registry lock may have been held by a vanished
+ * thread. */
+void sites_atfork_child(void);
+
+#endif

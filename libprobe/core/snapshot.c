@@ -1,0 +1,287 @@
+/* probe_snapshot_take(): merge every thread into one immutable value, with its own
+ * copies of all strings (a module may be unloaded while the snapshot lives). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <probe/report.h>
+
+#include "aggregate.h"
+#include "clock.h"
+#include "sites.h"
+#include "thread.h"
+
+struct probe_snapshot {
+    probe_site_info *sites;
+    size_t nsites;
+    probe_edge_info *edges;
+    size_t nedges;
+    probe_thread_info *threads;
+    struct thread_listing *listing; /* owns the thread names */
+    size_t nthreads;
+    probe_loss_info losses;
+    probe_clock_info clock;
+    probe_rusage rusage;
+    char *strings;                  /* every site string, back to back */
+};
+
+static uint64_t
+to_ns(uint64_t ticks, double ns_per_tick)
+{
+    /* Truncation keeps sums ordered: floor(a) + floor(b) <= floor(a + b). */
+    return (uint64_t)((double)ticks * ns_per_tick);
+}
+
+static uint64_t
+percentile(const struct site_acc *a, double q)
+{
+    uint64_t want = (uint64_t)((double)a->calls * q + 0.999999), seen = 0;
+
+    for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++) {
+        seen += a->hist[i];
+        if (seen >= want && seen) {
+            uint64_t mid = stats_hist_lower(i) + stats_hist_width(i) / 2;
+            return mid < a->min ? a->min : mid > a->max ? a->max : mid;
+        }
+    }
+    return a->max;
+}
+
+static void
+fill_stats(probe_site_info *s, const struct site_acc *a, double npt)
+{
+    if (!a || !a->calls)
+        return;
+    s->calls = a->calls;
+    s->prim_calls = a->prim_calls;
+    s->value = a->value;
+    if (s->kind != PROBE_KIND_SCOPE)
+        return;
+    s->total_ns = to_ns(a->total, npt);
+    s->self_ns = to_ns(a->self, npt);
+    s->min_ns = to_ns(a->min, npt);
+    s->max_ns = to_ns(a->max, npt);
+    s->p50_ns = to_ns(percentile(a, 0.50), npt);
+    s->p90_ns = to_ns(percentile(a, 0.90), npt);
+    s->p99_ns = to_ns(percentile(a, 0.99), npt);
+}
+
+/* Room a site needs in the string arena: its strings, and a "file:line" name for a
+ * line site. */
+static size_t
+desc_size(const struct site_desc *d)
+{
+    size_t n = 3 * 1 + 24;
+
+    n += d->name ? strlen(d->name) : 0;
+    n += d->function ? strlen(d->function) : 0;
+    n += d->file ? 2 * strlen(d->file) : 0;
+    return n;
+}
+
+static const char *
+arena_put(char **cursor, const char *s)
+{
+    char *at = *cursor;
+    size_t n;
+
+    if (!s)
+        return NULL;
+    n = strlen(s) + 1;
+    memcpy(at, s, n);
+    *cursor += n;
+    return at;
+}
+
+/* Copy the description of every site into @snap, under the registry lock. */
+static int
+describe_sites(probe_snapshot *snap)
+{
+    struct site_desc d;
+    size_t bytes = 1, n = 0;
+    char *cur;
+    int rc = -1;
+
+    sites_lock();
+    while (sites_describe_locked((uint32_t)n + 1, &d) == 0) {
+        bytes += desc_size(&d);
+        n++;
+    }
+    snap->sites = calloc(n ? n : 1, sizeof(*snap->sites));
+    snap->strings = malloc(bytes);
+    if (!snap->sites || !snap->strings)
+        goto out;
+    cur = snap->strings;
+    for (size_t i = 0; i < n; i++) {
+        probe_site_info *s = &snap->sites[i];
+        sites_describe_locked((uint32_t)i + 1, &d);
+        s->index = i;
+        s->kind = d.kind;
+        s->line = d.line;
+        s->loaded = d.loaded;
+        s->function = arena_put(&cur, d.function);
+        s->file = arena_put(&cur, d.file);
+        if (d.name) {
+            s->name = arena_put(&cur, d.name);
+        } else {
+            int len = sprintf(cur, "%s:%u", d.file ? d.file : "?", d.line);
+            s->name = cur;
+            cur += len + 1;
+        }
+    }
+    snap->nsites = n;
+    rc = 0;
+out:
+    sites_unlock();
+    return rc;
+}
+
+static int
+collect_edges(probe_snapshot *snap, const struct aggregate *agg, double npt)
+{
+    snap->edges = calloc(agg->nedges ? agg->nedges : 1, sizeof(*snap->edges));
+    if (!snap->edges)
+        return -1;
+    for (size_t i = 0; i < agg->edge_cap; i++) {
+        const struct edge_acc *e = &agg->edges[i];
+        /* Ids beyond the described sites were registered after the description. */
+        if (!e->callee || !e->caller || e->caller > snap->nsites || e->callee > snap->nsites)
+            continue;
+        snap->edges[snap->nedges++] = (probe_edge_info){
+            e->caller - 1u, e->callee - 1u, e->calls, to_ns(e->total, npt)};
+    }
+    return 0;
+}
+
+static int
+edge_order(const void *pa, const void *pb)
+{
+    const probe_edge_info *a = pa, *b = pb;
+
+    if (a->caller != b->caller)
+        return a->caller < b->caller ? -1 : 1;
+    return a->callee < b->callee ? -1 : a->callee > b->callee;
+}
+
+PROBE_EXPORT probe_snapshot *
+probe_snapshot_take(void)
+{
+    struct aggregate agg = {0};
+    probe_snapshot *snap = calloc(1, sizeof(*snap));
+    double npt = clock_ns_per_tick();
+
+    if (!snap)
+        goto fail;
+    if (thread_collect(&agg, &snap->listing, &snap->nthreads) < 0)
+        goto fail;
+    /* Described after collecting, so every id seen in the statistics is described. */
+    if (describe_sites(snap) < 0)
+        goto fail;
+    for (size_t i = 0; i < snap->nsites; i++)
+        fill_stats(&snap->sites[i], agg_site(&agg, (uint32_t)i + 1), npt);
+    if (collect_edges(snap, &agg, npt) < 0)
+        goto fail;
+    qsort(snap->edges, snap->nedges, sizeof(*snap->edges), edge_order);
+
+    snap->threads = calloc(snap->nthreads ? snap->nthreads : 1, sizeof(*snap->threads));
+    if (!snap->threads)
+        goto fail;
+    for (size_t i = 0; i < snap->nthreads; i++) {
+        const struct thread_listing *l = &snap->listing[i];
+        snap->threads[i] = (probe_thread_info){l->tid, l->name, l->live, l->scopes};
+    }
+    snap->losses = (probe_loss_info){agg.loss.depth_overflow, agg.loss.unbalanced,
+                                     agg.loss.edges_dropped, agg.loss.sites_dropped,
+                                     agg.loss.threads_unlisted};
+    snap->clock.name = clock_name();
+    snap->clock.ns_per_tick = npt;
+    snap->clock.elapsed_ns = clock_monotonic_ns() - clock_epoch_ns();
+    (void)probe_getrusage(PROBE_RUSAGE_SELF, &snap->rusage); /* zeroes stay on failure */
+    agg_free(&agg);
+    return snap;
+fail:
+    agg_free(&agg);
+    probe_snapshot_free(snap);
+    errno = ENOMEM;
+    return NULL;
+}
+
+PROBE_EXPORT void
+probe_snapshot_free(probe_snapshot *snap)
+{
+    if (!snap)
+        return;
+    free(snap->sites);
+    free(snap->edges);
+    free(snap->threads);
+    free(snap->listing);
+    free(snap->strings);
+    free(snap);
+}
+
+PROBE_EXPORT size_t
+probe_snapshot_site_count(const probe_snapshot *snap)
+{
+    return snap ? snap->nsites : 0;
+}
+
+PROBE_EXPORT const probe_site_info *
+probe_snapshot_site(const probe_snapshot *snap, size_t i)
+{
+    return snap && i < snap->nsites ? &snap->sites[i] : NULL;
+}
+
+PROBE_EXPORT size_t
+probe_snapshot_edge_count(const probe_snapshot *snap)
+{
+    return snap ? snap->nedges : 0;
+}
+
+PROBE_EXPORT const probe_edge_info *
+probe_snapshot_edge(const probe_snapshot *snap, size_t i)
+{
+    return snap && i < snap->nedges ? &snap->edges[i] : NULL;
+}
+
+PROBE_EXPORT size_t
+probe_snapshot_thread_count(const probe_snapshot *snap)
+{
+    return snap ? snap->nthreads : 0;
+}
+
+PROBE_EXPORT const probe_thread_info *
+probe_snapshot_thread(const probe_snapshot *snap, size_t i)
+{
+    return snap && i < snap->nthreads ? &snap->threads[i] : NULL;
+}
+
+PROBE_EXPORT const probe_loss_info *
+probe_snapshot_losses(const probe_snapshot *snap)
+{
+    return snap ? &snap->losses : NULL;
+}
+
+PROBE_EXPORT const probe_clock_info *
+probe_snapshot_clock(const probe_snapshot *snap)
+{
+    return snap ? &snap->clock : NULL;
+}
+
+PROBE_EXPORT const probe_rusage *
+probe_snapshot_rusage(const probe_snapshot *snap)
+{
+    return snap ? &snap->rusage : NULL;
+}
+
+PROBE_EXPORT const probe_site_info *
+probe_snapshot_find(const probe_snapshot *snap, const char *name)
+{
+    if (!snap || !name)
+        return NULL;
+    for (size_t i = 0; i < snap->nsites; i++) {
+        if (snap->sites[i].name && strcmp(snap->sites[i].name, name) == 0)
+            return &snap->sites[i];
+    }
+    return NULL;
+}

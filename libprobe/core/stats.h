@@ -1,0 +1,61 @@
+/* Per-site statistics as one thread records them, and the log-linear histogram of
+ * call durations. Only the owning thread writes a site_stats; snapshots read it with
+ * atomic loads (see atomics.h). All times are clock ticks. */
+#ifndef PROBE_CORE_STATS_H
+#define PROBE_CORE_STATS_H
+
+#include <stdint.h>
+
+#define STATS_EDGE_SLOTS 4      /* callers kept inline; more go to the thread's table */
+#define STATS_HIST_SUB 4        /* buckets per power of two: 12.5% resolution */
+#define STATS_HIST_BUCKETS 192  /* up to 2^49 ticks; longer calls land in the last */
+
+/* A caller -> callee edge. callee == 0 marks a free slot in the overflow table. */
+struct edge_stats {
+    uint32_t caller;
+    uint32_t callee;
+    uint64_t calls;
+    uint64_t total;
+};
+
+struct site_stats {
+    uint64_t calls;         /* completed calls; line hits; counter updates */
+    uint64_t prim_calls;    /* calls not nested in the same site */
+    uint64_t total;         /* inclusive ticks of primitive calls */
+    uint64_t self;          /* ticks outside child scopes (written after total) */
+    uint64_t min_inv;       /* ~min, so that zeroed memory means "no call yet" */
+    uint64_t max;
+    int64_t value;          /* counters: sum of deltas */
+    uint32_t active;        /* owner only: open frames of this site */
+    uint32_t nedges;        /* inline edge slots in use (published with release) */
+    struct edge_stats edges[STATS_EDGE_SLOTS];
+    uint64_t hist[STATS_HIST_BUCKETS];
+};
+
+static inline unsigned
+stats_hist_bucket(uint64_t ticks)
+{
+    if (ticks < STATS_HIST_SUB)
+        return (unsigned)ticks;
+    unsigned msb = 63u - (unsigned)__builtin_clzll(ticks);
+    unsigned idx = (msb - 1u) * STATS_HIST_SUB + (unsigned)((ticks >> (msb - 2u)) & 3u);
+    return idx < STATS_HIST_BUCKETS ? idx : STATS_HIST_BUCKETS - 1u;
+}
+
+/* The smallest value that falls in bucket @idx, and the bucket's width. */
+static inline uint64_t
+stats_hist_lower(unsigned idx)
+{
+    if (idx < STATS_HIST_SUB)
+        return idx;
+    unsigned msb = idx / STATS_HIST_SUB + 1u;
+    return (1ull << msb) + ((uint64_t)(idx % STATS_HIST_SUB) << (msb - 2u));
+}
+
+static inline uint64_t
+stats_hist_width(unsigned idx)
+{
+    return idx < STATS_HIST_SUB ? 1u : 1ull << (idx / STATS_HIST_SUB - 1u);
+}
+
+#endif

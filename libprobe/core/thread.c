@@ -1,0 +1,593 @@
+/* Per-thread recording: the hot path of every macro, thread creation and exit, and
+ * the generation scheme behind probe_reset().
+ *
+ * probe_reset() cannot clear another thread's statistics without racing with it, so
+ * it bumps a global generation instead. A snapshot ignores threads whose statistics
+ * belong to an older generation, and each thread zeroes its own the next time it
+ * records. */
+#include "thread.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <probe/probe.h>
+
+#include "atomics.h"
+#include "clock.h"
+#include "sites.h"
+
+#define COLD __attribute__((cold, noinline))
+
+static __thread struct thread_state *tls_thread __attribute__((tls_model("initial-exec")));
+/* Set once the thread's state has been folded at exit: later hits are not kept. */
+static __thread int tls_dead __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct thread_state *live_head;
+static struct aggregate retired;
+static struct thread_listing retired_list[THREAD_RETIRED_LISTED];
+static size_t nretired_list;
+static uint32_t global_gen = 1;
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+/* ---- creation, exit, reset ------------------------------------------------------ */
+
+static void thread_exit(void *arg);
+
+static void
+exit_key_create(void)
+{
+    (void)pthread_key_create(&exit_key, thread_exit);
+}
+
+static COLD struct thread_state *
+thread_create(void)
+{
+    struct thread_state *t;
+
+    if (tls_dead)
+        return NULL;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->tid = (uint64_t)syscall(SYS_gettid);
+    pthread_once(&exit_key_once, exit_key_create);
+    pthread_mutex_lock(&reg_lock);
+    t->gen = global_gen;
+    t->next = live_head;
+    if (live_head)
+        live_head->prev = t;
+    live_head = t;
+    pthread_mutex_unlock(&reg_lock);
+    (void)pthread_setspecific(exit_key, t);
+    tls_thread = t;
+    return t;
+}
+
+static void
+free_state(struct thread_state *t)
+{
+    for (size_t i = 0; i < THREAD_MAX_CHUNKS; i++)
+        free(t->chunks[i]);
+    free(t->edge_table);
+    free(t);
+}
+
+/* Add everything @t recorded to @agg. Safe while @t's owner keeps recording. */
+static int
+fold(struct aggregate *agg, const struct thread_state *t)
+{
+    for (uint32_t i = 0; i < THREAD_MAX_CHUNKS; i++) {
+        struct site_stats *c = load_acquire(&t->chunks[i]);
+        if (!c)
+            continue;
+        for (uint32_t j = 0; j < THREAD_CHUNK_SITES; j++) {
+            const struct site_stats *st = &c[j];
+            uint32_t id = i * THREAD_CHUNK_SITES + j;
+            uint32_t n = load_acquire(&st->nedges);
+            if (agg_add_site(agg, id, st) < 0)
+                return -1;
+            for (uint32_t k = 0; k < n; k++) {
+                const struct edge_stats *e = &st->edges[k];
+                if (agg_add_edge(agg, e->caller, id, load_relaxed(&e->calls),
+                                 load_relaxed(&e->total)) < 0)
+                    return -1;
+            }
+        }
+    }
+    const struct edge_stats *tab = load_acquire(&t->edge_table);
+    for (size_t i = 0; tab && i < THREAD_EDGE_TABLE; i++) {
+        uint32_t callee = load_acquire(&tab[i].callee);
+        if (callee && agg_add_edge(agg, tab[i].caller, callee, load_relaxed(&tab[i].calls),
+                                   load_relaxed(&tab[i].total)) < 0)
+            return -1;
+    }
+    agg->loss.depth_overflow += load_relaxed(&t->loss.depth_overflow);
+    agg->loss.unbalanced += load_relaxed(&t->loss.unbalanced);
+    agg->loss.edges_dropped += load_relaxed(&t->loss.edges_dropped);
+    agg->loss.sites_dropped += load_relaxed(&t->loss.sites_dropped);
+    agg->scopes += load_relaxed(&t->scopes);
+    return 0;
+}
+
+static void
+listing_of(const struct thread_state *t, int live, int current, struct thread_listing *out)
+{
+    out->tid = t->tid;
+    memcpy(out->name, t->name, sizeof(out->name));
+    out->live = live;
+    out->scopes = current ? load_relaxed(&t->scopes) : 0;
+}
+
+static void
+thread_exit(void *arg)
+{
+    struct thread_state *t = arg;
+
+    pthread_mutex_lock(&reg_lock);
+    if (t->gen == global_gen) {
+        /* Scopes still open at exit are lost: say so. */
+        owner_add(&t->loss.unbalanced, t->depth + t->overflow_open);
+        (void)fold(&retired, t); /* out of memory leaves the sums partial, no more */
+        if (nretired_list < THREAD_RETIRED_LISTED)
+            listing_of(t, 0, 1, &retired_list[nretired_list++]);
+        else
+            retired.loss.threads_unlisted++;
+    }
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        live_head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&reg_lock);
+    tls_thread = NULL;
+    tls_dead = 1;
+    free_state(t);
+}
+
+void
+thread_reset_all(void)
+{
+    pthread_mutex_lock(&reg_lock);
+    store_release(&global_gen, global_gen + 1);
+    agg_free(&retired);
+    nretired_list = 0;
+    pthread_mutex_unlock(&reg_lock);
+}
+
+/* The owner noticed a reset: zero its own statistics, keep its open frames. No
+ * snapshot reads them meanwhile, since its generation is not the current one. */
+static COLD void
+catch_up(struct thread_state *t)
+{
+    for (size_t i = 0; i < THREAD_MAX_CHUNKS; i++) {
+        struct site_stats *c = t->chunks[i];
+        for (size_t j = 0; c && j < THREAD_CHUNK_SITES; j++) {
+            struct site_stats *st = &c[j];
+            uint32_t active = st->active, n = st->nedges;
+            struct edge_stats edges[STATS_EDGE_SLOTS];
+            memcpy(edges, st->edges, sizeof(edges));
+            memset(st, 0, sizeof(*st));
+            for (uint32_t k = 0; k < n; k++)
+                st->edges[k] = (struct edge_stats){edges[k].caller, edges[k].callee, 0, 0};
+            st->active = active;
+            st->nedges = n;
+        }
+    }
+    for (size_t i = 0; t->edge_table && i < THREAD_EDGE_TABLE; i++) {
+        t->edge_table[i].calls = 0;
+        t->edge_table[i].total = 0;
+    }
+    t->scopes = 0;
+    memset(&t->loss, 0, sizeof(t->loss));
+    store_release(&t->gen, load_acquire(&global_gen));
+}
+
+static COLD struct site_stats *
+chunk_alloc(struct thread_state *t, uint32_t idx)
+{
+    struct site_stats *c = calloc(THREAD_CHUNK_SITES, sizeof(*c));
+
+    if (c)
+        store_release(&t->chunks[idx], c);
+    return c;
+}
+
+/* Everything the fast paths do not handle: a thread's first use, a reset to catch up
+ * with, a site not registered yet, a chunk to allocate, a full registry. */
+static COLD struct site_stats *
+stats_slow(struct probe__site *site, struct thread_state **ret_t, uint32_t *ret_id)
+{
+    struct thread_state *t = tls_thread;
+    uint32_t id;
+
+    if (!t && !(t = thread_create()))
+        return NULL;
+    *ret_t = t;
+    if (t->gen != load_relaxed(&global_gen))
+        catch_up(t);
+    id = load_acquire(&site->id);
+    if (!id)
+        id = sites_register_one(site);
+    if (id == SITES_ID_DROPPED || id / THREAD_CHUNK_SITES >= THREAD_MAX_CHUNKS) {
+        owner_add(&t->loss.sites_dropped, 1);
+        return NULL;
+    }
+    struct site_stats *c = t->chunks[id / THREAD_CHUNK_SITES];
+    if (!c && !(c = chunk_alloc(t, id / THREAD_CHUNK_SITES)))
+        return NULL;
+    *ret_id = id;
+    return &c[id % THREAD_CHUNK_SITES];
+}
+
+/* The fast lookup: NULL sends the caller to stats_slow(). The unsigned subtraction
+ * sends id 0 (not registered) and SITES_ID_DROPPED there too. */
+static inline struct site_stats *
+stats_fast(struct thread_state *t, uint32_t id)
+{
+    if (unlikely(!t || id - 1u >= SITES_MAX - 1u || t->gen != load_relaxed(&global_gen)))
+        return NULL;
+    struct site_stats *c = t->chunks[id / THREAD_CHUNK_SITES];
+    return likely(c) ? &c[id % THREAD_CHUNK_SITES] : NULL;
+}
+
+/* ---- edges ---------------------------------------------------------------------- */
+
+static size_t
+edge_slot_hash(uint32_t caller, uint32_t callee)
+{
+    return (size_t)((((uint64_t)caller << 32 | callee) * 0x9e3779b97f4a7c15ull) >> 40);
+}
+
+static COLD struct edge_stats *
+edge_slow(struct thread_state *t, struct site_stats *st, uint32_t caller, uint32_t callee)
+{
+    uint32_t n = st->nedges;
+
+    if (n < STATS_EDGE_SLOTS) {
+        st->edges[n] = (struct edge_stats){caller, callee, 0, 0};
+        store_release(&st->nedges, n + 1);
+        return &st->edges[n];
+    }
+    if (!t->edge_table) {
+        struct edge_stats *tab = calloc(THREAD_EDGE_TABLE, sizeof(*tab));
+        if (!tab)
+            return NULL;
+        store_release(&t->edge_table, tab);
+    }
+    /* Probe at most a quarter of the table, so a full table costs bounded time. */
+    size_t h = edge_slot_hash(caller, callee);
+    for (size_t k = 0; k < THREAD_EDGE_TABLE / 4; k++) {
+        struct edge_stats *e = &t->edge_table[(h + k) % THREAD_EDGE_TABLE];
+        if (e->callee == callee && e->caller == caller)
+            return e;
+        if (e->callee == 0) {
+            e->caller = caller;
+            store_release(&e->callee, callee);
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static inline struct edge_stats *
+edge_for(struct thread_state *t, struct site_stats *st, uint32_t caller, uint32_t callee)
+{
+    for (uint32_t i = 0; i < st->nedges; i++) {
+        if (st->edges[i].caller == caller)
+            return &st->edges[i];
+    }
+    return edge_slow(t, st, caller, callee);
+}
+
+/* ---- scopes --------------------------------------------------------------------- */
+
+static inline probe__token
+push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
+{
+    uint32_t d = t->depth;
+    struct frame *f = &t->stack[d];
+
+    f->st = st;
+    f->id = id;
+    f->gen = t->gen;
+    f->begin = begin;
+    f->child = 0;
+    f->edge = NULL;
+    if (d && t->stack[d - 1].id) {
+        f->edge = edge_for(t, st, t->stack[d - 1].id, id);
+        if (unlikely(!f->edge))
+            owner_add(&t->loss.edges_dropped, 1);
+    }
+    st->active++;
+    t->depth = d + 1;
+    f->start = clock_ticks(); /* last: the bookkeeping above is not timed */
+    return (probe__token)(d + 1);
+}
+
+static COLD probe__token
+overflow(struct thread_state *t)
+{
+    t->overflow_open++;
+    owner_add(&t->loss.depth_overflow, 1);
+    return -1;
+}
+
+static COLD probe__token
+enter_slow(struct probe__site *site, uint32_t begin)
+{
+    struct thread_state *t = NULL;
+    uint32_t id = 0;
+    struct site_stats *st = stats_slow(site, &t, &id);
+
+    if (!t)
+        return 0;
+    if (t->depth >= THREAD_MAX_DEPTH)
+        return overflow(t);
+    if (!st) {
+        if (!begin)
+            return 0;
+        /* A PROBE_BEGIN that is not recorded still needs a frame for its END. */
+        t->stack[t->depth] = (struct frame){.begin = 1, .gen = t->gen};
+        return (probe__token)++t->depth;
+    }
+    return push(t, st, id, begin);
+}
+
+PROBE_EXPORT probe__token
+probe__scope_enter(struct probe__site *site)
+{
+    struct thread_state *t = tls_thread;
+    uint32_t id = load_relaxed(&site->id);
+    struct site_stats *st = stats_fast(t, id);
+
+    if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH))
+        return enter_slow(site, 0);
+    return push(t, st, id, 0);
+}
+
+static inline void
+pop(struct thread_state *t, uint64_t now)
+{
+    uint32_t d = t->depth - 1;
+    struct frame *f = &t->stack[d];
+    struct site_stats *st = f->st;
+
+    t->depth = d;
+    if (unlikely(!st))
+        return; /* an unrecorded PROBE_BEGIN */
+    uint64_t dur = now - f->start;
+    if (d)
+        t->stack[d - 1].child += dur;
+    uint32_t prim = --st->active == 0;
+    if (unlikely(f->gen != t->gen))
+        return; /* opened before probe_reset(): not counted */
+
+    owner_add(&st->calls, 1);
+    if (prim) {
+        owner_add(&st->prim_calls, 1);
+        owner_add(&st->total, dur);
+    }
+    owner_add(&st->hist[stats_hist_bucket(dur)], 1);
+    if (dur > st->max)
+        store_relaxed(&st->max, dur);
+    if (~dur > st->min_inv)
+        store_relaxed(&st->min_inv, ~dur);
+    /* self after total, with release: a reader sees self <= total (aggregate.c). */
+    store_release(&st->self, st->self + (dur > f->child ? dur - f->child : 0));
+    if (f->edge) {
+        owner_add(&f->edge->calls, 1);
+        if (prim)
+            owner_add(&f->edge->total, dur);
+    }
+    owner_add(&t->scopes, 1);
+}
+
+/* A token that does not match the top of the stack: frames above it were left open
+ * (a longjmp, a PROBE_BEGIN without END), or its frame is already gone. */
+static COLD void
+exit_slow(struct thread_state *t, probe__token token, uint64_t now)
+{
+    if (!t)
+        return;
+    if (token < 0) {
+        if (t->overflow_open)
+            t->overflow_open--;
+        return;
+    }
+    if ((uint32_t)token > t->depth) {
+        owner_add(&t->loss.unbalanced, 1);
+        return;
+    }
+    owner_add(&t->loss.unbalanced, t->overflow_open);
+    t->overflow_open = 0;
+    while (t->depth > (uint32_t)token) {
+        struct frame *f = &t->stack[--t->depth];
+        if (f->st)
+            f->st->active--;
+        owner_add(&t->loss.unbalanced, 1);
+    }
+    pop(t, now);
+}
+
+PROBE_EXPORT void
+probe__scope_exit(probe__token token)
+{
+    uint64_t now = clock_ticks();
+    struct thread_state *t = tls_thread;
+
+    if (unlikely(!t || token < 0 || (uint32_t)token != t->depth || t->overflow_open)) {
+        exit_slow(t, token, now);
+        return;
+    }
+    pop(t, now);
+}
+
+PROBE_EXPORT probe__token
+probe__scope_begin(struct probe__site *site)
+{
+    if (!load_relaxed(&probe__recording)) {
+        /* Not recorded, but its PROBE_END must find a frame to close. */
+        struct thread_state *t = tls_thread;
+        if (!t && !(t = thread_create()))
+            return 0;
+        if (t->depth >= THREAD_MAX_DEPTH)
+            return overflow(t);
+        t->stack[t->depth] = (struct frame){.begin = 1, .gen = t->gen};
+        return (probe__token)++t->depth;
+    }
+    struct thread_state *t = tls_thread;
+    uint32_t id = load_relaxed(&site->id);
+    struct site_stats *st = stats_fast(t, id);
+
+    if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH))
+        return enter_slow(site, 1);
+    return push(t, st, id, 1);
+}
+
+PROBE_EXPORT void
+probe__scope_end(void)
+{
+    uint64_t now = clock_ticks();
+    struct thread_state *t = tls_thread;
+
+    if (!t)
+        return; /* no PROBE_BEGIN ever ran on this thread */
+    if (t->overflow_open) {
+        t->overflow_open--;
+        return;
+    }
+    if (!t->depth || !t->stack[t->depth - 1].begin) {
+        owner_add(&t->loss.unbalanced, 1);
+        return;
+    }
+    pop(t, now);
+}
+
+/* ---- lines and counters --------------------------------------------------------- */
+
+PROBE_EXPORT void
+probe__line_hit(struct probe__site *site)
+{
+    struct thread_state *t = tls_thread;
+    uint32_t id = load_relaxed(&site->id);
+    struct site_stats *st = stats_fast(t, id);
+
+    if (unlikely(!st) && !(st = stats_slow(site, &t, &id)))
+        return;
+    owner_add(&st->calls, 1);
+}
+
+PROBE_EXPORT void
+probe__count_add(struct probe__site *site, int64_t delta)
+{
+    struct thread_state *t = tls_thread;
+    uint32_t id = load_relaxed(&site->id);
+    struct site_stats *st = stats_fast(t, id);
+
+    if (unlikely(!st) && !(st = stats_slow(site, &t, &id)))
+        return;
+    owner_add(&st->calls, 1);
+    /* Unsigned arithmetic: a counter that wraps must not be undefined behaviour. */
+    store_relaxed(&st->value, (int64_t)((uint64_t)st->value + (uint64_t)delta));
+}
+
+/* ---- names, snapshots, fork ----------------------------------------------------- */
+
+int
+thread_set_name(const char *name)
+{
+    struct thread_state *t = tls_thread;
+
+    if (!t && !(t = thread_create()))
+        return PROBE_ENOMEM;
+    pthread_mutex_lock(&reg_lock);
+    strncpy(t->name, name, sizeof(t->name) - 1);
+    t->name[sizeof(t->name) - 1] = '\0';
+    pthread_mutex_unlock(&reg_lock);
+    return 0;
+}
+
+int
+thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *ret_count)
+{
+    size_t n, i = 0;
+    struct thread_listing *list = NULL;
+    int rc = -1;
+
+    pthread_mutex_lock(&reg_lock);
+    n = nretired_list;
+    for (const struct thread_state *t = live_head; t; t = t->next)
+        n++;
+    list = calloc(n ? n : 1, sizeof(*list));
+    if (!list || agg_merge(out, &retired) < 0)
+        goto out;
+    for (const struct thread_state *t = live_head; t; t = t->next) {
+        int current = load_acquire(&t->gen) == global_gen;
+        if (current && fold(out, t) < 0)
+            goto out;
+        listing_of(t, 1, current, &list[i++]);
+    }
+    /* Oldest first: threads listed in the order they exited, then live ones. */
+    memmove(list + nretired_list, list, i * sizeof(*list));
+    memcpy(list, retired_list, nretired_list * sizeof(*list));
+    i += nretired_list;
+    rc = 0;
+out:
+    pthread_mutex_unlock(&reg_lock);
+    if (rc < 0) {
+        free(list);
+        return -1;
+    }
+    *ret_list = list;
+    *ret_count = i;
+    return 0;
+}
+
+static void
+atfork_prepare(void)
+{
+    sites_lock();
+    pthread_mutex_lock(&reg_lock);
+}
+
+static void
+atfork_parent(void)
+{
+    pthread_mutex_unlock(&reg_lock);
+    sites_unlock();
+}
+
+/* The child has one thread: drop every other thread's state and start clean. */
+static void
+atfork_child(void)
+{
+    struct thread_state *self = tls_thread, *t, *next;
+
+    sites_atfork_child();
+    pthread_mutex_init(&reg_lock, NULL);
+    for (t = live_head; t; t = next) {
+        next = t->next;
+        if (t != self)
+            free_state(t);
+    }
+    live_head = self;
+    if (self) {
+        self->next = self->prev = NULL;
+        self->tid = (uint64_t)syscall(SYS_gettid);
+    }
+    global_gen++;
+    agg_free(&retired);
+    nretired_list = 0;
+}
+
+void
+thread_init(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}

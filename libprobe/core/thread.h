@@ -1,0 +1,62 @@
+/* Per-thread recording state: the scope stack and the statistics of every site the
+ * thread touched. Only the owning thread writes it; the registry lists all of them
+ * so that snapshots can read them and so that a thread's data is folded into the
+ * retired aggregate when it exits. */
+#ifndef PROBE_CORE_THREAD_H
+#define PROBE_CORE_THREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aggregate.h"
+#include "stats.h"
+
+#define THREAD_MAX_DEPTH 256
+#define THREAD_CHUNK_SITES 32
+#define THREAD_MAX_CHUNKS 2048      /* THREAD_CHUNK_SITES * THREAD_MAX_CHUNKS >= SITES_MAX */
+#define THREAD_EDGE_TABLE 1024      /* overflow edges per thread, then counted as dropped */
+#define THREAD_NAME_MAX 32
+#define THREAD_RETIRED_LISTED 256   /* exited threads listed by name; the rest counted */
+
+struct frame {
+    struct site_stats *st;
+    struct edge_stats *edge;    /* NULL at top level or when the edge was dropped */
+    uint64_t start;
+    uint64_t child;             /* ticks spent in child scopes */
+    uint32_t id;
+    uint32_t gen;               /* recording generation at entry (see probe_reset) */
+    uint32_t begin;             /* opened by PROBE_BEGIN */
+};
+
+struct thread_state {
+    struct thread_state *next, *prev;
+    uint32_t gen;               /* the generation its statistics belong to */
+    uint32_t depth;
+    uint32_t overflow_open;     /* scopes entered beyond THREAD_MAX_DEPTH, still open */
+    uint64_t tid;
+    char name[THREAD_NAME_MAX];
+    uint64_t scopes;
+    struct loss_acc loss;
+    struct edge_stats *edge_table;
+    struct site_stats *chunks[THREAD_MAX_CHUNKS];
+    struct frame stack[THREAD_MAX_DEPTH];
+};
+
+/* A thread listed in a snapshot. */
+struct thread_listing {
+    uint64_t tid;
+    char name[THREAD_NAME_MAX];
+    int live;
+    uint64_t scopes;
+};
+
+void thread_init(void);
+/* Forget everything recorded (probe_reset). */
+void thread_reset_all(void);
+/* Under the registry lock: the retired aggregate merged with every live thread, and
+ * the thread listing. Returns 0, or -1 when out of memory. */
+int thread_collect(struct aggregate *out, struct thread_listing **ret_list,
+                   size_t *ret_count);
+int thread_set_name(const char *name);
+
+#endif
