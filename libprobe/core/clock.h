@@ -10,7 +10,8 @@
 #define CLOCK_HAVE_TSC 1
 #endif
 
-extern int clock_tsc;
+/* Hidden, so the library reads it directly rather than through the GOT. */
+extern int clock_tsc __attribute__((visibility("hidden")));
 
 void clock_init(void);
 const char *clock_name(void);
