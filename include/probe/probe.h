@@ -142,12 +142,21 @@ PROBE_EXPORT void probe__sites_unregister(struct probe__site **start,
 #endif
 
 /* The section holds pointers to descriptors, so the compiler's padding of large
- * objects cannot break the array the library walks. */
+ * objects cannot break the array the library walks. g++ refuses to mix, in one
+ * section, variables of inline functions (COMDAT) with others, so with g++ a C++
+ * site registers when it first runs instead: C++ sites that never ran are not
+ * listed (clang++ and C have no such limit). */
+#if defined(__cplusplus) && !defined(__clang__)
+#define PROBE__SITE_DECL(var, kind, name)                                              \
+    static struct probe__site var = {PROBE__SITE_MAGIC, kind, __LINE__, 0,             \
+                                     name, __func__, __FILE__}
+#else
 #define PROBE__SITE_DECL(var, kind, name)                                              \
     static struct probe__site var = {PROBE__SITE_MAGIC, kind, __LINE__, 0,             \
                                      name, __func__, __FILE__};                        \
     static struct probe__site *PROBE__CAT(var, _p)                                     \
         __attribute__((section("probe_sites"), used)) PROBE__RETAIN = &var
+#endif
 
 static inline int
 probe__on(void)
@@ -177,13 +186,13 @@ probe__scope_cleanup(probe__token *token)
 #define PROBE__BEGIN_AT(var, name)                                                     \
     do {                                                                               \
         PROBE__SITE_DECL(var, PROBE_KIND_SCOPE, name);                                 \
-        if (probe__on())                                                               \
-            (void)probe__scope_begin(&var);                                            \
+        (void)probe__scope_begin(&var);                                                \
     } while (0)
 
 /**
  * Open a scope named @p name that PROBE_END() closes, for code that cannot use the
- * cleanup attribute. A PROBE_END() with no open PROBE_BEGIN() on the thread is counted
+ * cleanup attribute. Unlike PROBE_SCOPE it calls into the library even while
+ * recording is stopped, so that each PROBE_END() still finds its own PROBE_BEGIN(). A PROBE_END() with no open PROBE_BEGIN() on the thread is counted
  * as unbalanced in the report and otherwise ignored.
  */
 #define PROBE_BEGIN(name) PROBE__BEGIN_AT(PROBE__UNIQ(probe__site_), name)

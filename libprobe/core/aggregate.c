@@ -56,12 +56,13 @@ agg_add_site(struct aggregate *agg, uint32_t id, const struct site_stats *st)
 {
     struct site_acc b;
 
-    /* self is published after total with release: read it first, with acquire, so
-     * that the total read next is at least as new and self <= total holds. */
+    /* prim_calls and self are published after calls and total, with release: read
+     * them first, with acquire, so that what is read next is at least as new and
+     * prim_calls <= calls, self <= total hold. */
+    b.prim_calls = load_acquire(&st->prim_calls);
     b.self = load_acquire(&st->self);
-    b.total = load_acquire(&st->total);
+    b.total = load_relaxed(&st->total);
     b.calls = load_relaxed(&st->calls);
-    b.prim_calls = load_relaxed(&st->prim_calls);
     b.max = load_relaxed(&st->max);
     b.min = ~load_relaxed(&st->min_inv);
     b.value = load_relaxed(&st->value);

@@ -39,7 +39,7 @@ sites_unlock(void)
 void
 sites_atfork_child(void)
 {
-    pthread_mutex_init(&lock, NULL);
+    pthread_mutex_unlock(&lock); /* taken by the forking thread before fork */
 }
 
 size_t

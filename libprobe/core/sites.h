@@ -31,8 +31,8 @@ void sites_lock(void);
 void sites_unlock(void);
 int sites_describe_locked(uint32_t id, struct site_desc *out);
 
-/* After fork, in the child: the registry lock may have been held by a vanished
- * thread. */
+/* After fork, in the child: release the lock the forking thread took (sites_lock)
+ * before fork, so no vanished thread can be holding it. */
 void sites_atfork_child(void);
 
 #endif

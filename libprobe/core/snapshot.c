@@ -59,7 +59,9 @@ fill_stats(probe_site_info *s, const struct site_acc *a, double npt)
     if (s->kind != PROBE_KIND_SCOPE)
         return;
     s->total_ns = to_ns(a->total, npt);
-    s->self_ns = to_ns(a->self, npt);
+    /* Inner calls of a recursion still running have added their self time but the
+     * outermost call has not added its total yet: never show self above total. */
+    s->self_ns = to_ns(a->self < a->total ? a->self : a->total, npt);
     s->min_ns = to_ns(a->min, npt);
     s->max_ns = to_ns(a->max, npt);
     s->p50_ns = to_ns(percentile(a, 0.50), npt);

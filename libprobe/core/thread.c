@@ -163,7 +163,7 @@ thread_reset_all(void)
 /* The owner noticed a reset: zero its own statistics, keep its open frames. No
  * snapshot reads them meanwhile, since its generation is not the current one. */
 static COLD void
-catch_up(struct thread_state *t)
+catch_up(struct thread_state *t, uint32_t gen)
 {
     for (size_t i = 0; i < THREAD_MAX_CHUNKS; i++) {
         struct site_stats *c = t->chunks[i];
@@ -185,7 +185,18 @@ catch_up(struct thread_state *t)
     }
     t->scopes = 0;
     memset(&t->loss, 0, sizeof(t->loss));
-    store_release(&t->gen, load_acquire(&global_gen));
+    store_release(&t->gen, gen);
+}
+
+/* The acquire pairs with the release in thread_reset_all(): the snapshots that read
+ * the old statistics are then ordered before catch_up() clears them. */
+static inline void
+catch_up_if_reset(struct thread_state *t)
+{
+    uint32_t gen = load_acquire(&global_gen);
+
+    if (unlikely(t->gen != gen))
+        catch_up(t, gen);
 }
 
 static COLD struct site_stats *
@@ -209,8 +220,7 @@ stats_slow(struct probe__site *site, struct thread_state **ret_t, uint32_t *ret_
     if (!t && !(t = thread_create()))
         return NULL;
     *ret_t = t;
-    if (t->gen != load_relaxed(&global_gen))
-        catch_up(t);
+    catch_up_if_reset(t);
     id = load_acquire(&site->id);
     if (!id)
         id = sites_register_one(site);
@@ -287,7 +297,7 @@ edge_for(struct thread_state *t, struct site_stats *st, uint32_t caller, uint32_
 
 /* ---- scopes --------------------------------------------------------------------- */
 
-static inline probe__token
+static inline __attribute__((always_inline)) probe__token
 push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
 {
     uint32_t d = t->depth;
@@ -351,7 +361,7 @@ probe__scope_enter(struct probe__site *site)
     return push(t, st, id, 0);
 }
 
-static inline void
+static inline __attribute__((always_inline)) void
 pop(struct thread_state *t, uint64_t now)
 {
     uint32_t d = t->depth - 1;
@@ -368,17 +378,19 @@ pop(struct thread_state *t, uint64_t now)
     if (unlikely(f->gen != t->gen))
         return; /* opened before probe_reset(): not counted */
 
+    /* calls before prim_calls (release), total before self (release): a reader that
+     * loads the second of each pair first, with acquire, sees prim <= calls and
+     * self <= total (aggregate.c). */
     owner_add(&st->calls, 1);
     if (prim) {
-        owner_add(&st->prim_calls, 1);
         owner_add(&st->total, dur);
+        store_release(&st->prim_calls, st->prim_calls + 1);
     }
     owner_add(&st->hist[stats_hist_bucket(dur)], 1);
     if (dur > st->max)
         store_relaxed(&st->max, dur);
     if (~dur > st->min_inv)
         store_relaxed(&st->min_inv, ~dur);
-    /* self after total, with release: a reader sees self <= total (aggregate.c). */
     store_release(&st->self, st->self + (dur > f->child ? dur - f->child : 0));
     if (f->edge) {
         owner_add(&f->edge->calls, 1);
@@ -456,8 +468,10 @@ probe__scope_end(void)
     uint64_t now = clock_ticks();
     struct thread_state *t = tls_thread;
 
-    if (!t)
-        return; /* no PROBE_BEGIN ever ran on this thread */
+    /* Even an END on a thread that never began anything is counted. */
+    if (!t && !(t = thread_create()))
+        return;
+    catch_up_if_reset(t);
     if (t->overflow_open) {
         t->overflow_open--;
         return;
@@ -569,8 +583,9 @@ atfork_child(void)
 {
     struct thread_state *self = tls_thread, *t, *next;
 
+    /* The forking thread took both locks in atfork_prepare(): it still owns them. */
+    pthread_mutex_unlock(&reg_lock);
     sites_atfork_child();
-    pthread_mutex_init(&reg_lock, NULL);
     for (t = live_head; t; t = next) {
         next = t->next;
         if (t != self)

@@ -1,0 +1,637 @@
+/*
+ * scope_overhead: what one PROBE_SCOPE enter+exit costs, held against the floor of two
+ * raw timestamp reads measured in the same process.
+ *
+ * Run it (BUILDDIR is your Meson build directory; the bench option is on by default):
+ *
+ *     meson test -C BUILDDIR --benchmark -v scope_overhead
+ *     BUILDDIR/bench/scope_overhead [--rounds N] [--ms MS] [--cpu N]
+ *     bench/instructions.sh BUILDDIR/bench/scope_overhead    (instructions, callgrind)
+ *
+ * Variants, each a noinline loop in its own translation unit (loops.c,
+ * loops_disabled.c) whose body is the measured thing around a compiler barrier:
+ *
+ *   (a) floor     two raw rdtsc (clock_gettime on non-x86) and an add into a __thread
+ *       empty     the barrier alone: what the loop itself costs
+ *   (b) scope     PROBE_SCOPE("x") while recording (probe_start())
+ *   (c) stopped   PROBE_SCOPE("x") while recording is stopped (probe_stop())
+ *   (d) disabled  PROBE_SCOPE("x") compiled with -DPROBE_DISABLE
+ *   (e) threads   (b) on two threads at once against (b) on one, in scopes per second
+ *
+ * Method: the machine this runs on is a shared, noisy VM, so nothing is measured once.
+ * (a)-(d) run pinned to one CPU, interleaved in rounds (the order rotates every round),
+ * each for about --ms milliseconds per round; (e) runs two worker threads pinned to two
+ * CPUs in the same rounds. Each figure is the median over the rounds, and every ratio is
+ * the median of the ratios taken within one round, so slow drift of the host cancels.
+ *
+ * It prints a Markdown table and exits 0 whether or not a target is met (it reports, it
+ * does not gate): a missed target reads MISSED. A last check compares the calls the
+ * library recorded for site "x" with the scopes run while recording. docs/bench.md says
+ * how to read it all.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <probe/probe.h>
+
+#include "loops.h"
+
+#ifdef BENCH_HAVE_CALLGRIND_H
+#include <valgrind/callgrind.h>
+#endif
+
+#define MAX_ROUNDS 101
+
+/* Targets; docs/bench.md gives the reasons. */
+#define TARGET_SCOPE_X_FLOOR 2.0 /* (b) at most this many floors */
+#define TARGET_STOPPED_NS 1.5    /* (c) at most this many ns */
+#define TARGET_DISABLED_X 1.2    /* (d) within this factor of the empty loop... */
+#define TARGET_DISABLED_NS 0.1   /*     ...or within this many ns of it */
+#define TARGET_THREADS_X 1.9     /* (e) 2 threads give at least this many times 1 */
+
+enum { REC_ANY, REC_ON, REC_OFF };
+
+struct variant {
+    const char *label;
+    void (*loop)(uint64_t n);
+    int rec;                    /* REC_*: recording state the loop runs under */
+    uint64_t n;                 /* iterations per batch, from calibration */
+    double ns[MAX_ROUNDS];      /* ns per iteration, one per round */
+    double x_floor[MAX_ROUNDS]; /* ns / (a)'s ns in the same round */
+};
+
+enum { V_FLOOR, V_EMPTY, V_SCOPE, V_STOPPED, V_DISABLED, V_COUNT };
+
+#if defined(__x86_64__) || defined(__i386__)
+#define FLOOR_LABEL "(a) floor: 2 × rdtsc + add into a __thread"
+#else
+#define FLOOR_LABEL "(a) floor: 2 × clock_gettime + add into a __thread"
+#endif
+
+static struct variant variants[V_COUNT] = {
+    [V_FLOOR] = {.label = FLOOR_LABEL, .loop = loops_floor, .rec = REC_ANY},
+    [V_EMPTY] = {.label = "empty loop iteration", .loop = loops_empty, .rec = REC_ANY},
+    [V_SCOPE] = {.label = "(b) PROBE_SCOPE, recording",
+                 .loop = loops_scope,
+                 .rec = REC_ON},
+    [V_STOPPED] = {.label = "(c) PROBE_SCOPE, stopped",
+                   .loop = loops_scope,
+                   .rec = REC_OFF},
+    [V_DISABLED] = {.label = "(d) PROBE_SCOPE, -DPROBE_DISABLE",
+                    .loop = loops_scope_disabled,
+                    .rec = REC_ANY},
+};
+
+struct options {
+    unsigned rounds;
+    double ms;
+    int cpu;               /* -1: choose */
+    uint64_t instructions; /* 0: normal run */
+    const char *only;      /* with instructions: one variant only */
+};
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile (0..1) of v[0..n-1], by linear interpolation; v is left unchanged. */
+static double
+quantile(const double *v, unsigned n, double q)
+{
+    double s[MAX_ROUNDS];
+
+    memcpy(s, v, n * sizeof(*s));
+    qsort(s, n, sizeof(*s), cmp_double);
+    double pos = q * (n - 1);
+    unsigned i = (unsigned)pos;
+    if (i + 1 >= n)
+        return s[n - 1];
+    return s[i] + (pos - i) * (s[i + 1] - s[i]);
+}
+
+static double
+median(const double *v, unsigned n)
+{
+    return quantile(v, n, 0.5);
+}
+
+static void
+die(const char *what, int err)
+{
+    fprintf(stderr, "scope_overhead: %s: %s\n", what, probe_strerror(err));
+    exit(1);
+}
+
+static void
+set_recording(int rec)
+{
+    int err = 0;
+
+    if (rec == REC_ON)
+        err = probe_start();
+    else if (rec == REC_OFF)
+        err = probe_stop();
+    if (err < 0)
+        die(rec == REC_ON ? "probe_start" : "probe_stop", err);
+}
+
+/* ---- CPUs ----------------------------------------------------------------------- */
+
+struct cpus {
+    int pinned;    /* 1 if the main thread is pinned to bench_cpu */
+    int bench_cpu; /* (a)-(d) and worker 0 */
+    int other_cpu; /* worker 1; -1 if only one CPU is allowed */
+};
+
+static int
+pin_thread(pthread_t thread, int cpu)
+{
+    cpu_set_t set;
+
+    if (cpu < 0)
+        return -EINVAL;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return -pthread_setaffinity_np(thread, sizeof(set), &set);
+}
+
+static struct cpus
+cpus_choose(int want)
+{
+    struct cpus c = {0, -1, -1};
+    cpu_set_t allowed;
+
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+        return c;
+    /* Default to the last allowed CPU: on small VMs CPU 0 tends to take more of the
+     * interrupts. */
+    for (int i = CPU_SETSIZE - 1; i >= 0 && c.bench_cpu < 0; i--)
+        if (CPU_ISSET(i, &allowed) && (want < 0 || want == i))
+            c.bench_cpu = i;
+    for (int i = 0; i < CPU_SETSIZE && c.other_cpu < 0; i++)
+        if (CPU_ISSET(i, &allowed) && i != c.bench_cpu)
+            c.other_cpu = i;
+    c.pinned = pin_thread(pthread_self(), c.bench_cpu) == 0;
+    return c;
+}
+
+/* ---- (a)-(d): single-thread variants --------------------------------------------- */
+
+/* Scopes run while recording, to check that (b) and (e) really recorded them all. */
+static uint64_t scopes_recorded;
+
+static double
+batch_ns(struct variant *v, uint64_t n)
+{
+    set_recording(v->rec);
+    uint64_t t0 = now_ns();
+    v->loop(n);
+    uint64_t t1 = now_ns();
+    if (v->rec == REC_ON)
+        scopes_recorded += n;
+    return (double)(t1 - t0) / (double)n;
+}
+
+/* Choose n so one batch takes about ms milliseconds. Called twice: once to warm up
+ * (the thread's first scope, lazy binding, caches), once to measure. */
+static void
+calibrate(struct variant *v, double ms)
+{
+    uint64_t n = 1000;
+    double per = 0;
+
+    for (;;) {
+        per = batch_ns(v, n);
+        if (per * (double)n >= 2e6 || n >= (UINT64_C(1) << 40))
+            break;
+        n *= 4;
+    }
+    double want = ms * 1e6 / (per > 0 ? per : 1e-3);
+    v->n = want < 1000 ? 1000 : (uint64_t)want;
+}
+
+/* ---- (e): threads ------------------------------------------------------------------ */
+
+struct worker {
+    pthread_t thread;
+    int cpu;
+    uint64_t n; /* scopes to run this turn; 0 sits it out */
+    uint64_t t0, t1;
+};
+
+static struct worker workers[2];
+static pthread_barrier_t workers_go, workers_done;
+static int workers_quit;
+
+static void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    if (w->cpu >= 0)
+        (void)pin_thread(pthread_self(), w->cpu);
+    (void)probe_thread_name(w == &workers[0] ? "bench-worker-0" : "bench-worker-1");
+    for (;;) {
+        pthread_barrier_wait(&workers_go);
+        if (workers_quit)
+            break;
+        if (w->n) {
+            w->t0 = now_ns();
+            loops_scope(w->n);
+            w->t1 = now_ns();
+        }
+        pthread_barrier_wait(&workers_done);
+    }
+    return NULL;
+}
+
+static int
+workers_start(const struct cpus *c)
+{
+    int err;
+
+    pthread_barrier_init(&workers_go, NULL, 3);
+    pthread_barrier_init(&workers_done, NULL, 3);
+    workers[0].cpu = c->bench_cpu;
+    workers[1].cpu = c->other_cpu;
+    for (int i = 0; i < 2; i++) {
+        err = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+        if (err) {
+            fprintf(stderr, "scope_overhead: pthread_create: %s\n", strerror(err));
+            exit(1);
+        }
+    }
+    return 0;
+}
+
+static void
+workers_stop(void)
+{
+    workers_quit = 1;
+    pthread_barrier_wait(&workers_go);
+    for (int i = 0; i < 2; i++)
+        pthread_join(workers[i].thread, NULL);
+    pthread_barrier_destroy(&workers_go);
+    pthread_barrier_destroy(&workers_done);
+}
+
+/* Run n scopes on each of nthreads workers at once; ns of wall time per scope, all
+ * threads together (so 1/throughput). */
+static double
+workers_run(int nthreads, uint64_t n)
+{
+    workers[0].n = n;
+    workers[1].n = nthreads == 2 ? n : 0;
+    pthread_barrier_wait(&workers_go);
+    pthread_barrier_wait(&workers_done);
+    scopes_recorded += n * (uint64_t)nthreads;
+    uint64_t t0 = workers[0].t0, t1 = workers[0].t1;
+    if (nthreads == 2) {
+        t0 = workers[1].t0 < t0 ? workers[1].t0 : t0;
+        t1 = workers[1].t1 > t1 ? workers[1].t1 : t1;
+    }
+    return (double)(t1 - t0) / ((double)n * nthreads);
+}
+
+/* ---- the report -------------------------------------------------------------------- */
+
+static const char *
+cpu_model(char *buf, size_t size)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+
+    snprintf(buf, size, "unknown CPU");
+    if (!f)
+        return buf;
+    while (fgets(line, sizeof(line), f)) {
+        char *colon = strchr(line, ':');
+        if (colon && strncmp(line, "model name", 10) == 0) {
+            snprintf(buf, size, "%s", colon + 2);
+            buf[strcspn(buf, "\n")] = '\0';
+            break;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+/* What the library recorded for site "x" against what ran while recording: a library
+ * that dropped scopes would look cheaper than it is. */
+static void
+print_recorded_check(void)
+{
+    probe_snapshot *snap = probe_snapshot_take();
+    const probe_site_info *x = snap ? probe_snapshot_find(snap, "x") : NULL;
+    uint64_t calls = x ? x->calls : 0;
+
+    if (calls == scopes_recorded)
+        printf("Check: site \"x\" recorded all %llu scopes run while recording.\n",
+               (unsigned long long)calls);
+    else
+        printf("WARNING: site \"x\" recorded %llu calls, but %llu scopes ran while "
+               "recording: (b) and (e) did not time what they claim.\n",
+               (unsigned long long)calls, (unsigned long long)scopes_recorded);
+    probe_snapshot_free(snap);
+}
+
+static const char *
+met(int ok)
+{
+    return ok ? "yes" : "MISSED";
+}
+
+static void
+print_report(const struct options *o, const struct cpus *c, int threads,
+             const double *t1_ns, const double *t2_ns, const double *t_ratio,
+             const double *d_x_empty)
+{
+    unsigned r = o->rounds;
+    char model[128];
+    struct variant *v = variants;
+
+    printf("## scope_overhead\n\n");
+    printf("libprobe %d.%d.%d, %s, built %s; %s.\n", PROBE_VERSION_MAJOR,
+           PROBE_VERSION_MINOR, PROBE_VERSION_PATCH, cpu_model(model, sizeof(model)),
+#ifdef __OPTIMIZE__
+           "optimized",
+#else
+           "WITHOUT optimization (the figures mean little)",
+#endif
+           "gcc/clang " __VERSION__);
+    if (c->pinned)
+        printf("Pinned to CPU %d", c->bench_cpu);
+    else
+        printf("NOT pinned (sched_setaffinity failed)");
+    if (threads)
+        printf("; (e) workers on CPUs %d and %d", c->bench_cpu, c->other_cpu);
+    printf(". Floor clock: %s. %u rounds, ~%.0f ms per variant per round; medians.\n\n",
+           loops_floor_clock(), r, o->ms);
+
+    double floor_ns = median(v[V_FLOOR].ns, r);
+    double scope_x = median(v[V_SCOPE].x_floor, r);
+    double stopped_ns = median(v[V_STOPPED].ns, r);
+    double d_x = median(d_x_empty, r);
+    double d_diff = median(v[V_DISABLED].ns, r) - median(v[V_EMPTY].ns, r);
+
+    printf("| variant | ns/scope (median) | × floor | target | met? |\n");
+    printf("|---|---:|---:|---|---|\n");
+    printf("| %s | %.2f | 1.00 | — | — |\n", v[V_FLOOR].label, floor_ns);
+    printf("| %s | %.2f | %.3f | — | — |\n", v[V_EMPTY].label, median(v[V_EMPTY].ns, r),
+           median(v[V_EMPTY].x_floor, r));
+    printf("| %s | %.2f | %.2f | ≤ %.1f× floor | %s |\n", v[V_SCOPE].label,
+           median(v[V_SCOPE].ns, r), scope_x, TARGET_SCOPE_X_FLOOR,
+           met(scope_x <= TARGET_SCOPE_X_FLOOR));
+    printf("| %s | %.2f | %.3f | ≤ %.1f ns | %s |\n", v[V_STOPPED].label, stopped_ns,
+           median(v[V_STOPPED].x_floor, r), TARGET_STOPPED_NS,
+           met(stopped_ns <= TARGET_STOPPED_NS));
+    printf("| %s | %.2f | %.3f | ≈ empty loop (%.2f× it) | %s |\n", v[V_DISABLED].label,
+           median(v[V_DISABLED].ns, r), median(v[V_DISABLED].x_floor, r), d_x,
+           met(d_x <= TARGET_DISABLED_X || d_diff <= TARGET_DISABLED_NS));
+    if (threads) {
+        double ratio = median(t_ratio, r);
+        printf("| (e) scopes/s, 2 threads ÷ 1 thread | 1T %.2f, 2T %.2f all threads"
+               " | %.2f× (ratio) | ≥ %.1f× | %s |\n",
+               median(t1_ns, r), median(t2_ns, r), ratio, TARGET_THREADS_X,
+               met(ratio >= TARGET_THREADS_X));
+    } else {
+        printf("| (e) scopes/s, 2 threads ÷ 1 thread | — | — | ≥ %.1f× |"
+               " skipped: one CPU allowed |\n",
+               TARGET_THREADS_X);
+    }
+
+    printf("\n");
+    print_recorded_check();
+    printf("\nSpread over the %u rounds, ns per iteration (min / p25 / median / p75 / "
+           "max):\n\n",
+           r);
+    printf("| variant | min | p25 | median | p75 | max |\n");
+    printf("|---|---:|---:|---:|---:|---:|\n");
+    for (int i = 0; i < V_COUNT; i++)
+        printf("| %s | %.2f | %.2f | %.2f | %.2f | %.2f |\n", v[i].label,
+               quantile(v[i].ns, r, 0), quantile(v[i].ns, r, 0.25), median(v[i].ns, r),
+               quantile(v[i].ns, r, 0.75), quantile(v[i].ns, r, 1));
+    if (threads) {
+        printf("| (e) 1 thread | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+               quantile(t1_ns, r, 0), quantile(t1_ns, r, 0.25), median(t1_ns, r),
+               quantile(t1_ns, r, 0.75), quantile(t1_ns, r, 1));
+        printf("| (e) 2 threads, all | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+               quantile(t2_ns, r, 0), quantile(t2_ns, r, 0.25), median(t2_ns, r),
+               quantile(t2_ns, r, 0.75), quantile(t2_ns, r, 1));
+        printf("| (e) ratio 2T÷1T | %.3f | %.3f | %.3f | %.3f | %.3f |\n",
+               quantile(t_ratio, r, 0), quantile(t_ratio, r, 0.25), median(t_ratio, r),
+               quantile(t_ratio, r, 0.75), quantile(t_ratio, r, 1));
+    }
+}
+
+/* ---- the two modes ----------------------------------------------------------------- */
+
+static int
+run_timed(const struct options *o)
+{
+    static double t1_ns[MAX_ROUNDS], t2_ns[MAX_ROUNDS], t_ratio[MAX_ROUNDS];
+    static double d_x_empty[MAX_ROUNDS];
+    struct cpus c = cpus_choose(o->cpu);
+    int threads = c.other_cpu >= 0;
+
+    if (o->cpu >= 0 && c.bench_cpu != o->cpu) {
+        fprintf(stderr, "scope_overhead: CPU %d is not allowed for this process\n",
+                o->cpu);
+        return 2;
+    }
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < V_COUNT; i++)
+            calibrate(&variants[i], o->ms);
+
+    /* (e) runs as many scopes per thread as (b) does in one batch. */
+    uint64_t tn = variants[V_SCOPE].n;
+    if (threads) {
+        workers_start(&c);
+        set_recording(REC_ON);
+        (void)workers_run(1, tn / 4 + 1); /* warm-up: first scope of each thread */
+        (void)workers_run(2, tn / 4 + 1);
+    }
+
+    for (unsigned r = 0; r < o->rounds; r++) {
+        for (int k = 0; k < V_COUNT; k++) {
+            struct variant *v = &variants[(r + k) % V_COUNT];
+            v->ns[r] = batch_ns(v, v->n);
+        }
+        for (int i = 0; i < V_COUNT; i++)
+            variants[i].x_floor[r] = variants[i].ns[r] / variants[V_FLOOR].ns[r];
+        d_x_empty[r] = variants[V_DISABLED].ns[r] / variants[V_EMPTY].ns[r];
+        if (threads) {
+            set_recording(REC_ON);
+            if (r % 2) {
+                t2_ns[r] = workers_run(2, tn);
+                t1_ns[r] = workers_run(1, tn);
+            } else {
+                t1_ns[r] = workers_run(1, tn);
+                t2_ns[r] = workers_run(2, tn);
+            }
+            t_ratio[r] = t1_ns[r] / t2_ns[r];
+        }
+    }
+    if (threads)
+        workers_stop();
+
+    print_report(o, &c, threads, t1_ns, t2_ns, t_ratio, d_x_empty);
+    /* Keep the floor's sum alive. */
+    volatile uint64_t sink = loops_floor_sum();
+    (void)sink;
+    return 0;
+}
+
+/*
+ * Exactly n iterations of each variant, for instruction counting under callgrind
+ * (bench/instructions.sh). With <valgrind/callgrind.h>, each variant ends in a dump
+ * named "bench:<variant>", so one run gives all of them; without it (or with --only),
+ * the script takes the difference of two runs with different n.
+ */
+static int
+run_instructions(uint64_t n, const char *only)
+{
+    static const struct {
+        const char *name;
+        int v;
+    } names[] = {{"empty", V_EMPTY},
+                 {"floor", V_FLOOR},
+                 {"scope", V_SCOPE},
+                 {"stopped", V_STOPPED},
+                 {"disabled", V_DISABLED}};
+    int want = -1;
+
+    if (only) {
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+            if (strcmp(only, names[i].name) == 0)
+                want = names[i].v;
+        if (want < 0) {
+            fprintf(stderr, "scope_overhead: --only: unknown variant '%s'\n", only);
+            return 2;
+        }
+    }
+    /* Warm up: the thread's first scope and lazy binding are one-time costs. */
+    for (int i = 0; i < V_COUNT; i++)
+        batch_ns(&variants[i], 64);
+
+#ifdef BENCH_HAVE_CALLGRIND_H
+    printf("callgrind-requests: %s\n", only ? "unused" : "yes");
+#else
+    printf("callgrind-requests: no\n");
+#endif
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        struct variant *v = &variants[names[i].v];
+        if (want >= 0 && names[i].v != want)
+            continue;
+        set_recording(v->rec);
+#ifdef BENCH_HAVE_CALLGRIND_H
+        if (!only)
+            CALLGRIND_ZERO_STATS;
+#endif
+        v->loop(n);
+#ifdef BENCH_HAVE_CALLGRIND_H
+        if (!only) {
+            char what[32];
+            snprintf(what, sizeof(what), "bench:%s", names[i].name);
+            CALLGRIND_DUMP_STATS_AT(what);
+        }
+#endif
+    }
+    volatile uint64_t sink = loops_floor_sum();
+    (void)sink;
+    return 0;
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: scope_overhead [--rounds N] [--ms MS] [--cpu N]\n"
+            "       scope_overhead --instructions N [--only VARIANT]\n"
+            "  --rounds N        rounds of interleaved runs (default 15, at most %d)\n"
+            "  --ms MS           milliseconds per variant per round (default 30)\n"
+            "  --cpu N           pin (a)-(d) to CPU N (default: the last allowed)\n"
+            "  --instructions N  run exactly N iterations of each variant, for\n"
+            "                    callgrind (bench/instructions.sh); no timing\n"
+            "  --only VARIANT    with --instructions: empty, floor, scope, stopped\n"
+            "                    or disabled\n",
+            MAX_ROUNDS);
+}
+
+static int
+parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+
+    errno = 0;
+    unsigned long long v = strtoull(s ? s : "", &end, 10);
+    if (!s || errno || end == s || *end || s[0] == '-')
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct options o = {15, 30.0, -1, 0, NULL};
+    uint64_t v;
+
+    for (int i = 1; i < argc; i += 2) {
+        const char *a = argv[i], *arg = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--rounds") == 0 && parse_u64(arg, &v) == 0 && v >= 1 &&
+                   v <= MAX_ROUNDS) {
+            o.rounds = (unsigned)v;
+        } else if (strcmp(a, "--ms") == 0 && parse_u64(arg, &v) == 0 && v >= 1 &&
+                   v <= 10000) {
+            o.ms = (double)v;
+        } else if (strcmp(a, "--cpu") == 0 && parse_u64(arg, &v) == 0 &&
+                   v < CPU_SETSIZE) {
+            o.cpu = (int)v;
+        } else if (strcmp(a, "--instructions") == 0 && parse_u64(arg, &v) == 0 &&
+                   v >= 1) {
+            o.instructions = v;
+        } else if (strcmp(a, "--only") == 0 && arg) {
+            o.only = arg;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (o.only && !o.instructions) {
+        usage(stderr);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (o.instructions)
+        return run_instructions(o.instructions, o.only);
+    return run_timed(&o);
+}

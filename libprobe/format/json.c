@@ -1,0 +1,412 @@
+/* The "json" formatter: schema "probe/1", documented in docs/json-schema.md. */
+#include "json.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "writer.h"
+
+#define TRY(expr)                                                                        \
+    do {                                                                                 \
+        int try_r_ = (expr);                                                             \
+        if (try_r_ < 0)                                                                  \
+            return try_r_;                                                               \
+    } while (0)
+
+/* ---- strings ----------------------------------------------------------------- */
+
+/*
+ * The length of the well-formed UTF-8 sequence at @p (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), or 0 if the byte at @p does not start one.
+ */
+static size_t
+json_utf8_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t len;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong */
+        else if (c == 0xed)
+            hi = 0x9f; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xf4)
+            hi = 0x8f; /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    /* The NUL terminator fails these tests, so a cut-off sequence stops here. */
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    }
+    return len;
+}
+
+/* Bytes that go out as they are: printable ASCII but '"' and '\\'. */
+static size_t
+json_plain_run(const unsigned char *p)
+{
+    size_t n = 0;
+
+    while (p[n] >= 0x20 && p[n] < 0x80 && p[n] != '"' && p[n] != '\\')
+        n++;
+    return n;
+}
+
+/* One byte or sequence that needs care; @return how many bytes it used. */
+static int
+json_write_special(probe_writer *w, const unsigned char *p, size_t *used)
+{
+    *used = 1;
+    if (*p == '"' || *p == '\\') {
+        char esc[2] = {'\\', (char)*p};
+
+        return probe_writer_write(w, esc, 2);
+    }
+    if (*p < 0x20)
+        return probe_writer_printf(w, "\\u%04x", *p);
+
+    size_t len = json_utf8_len(p);
+
+    if (len == 0)
+        return probe_writer_puts(w, "\\ufffd"); /* one per invalid byte */
+    *used = len;
+    /* U+2028 and U+2029 are valid JSON but end a line in JavaScript. */
+    if (len == 3 && p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+        return probe_writer_printf(w, "\\u%04x", 0x2028 + (p[2] - 0xa8));
+    return probe_writer_write(w, p, len);
+}
+
+int
+json_write_string(probe_writer *w, const char *s)
+{
+    if (!s)
+        return probe_writer_puts(w, "null");
+
+    const unsigned char *p = (const unsigned char *)s;
+
+    TRY(writer_putc(w, '"'));
+    while (*p) {
+        size_t n = json_plain_run(p);
+
+        TRY(probe_writer_write(w, p, n));
+        p += n;
+        if (*p) {
+            TRY(json_write_special(w, p, &n));
+            p += n;
+        }
+    }
+    return writer_putc(w, '"');
+}
+
+/* ---- members ----------------------------------------------------------------- */
+
+/* "," before every member but the first of an object or array. */
+static int
+json_sep(probe_writer *w, int *first)
+{
+    if (*first) {
+        *first = 0;
+        return 0;
+    }
+    return probe_writer_puts(w, ",");
+}
+
+/* @first NULL: the caller wrote the separator. */
+static int
+json_key(probe_writer *w, int *first, const char *key)
+{
+    if (first)
+        TRY(json_sep(w, first));
+    TRY(json_write_string(w, key));
+    return writer_putc(w, ':');
+}
+
+static int
+json_u64(probe_writer *w, int *first, const char *key, uint64_t v)
+{
+    TRY(json_key(w, first, key));
+    return probe_writer_printf(w, "%" PRIu64, v);
+}
+
+static int
+json_i64(probe_writer *w, int *first, const char *key, int64_t v)
+{
+    TRY(json_key(w, first, key));
+    return probe_writer_printf(w, "%" PRId64, v);
+}
+
+static int
+json_str(probe_writer *w, int *first, const char *key, const char *v)
+{
+    TRY(json_key(w, first, key));
+    return json_write_string(w, v);
+}
+
+static int
+json_bool(probe_writer *w, int *first, const char *key, int v)
+{
+    TRY(json_key(w, first, key));
+    return probe_writer_puts(w, v ? "true" : "false");
+}
+
+/*
+ * A non-negative double in plain decimal with 9 fractional digits at most, by
+ * integer arithmetic: printf("%g") would follow the program's LC_NUMERIC and
+ * could write "0,5". From 1e9 up only the integer part is kept; not finite,
+ * negative or beyond 64 bits: null.
+ */
+static int
+json_double(probe_writer *w, int *first, const char *key, double v)
+{
+    TRY(json_key(w, first, key));
+    if (!isfinite(v) || v < 0 || v >= 1.8e19)
+        return probe_writer_puts(w, "null");
+    if (v >= 1e9)
+        return probe_writer_printf(w, "%" PRIu64, (uint64_t)v);
+
+    uint64_t scaled = (uint64_t)llround(v * 1e9);
+    uint64_t whole = scaled / 1000000000u;
+    uint64_t frac = scaled % 1000000000u;
+    int digits = 9;
+
+    if (frac == 0)
+        return probe_writer_printf(w, "%" PRIu64, whole);
+    while (frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    return probe_writer_printf(w, "%" PRIu64 ".%0*" PRIu64, whole, digits, frac);
+}
+
+/* ---- sections ---------------------------------------------------------------- */
+
+static const char *
+json_kind(probe_kind kind)
+{
+    switch (kind) {
+    case PROBE_KIND_SCOPE:
+        return "scope";
+    case PROBE_KIND_LINE:
+        return "line";
+    case PROBE_KIND_COUNTER:
+        return "counter";
+    }
+    return "unknown";
+}
+
+static int
+json_clock(probe_writer *w, const probe_snapshot *snap)
+{
+    const probe_clock_info *c = probe_snapshot_clock(snap);
+    int f = 1;
+
+    TRY(json_key(w, NULL, "clock"));
+    if (!c)
+        return probe_writer_puts(w, "null");
+    TRY(writer_putc(w, '{'));
+    TRY(json_str(w, &f, "name", c->name));
+    TRY(json_double(w, &f, "ns_per_tick", c->ns_per_tick));
+    TRY(json_u64(w, &f, "elapsed_ns", c->elapsed_ns));
+    return writer_putc(w, '}');
+}
+
+static int
+json_site(probe_writer *w, const probe_site_info *s, size_t index)
+{
+    int f = 1;
+
+    TRY(writer_putc(w, '{'));
+    TRY(json_u64(w, &f, "id", index));
+    TRY(json_str(w, &f, "name", s->name));
+    TRY(json_str(w, &f, "kind", json_kind(s->kind)));
+    TRY(json_str(w, &f, "file", s->file));
+    TRY(json_u64(w, &f, "line", s->line));
+    TRY(json_str(w, &f, "function", s->function));
+    TRY(json_u64(w, &f, "calls", s->calls));
+    TRY(json_u64(w, &f, "prim_calls", s->prim_calls));
+    TRY(json_u64(w, &f, "total_ns", s->total_ns));
+    TRY(json_u64(w, &f, "self_ns", s->self_ns));
+    TRY(json_u64(w, &f, "min_ns", s->min_ns));
+    TRY(json_u64(w, &f, "max_ns", s->max_ns));
+    TRY(json_u64(w, &f, "p50_ns", s->p50_ns));
+    TRY(json_u64(w, &f, "p90_ns", s->p90_ns));
+    TRY(json_u64(w, &f, "p99_ns", s->p99_ns));
+    TRY(json_i64(w, &f, "value", s->value));
+    TRY(json_bool(w, &f, "loaded", s->loaded));
+    return writer_putc(w, '}');
+}
+
+static int
+json_sites(probe_writer *w, const probe_snapshot *snap)
+{
+    size_t n = probe_snapshot_site_count(snap);
+    int f = 1;
+
+    TRY(json_key(w, NULL, "sites"));
+    TRY(writer_putc(w, '['));
+    for (size_t i = 0; i < n; i++) {
+        const probe_site_info *s = probe_snapshot_site(snap, i);
+
+        if (!s)
+            continue;
+        TRY(json_sep(w, &f));
+        TRY(probe_writer_puts(w, "\n  "));
+        TRY(json_site(w, s, i));
+    }
+    return probe_writer_puts(w, "\n]");
+}
+
+/* The name of site @i, or NULL (written as null) when there is no such site. */
+static const char *
+json_site_name(const probe_snapshot *snap, size_t i)
+{
+    const probe_site_info *s = probe_snapshot_site(snap, i);
+
+    return s ? s->name : NULL;
+}
+
+static int
+json_edge(probe_writer *w, const probe_snapshot *snap, const probe_edge_info *e)
+{
+    int f = 1;
+
+    TRY(writer_putc(w, '{'));
+    TRY(json_str(w, &f, "caller", json_site_name(snap, e->caller)));
+    TRY(json_str(w, &f, "callee", json_site_name(snap, e->callee)));
+    TRY(json_u64(w, &f, "caller_id", e->caller));
+    TRY(json_u64(w, &f, "callee_id", e->callee));
+    TRY(json_u64(w, &f, "calls", e->calls));
+    TRY(json_u64(w, &f, "total_ns", e->total_ns));
+    return writer_putc(w, '}');
+}
+
+static int
+json_edges(probe_writer *w, const probe_snapshot *snap)
+{
+    size_t n = probe_snapshot_edge_count(snap);
+    int f = 1;
+
+    TRY(json_key(w, NULL, "edges"));
+    TRY(writer_putc(w, '['));
+    for (size_t i = 0; i < n; i++) {
+        const probe_edge_info *e = probe_snapshot_edge(snap, i);
+
+        if (!e)
+            continue;
+        TRY(json_sep(w, &f));
+        TRY(probe_writer_puts(w, "\n  "));
+        TRY(json_edge(w, snap, e));
+    }
+    return probe_writer_puts(w, "\n]");
+}
+
+static int
+json_thread(probe_writer *w, const probe_thread_info *t)
+{
+    int f = 1;
+
+    TRY(writer_putc(w, '{'));
+    TRY(json_u64(w, &f, "tid", t->tid));
+    TRY(json_str(w, &f, "name", t->name));
+    TRY(json_bool(w, &f, "live", t->live));
+    TRY(json_u64(w, &f, "scopes", t->scopes));
+    return writer_putc(w, '}');
+}
+
+static int
+json_threads(probe_writer *w, const probe_snapshot *snap)
+{
+    size_t n = probe_snapshot_thread_count(snap);
+    int f = 1;
+
+    TRY(json_key(w, NULL, "threads"));
+    TRY(writer_putc(w, '['));
+    for (size_t i = 0; i < n; i++) {
+        const probe_thread_info *t = probe_snapshot_thread(snap, i);
+
+        if (!t)
+            continue;
+        TRY(json_sep(w, &f));
+        TRY(probe_writer_puts(w, "\n  "));
+        TRY(json_thread(w, t));
+    }
+    return probe_writer_puts(w, "\n]");
+}
+
+static int
+json_rusage(probe_writer *w, const probe_snapshot *snap)
+{
+    const probe_rusage *r = probe_snapshot_rusage(snap);
+    int f = 1;
+
+    TRY(json_key(w, NULL, "rusage"));
+    if (!r)
+        return probe_writer_puts(w, "null");
+    TRY(writer_putc(w, '{'));
+    TRY(json_u64(w, &f, "wall_ns", r->wall_ns));
+    TRY(json_u64(w, &f, "user_ns", r->user_ns));
+    TRY(json_u64(w, &f, "system_ns", r->system_ns));
+    TRY(json_u64(w, &f, "max_rss_bytes", r->max_rss_bytes));
+    TRY(json_u64(w, &f, "minor_faults", r->minor_faults));
+    TRY(json_u64(w, &f, "major_faults", r->major_faults));
+    TRY(json_u64(w, &f, "voluntary_switches", r->voluntary_switches));
+    TRY(json_u64(w, &f, "involuntary_switches", r->involuntary_switches));
+    TRY(json_u64(w, &f, "block_in", r->block_in));
+    TRY(json_u64(w, &f, "block_out", r->block_out));
+    return writer_putc(w, '}');
+}
+
+static int
+json_losses(probe_writer *w, const probe_snapshot *snap)
+{
+    const probe_loss_info *l = probe_snapshot_losses(snap);
+    int f = 1;
+
+    TRY(json_key(w, NULL, "losses"));
+    if (!l)
+        return probe_writer_puts(w, "null");
+    TRY(writer_putc(w, '{'));
+    TRY(json_u64(w, &f, "depth_overflow", l->depth_overflow));
+    TRY(json_u64(w, &f, "unbalanced", l->unbalanced));
+    TRY(json_u64(w, &f, "edges_dropped", l->edges_dropped));
+    TRY(json_u64(w, &f, "sites_dropped", l->sites_dropped));
+    TRY(json_u64(w, &f, "threads_unlisted", l->threads_unlisted));
+    return writer_putc(w, '}');
+}
+
+int
+json_check_options(const char *options)
+{
+    return options && *options ? PROBE_EINVAL : 0;
+}
+
+int
+json_write(const probe_snapshot *snap, probe_writer *w, const char *options, void *user)
+{
+    static int (*const sections[])(probe_writer *, const probe_snapshot *) = {
+        json_clock, json_sites, json_edges, json_threads, json_rusage, json_losses,
+    };
+
+    (void)user;
+    TRY(json_check_options(options));
+    TRY(probe_writer_puts(w, "{\"schema\":\"" PROBE_SCHEMA "\""));
+    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+        TRY(probe_writer_puts(w, ",\n"));
+        TRY(sections[i](w, snap));
+    }
+    return probe_writer_puts(w, "}\n");
+}

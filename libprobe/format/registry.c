@@ -1,0 +1,444 @@
+/* The table of formatters, and the calls that run one into a buffer, fd or file. */
+#include "registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "text.h"
+#include "writer.h"
+
+enum slot_state {
+    SLOT_FREE = 0,
+    SLOT_ACTIVE,   /* found by name */
+    SLOT_DRAINING, /* unregistered while reports still run it; freed by the last */
+};
+
+struct registry_slot {
+    char name[REGISTRY_NAME_MAX + 1];
+    registry_write_fn *write;
+    void (*release)(void *user);
+    void *user;
+    registry_check_fn *check; /* built-ins only */
+    unsigned users;           /* reports running this formatter right now */
+    enum slot_state state;
+    int builtin;
+};
+
+/* A formatter found by name, held until registry_put(). */
+struct registry_ref {
+    size_t slot;
+    registry_write_fn *write;
+    void *user;
+    const char *options; /* after the ':', or "" */
+};
+
+static const struct {
+    const char *name;
+    registry_write_fn *write;
+    registry_check_fn *check;
+} builtins[] = {
+    {"text", text_write, text_check_options},
+    {"json", json_write, json_check_options},
+};
+
+/* Held only for table lookups and updates, never across a callback, so a
+ * formatter may itself register, unregister or format. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct registry_slot slots[REGISTRY_SLOTS];
+static int builtins_ready;
+
+/* A child forked while another thread held the lock must not inherit it held. */
+static void
+registry_atfork_prepare(void)
+{
+    pthread_mutex_lock(&registry_lock);
+}
+
+/* In the parent and in the child alike, the forking thread holds the lock. */
+static void
+registry_atfork_release(void)
+{
+    pthread_mutex_unlock(&registry_lock);
+}
+
+__attribute__((constructor)) static void
+registry_init(void)
+{
+    /* Only ENOMEM is possible, and a constructor cannot report it: the cost is the
+     * (already tiny) chance of a child forked mid-lookup blocking on its first report. */
+    (void)pthread_atfork(registry_atfork_prepare, registry_atfork_release,
+                         registry_atfork_release);
+}
+
+/* Call with the lock held. */
+static void
+registry_install_builtins(void)
+{
+    if (builtins_ready)
+        return;
+    for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+        struct registry_slot *s = &slots[i];
+
+        memcpy(s->name, builtins[i].name, strlen(builtins[i].name) + 1);
+        s->write = builtins[i].write;
+        s->check = builtins[i].check;
+        s->state = SLOT_ACTIVE;
+        s->builtin = 1;
+    }
+    builtins_ready = 1;
+}
+
+/* [a-z0-9_-]{1,31} */
+static int
+registry_name_valid(const char *name, size_t len)
+{
+    if (len == 0 || len > REGISTRY_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Call with the lock held. @return the active slot named @name, or -1. */
+static long
+registry_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < REGISTRY_SLOTS; i++) {
+        const struct registry_slot *s = &slots[i];
+
+        if (s->state == SLOT_ACTIVE && strncmp(s->name, name, len) == 0 &&
+            s->name[len] == '\0')
+            return (long)i;
+    }
+    return -1;
+}
+
+static long
+registry_find_free(void)
+{
+    for (size_t i = 0; i < REGISTRY_SLOTS; i++) {
+        if (slots[i].state == SLOT_FREE)
+            return (long)i;
+    }
+    return -1;
+}
+
+PROBE_EXPORT int
+probe_formatter_register(const probe_formatter *f)
+{
+    if (!f || !f->name || !f->write)
+        return PROBE_EINVAL;
+
+    size_t len = strnlen(f->name, REGISTRY_NAME_MAX + 1);
+
+    if (!registry_name_valid(f->name, len))
+        return PROBE_EINVAL;
+
+    int r = 0;
+
+    pthread_mutex_lock(&registry_lock);
+    registry_install_builtins();
+    long i = registry_find(f->name, len);
+    long j = registry_find_free();
+
+    if (i >= 0) {
+        r = PROBE_EEXIST;
+    } else if (j < 0) {
+        r = PROBE_ENOSPC;
+    } else {
+        struct registry_slot *s = &slots[j];
+
+        memset(s, 0, sizeof(*s));
+        memcpy(s->name, f->name, len);
+        s->write = f->write;
+        s->release = f->release;
+        s->user = f->user;
+        s->state = SLOT_ACTIVE;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return r;
+}
+
+PROBE_EXPORT int
+probe_formatter_unregister(const char *name)
+{
+    if (!name)
+        return PROBE_EINVAL;
+
+    size_t len = strnlen(name, REGISTRY_NAME_MAX + 1);
+
+    if (!registry_name_valid(name, len))
+        return PROBE_ENOENT;
+
+    void (*release)(void *) = NULL;
+    void *user = NULL;
+    int r = 0;
+
+    pthread_mutex_lock(&registry_lock);
+    registry_install_builtins();
+    long i = registry_find(name, len);
+
+    if (i < 0 || slots[i].builtin) {
+        r = PROBE_ENOENT;
+    } else if (slots[i].users > 0) {
+        slots[i].state = SLOT_DRAINING;
+    } else {
+        release = slots[i].release;
+        user = slots[i].user;
+        memset(&slots[i], 0, sizeof(slots[i]));
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (release)
+        release(user);
+    return r;
+}
+
+static void
+registry_put(struct registry_ref *ref)
+{
+    struct registry_slot *s = &slots[ref->slot];
+    void (*release)(void *) = NULL;
+    void *user = NULL;
+
+    pthread_mutex_lock(&registry_lock);
+    if (--s->users == 0 && s->state == SLOT_DRAINING) {
+        release = s->release;
+        user = s->user;
+        memset(s, 0, sizeof(*s));
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (release)
+        release(user);
+}
+
+/*
+ * Find the formatter for "name[:options]" and hold it. Built-in formatters check
+ * their options here, before a snapshot is taken or a file created.
+ */
+static int
+registry_get(const char *format, struct registry_ref *ref)
+{
+    if (!format)
+        return PROBE_EINVAL;
+
+    const char *colon = strchr(format, ':');
+    size_t len = colon ? (size_t)(colon - format) : strlen(format);
+
+    if (!registry_name_valid(format, len))
+        return PROBE_EINVAL;
+
+    registry_check_fn *check = NULL;
+
+    pthread_mutex_lock(&registry_lock);
+    registry_install_builtins();
+    long i = registry_find(format, len);
+
+    if (i >= 0) {
+        slots[i].users++;
+        ref->slot = (size_t)i;
+        ref->write = slots[i].write;
+        ref->user = slots[i].user;
+        check = slots[i].check;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (i < 0)
+        return PROBE_EINVAL;
+
+    ref->options = colon ? colon + 1 : "";
+    if (check) {
+        int r = check(ref->options);
+
+        if (r < 0) {
+            registry_put(ref);
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* The writer's failure comes first: a formatter may report it as something else. */
+static int
+registry_run(const struct registry_ref *ref, const probe_snapshot *snap, probe_writer *w)
+{
+    int r = ref->write(snap, w, ref->options, ref->user);
+    int werr = writer_error(w);
+
+    if (werr < 0)
+        return werr;
+    return r < 0 ? r : 0;
+}
+
+/* Run the formatter into @fd and flush, even after a formatter error. On PROBE_EIO
+ * errno is the failed write's. */
+static int
+registry_run_fd(const struct registry_ref *ref, const probe_snapshot *snap, int fd)
+{
+    probe_writer w;
+
+    writer_init_fd(&w, fd);
+
+    int r = registry_run(ref, snap, &w);
+    int f = writer_finish_fd(&w);
+
+    return r < 0 ? r : f;
+}
+
+PROBE_EXPORT int
+probe_snapshot_format(const probe_snapshot *snap, const char *format, char **ret_buf,
+                      size_t *ret_len)
+{
+    struct registry_ref ref;
+
+    if (!snap || !format || !ret_buf)
+        return PROBE_EINVAL;
+
+    int r = registry_get(format, &ref);
+
+    if (r < 0)
+        return r;
+
+    probe_writer w;
+
+    writer_init_memory(&w);
+    r = registry_run(&ref, snap, &w);
+    if (r < 0)
+        writer_discard(&w);
+    else
+        r = writer_finish_memory(&w, ret_buf, ret_len);
+    registry_put(&ref);
+    return r;
+}
+
+PROBE_EXPORT int
+probe_snapshot_write_fd(const probe_snapshot *snap, int fd, const char *format)
+{
+    struct registry_ref ref;
+
+    if (!snap || !format)
+        return PROBE_EINVAL;
+    if (fd < 0)
+        return PROBE_EBADF;
+
+    int r = registry_get(format, &ref);
+
+    if (r < 0)
+        return r;
+    r = registry_run_fd(&ref, snap, fd);
+
+    int saved = errno;
+
+    registry_put(&ref);
+    errno = saved;
+    return r;
+}
+
+/* Take the snapshot a report is made of; @ret_snap is set on success only. */
+static int
+registry_take(probe_snapshot **ret_snap)
+{
+    probe_snapshot *snap = probe_snapshot_take();
+
+    if (!snap)
+        return PROBE_ENOMEM;
+    if (probe_snapshot_site_count(snap) == 0) {
+        probe_snapshot_free(snap);
+        return PROBE_ENODATA;
+    }
+    *ret_snap = snap;
+    return 0;
+}
+
+PROBE_EXPORT int
+probe_report_fd(int fd, const char *format)
+{
+    struct registry_ref ref;
+    probe_snapshot *snap = NULL;
+
+    if (!format)
+        return PROBE_EINVAL;
+    if (fd < 0)
+        return PROBE_EBADF;
+
+    int r = registry_get(format, &ref);
+
+    if (r < 0)
+        return r;
+    r = registry_take(&snap);
+    if (r == 0)
+        r = registry_run_fd(&ref, snap, fd);
+
+    int saved = errno;
+
+    probe_snapshot_free(snap);
+    registry_put(&ref);
+    errno = saved;
+    return r;
+}
+
+/* Create or truncate @path for writing, never through a symbolic link. */
+static int
+registry_open(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+
+    if (fd >= 0)
+        return fd;
+    /* FreeBSD reports a symlink refused by O_NOFOLLOW as EMLINK. */
+    if (errno == ELOOP || errno == EMLINK)
+        return PROBE_ELOOP;
+    return -errno;
+}
+
+/* Write the report and close; a failing close(2) can be a lost write (NFS). */
+static int
+registry_write_path(const struct registry_ref *ref, const probe_snapshot *snap,
+                    const char *path)
+{
+    int fd = registry_open(path);
+
+    if (fd < 0)
+        return fd;
+
+    int r = registry_run_fd(ref, snap, fd);
+    int saved = errno;
+
+    /* Linux releases the descriptor even when close(2) fails with EINTR. */
+    if (close(fd) < 0 && errno != EINTR && r == 0)
+        return PROBE_EIO;
+    errno = saved;
+    return r;
+}
+
+PROBE_EXPORT int
+probe_report_write(const char *path, const char *format)
+{
+    struct registry_ref ref;
+    probe_snapshot *snap = NULL;
+
+    if (!path || !*path || !format)
+        return PROBE_EINVAL;
+
+    int r = registry_get(format, &ref);
+
+    if (r < 0)
+        return r;
+    r = registry_take(&snap);
+    if (r == 0)
+        r = registry_write_path(&ref, snap, path);
+
+    int saved = errno;
+
+    probe_snapshot_free(snap);
+    registry_put(&ref);
+    errno = saved;
+    return r;
+}

@@ -1,0 +1,815 @@
+/*
+ * The "text" formatter: a report for people, after Python's pstats and
+ * trace --count. Sections: header, scope table, call tree, counters, line
+ * coverage, losses, resource usage.
+ */
+#include "text.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "writer.h"
+
+/* The call tree stops descending here, and stops printing after so many lines. */
+#define TEXT_TREE_DEPTH 32
+#define TEXT_TREE_LINES 1000
+/* Threads listed by name; the rest are only counted. */
+#define TEXT_THREADS_LISTED 32
+/* Room for a time ("123.456 ms") or a count pair ("18446744073709551615/..."). */
+#define TEXT_CELL 48
+
+enum text_sort {
+    TEXT_SORT_TOTAL,
+    TEXT_SORT_SELF,
+    TEXT_SORT_CALLS,
+    TEXT_SORT_NAME,
+};
+
+struct text_options {
+    enum text_sort sort;
+};
+
+/* Propagate the first error: every writer call's result is checked. */
+#define TRY(expr)                                                                        \
+    do {                                                                                 \
+        int try_r_ = (expr);                                                             \
+        if (try_r_ < 0)                                                                  \
+            return try_r_;                                                               \
+    } while (0)
+
+/* ---- options ----------------------------------------------------------------- */
+
+static int
+text_parse_sort(const char *v, size_t len, enum text_sort *out)
+{
+    static const struct {
+        const char *name;
+        enum text_sort sort;
+    } keys[] = {
+        {"total", TEXT_SORT_TOTAL},
+        {"self", TEXT_SORT_SELF},
+        {"calls", TEXT_SORT_CALLS},
+        {"name", TEXT_SORT_NAME},
+    };
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (strlen(keys[i].name) == len && memcmp(keys[i].name, v, len) == 0) {
+            *out = keys[i].sort;
+            return 0;
+        }
+    }
+    return PROBE_EINVAL;
+}
+
+/* "key=value[,key=value...]"; today the only key is "sort". */
+static int
+text_parse_options(const char *options, struct text_options *out)
+{
+    struct text_options o = {.sort = TEXT_SORT_TOTAL};
+    const char *p = options;
+
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *eq = memchr(p, '=', len);
+
+        if (!eq || (size_t)(eq - p) != 4 || memcmp(p, "sort", 4) != 0)
+            return PROBE_EINVAL;
+        TRY(text_parse_sort(eq + 1, len - 5, &o.sort));
+        p += len;
+        if (*p == ',' && *++p == '\0')
+            return PROBE_EINVAL;
+    }
+    *out = o;
+    return 0;
+}
+
+int
+text_check_options(const char *options)
+{
+    struct text_options o;
+
+    return text_parse_options(options, &o);
+}
+
+/* ---- cells ------------------------------------------------------------------- */
+
+/* @ns in a unit picked for it, always 9 columns wide ("µ" is one column). */
+static void
+text_time(char *buf, size_t size, uint64_t ns)
+{
+    static const struct {
+        uint64_t div;
+        const char *unit;
+    } units[] = {{1000000000, "s "}, {1000000, "ms"}, {1000, "µs"}};
+
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (ns < units[i].div)
+            continue;
+
+        double v = (double)ns / (double)units[i].div;
+        int prec = v < 10 ? 3 : v < 100 ? 2 : v < 1000 ? 1 : 0;
+
+        snprintf(buf, size, "%6.*f %s", prec, v, units[i].unit);
+        return;
+    }
+    snprintf(buf, size, "%6" PRIu64 " ns", ns);
+}
+
+/* text_time() without the padding, for running text. */
+static const char *
+text_time_trim(char *buf, size_t size, uint64_t ns)
+{
+    text_time(buf, size, ns);
+
+    size_t n = strlen(buf);
+
+    while (n > 0 && buf[n - 1] == ' ')
+        buf[--n] = '\0';
+    return buf + strspn(buf, " ");
+}
+
+static void
+text_bytes(char *buf, size_t size, uint64_t bytes)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    size_t u = 0;
+
+    if (bytes < 1024) {
+        snprintf(buf, size, "%" PRIu64 " B", bytes);
+        return;
+    }
+    v /= 1024;
+    while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
+/* "8/3" when some calls were recursive, like pstats; else "8". */
+static void
+text_calls(char *buf, size_t size, const probe_site_info *s)
+{
+    if (s->prim_calls != s->calls)
+        snprintf(buf, size, "%" PRIu64 "/%" PRIu64, s->calls, s->prim_calls);
+    else
+        snprintf(buf, size, "%" PRIu64, s->calls);
+}
+
+static double
+text_percent(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+/* Names are any bytes: escape control bytes so that one site stays one line. */
+static int
+text_put_name(probe_writer *w, const char *s)
+{
+    if (!s)
+        return probe_writer_puts(w, "?");
+    for (const char *p = s; *p;) {
+        size_t run = 0;
+
+        while (p[run] && (unsigned char)p[run] >= 0x20 && p[run] != 0x7f)
+            run++;
+        TRY(probe_writer_write(w, p, run));
+        p += run;
+        if (*p) {
+            TRY(probe_writer_printf(w, "\\x%02x", (unsigned char)*p));
+            p++;
+        }
+    }
+    return 0;
+}
+
+/* "name (file:line function)" */
+static int
+text_put_site(probe_writer *w, const probe_site_info *s)
+{
+    TRY(text_put_name(w, s->name));
+    TRY(probe_writer_puts(w, " ("));
+    TRY(text_put_name(w, s->file));
+    TRY(probe_writer_printf(w, ":%u ", s->line));
+    TRY(text_put_name(w, s->function));
+    return probe_writer_puts(w, ")");
+}
+
+/* ---- sites, sorted ----------------------------------------------------------- */
+
+/* Sites of @kind, with or without calls, as pointers the caller frees. */
+static int
+text_collect(const probe_snapshot *snap, probe_kind kind, int with_calls,
+             const probe_site_info ***ret, size_t *ret_n)
+{
+    size_t count = probe_snapshot_site_count(snap), n = 0;
+    const probe_site_info **v = calloc(count ? count : 1, sizeof(*v));
+
+    if (!v)
+        return PROBE_ENOMEM;
+    for (size_t i = 0; i < count; i++) {
+        const probe_site_info *s = probe_snapshot_site(snap, i);
+
+        if (s && s->kind == kind && (s->calls > 0) == with_calls)
+            v[n++] = s;
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+static int
+text_cmp_u64_desc(uint64_t a, uint64_t b)
+{
+    return a > b ? -1 : a < b;
+}
+
+static int
+text_cmp_str(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "");
+}
+
+/* Ties keep index order, so output is stable whatever qsort does. */
+static int
+text_cmp_index(const probe_site_info *a, const probe_site_info *b)
+{
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+static int
+text_cmp_file_line(const probe_site_info *a, const probe_site_info *b)
+{
+    int c = text_cmp_str(a->file, b->file);
+
+    return c ? c : (a->line > b->line) - (a->line < b->line);
+}
+
+#define TEXT_CMP_FN(fn, expr)                                                            \
+    static int fn(const void *pa, const void *pb)                                        \
+    {                                                                                    \
+        const probe_site_info *a = *(const probe_site_info *const *)pa;                  \
+        const probe_site_info *b = *(const probe_site_info *const *)pb;                  \
+        int c = (expr);                                                                  \
+        return c ? c : text_cmp_index(a, b);                                             \
+    }
+
+TEXT_CMP_FN(text_by_total, text_cmp_u64_desc(a->total_ns, b->total_ns))
+TEXT_CMP_FN(text_by_self, text_cmp_u64_desc(a->self_ns, b->self_ns))
+TEXT_CMP_FN(text_by_calls, text_cmp_u64_desc(a->calls, b->calls))
+TEXT_CMP_FN(text_by_name, text_cmp_str(a->name, b->name))
+TEXT_CMP_FN(text_by_file_line, text_cmp_file_line(a, b))
+
+static void
+text_sort(const probe_site_info **v, size_t n, enum text_sort sort)
+{
+    static int (*const cmp[])(const void *, const void *) = {
+        [TEXT_SORT_TOTAL] = text_by_total,
+        [TEXT_SORT_SELF] = text_by_self,
+        [TEXT_SORT_CALLS] = text_by_calls,
+        [TEXT_SORT_NAME] = text_by_name,
+    };
+
+    if (n > 1)
+        qsort(v, n, sizeof(*v), cmp[sort]);
+}
+
+/* ---- header ------------------------------------------------------------------ */
+
+static int
+text_header(probe_writer *w, const probe_snapshot *snap)
+{
+    const probe_clock_info *clk = probe_snapshot_clock(snap);
+    size_t nsites = probe_snapshot_site_count(snap);
+    size_t nthreads = probe_snapshot_thread_count(snap), live = 0;
+    uint64_t calls = 0, prim = 0;
+    size_t scopes = 0, entered = 0;
+    char t[TEXT_CELL];
+
+    for (size_t i = 0; i < nthreads; i++) {
+        const probe_thread_info *th = probe_snapshot_thread(snap, i);
+
+        live += th && th->live;
+    }
+    for (size_t i = 0; i < nsites; i++) {
+        const probe_site_info *s = probe_snapshot_site(snap, i);
+
+        if (!s || s->kind != PROBE_KIND_SCOPE)
+            continue;
+        scopes++;
+        entered += s->calls > 0;
+        calls += s->calls;
+        prim += s->prim_calls;
+    }
+
+    TRY(probe_writer_puts(w, "libprobe report (" PROBE_SCHEMA ")\n"));
+    if (clk) {
+        TRY(probe_writer_puts(w, "clock:    "));
+        TRY(text_put_name(w, clk->name));
+        TRY(probe_writer_printf(w, ", %.3f ns per tick\n", clk->ns_per_tick));
+        TRY(probe_writer_printf(w, "elapsed:  %s\n",
+                                text_time_trim(t, sizeof(t), clk->elapsed_ns)));
+    }
+    TRY(probe_writer_printf(w, "threads:  %zu (%zu live)\n", nthreads, live));
+    TRY(probe_writer_printf(w, "%" PRIu64 " scope calls", calls));
+    if (prim != calls)
+        TRY(probe_writer_printf(w, " (%" PRIu64 " primitive calls)", prim));
+    return probe_writer_printf(w, " in %zu of %zu scopes\n", entered, scopes);
+}
+
+/* ---- scope table ------------------------------------------------------------- */
+
+static const char *const text_sort_names[] = {
+    [TEXT_SORT_TOTAL] = "total time",
+    [TEXT_SORT_SELF] = "self time",
+    [TEXT_SORT_CALLS] = "calls",
+    [TEXT_SORT_NAME] = "name",
+};
+
+static int
+text_scope_row(probe_writer *w, const probe_site_info *s)
+{
+    /* self/call is over all calls; total/call over primitive calls, as pstats. */
+    uint64_t self_per = s->calls ? s->self_ns / s->calls : 0;
+    uint64_t total_per = s->prim_calls ? s->total_ns / s->prim_calls : 0;
+    const uint64_t ns[] = {s->self_ns, self_per,  s->total_ns, total_per,
+                           s->p99_ns,  s->min_ns, s->max_ns};
+    char cell[TEXT_CELL];
+
+    text_calls(cell, sizeof(cell), s);
+    TRY(probe_writer_printf(w, "%12s", cell));
+    for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+        text_time(cell, sizeof(cell), ns[i]);
+        TRY(probe_writer_printf(w, "  %s", cell));
+    }
+    TRY(probe_writer_puts(w, "  "));
+    TRY(text_put_site(w, s));
+    return probe_writer_puts(w, "\n");
+}
+
+static int
+text_scope_rows(probe_writer *w, const probe_site_info **v, size_t n, enum text_sort sort)
+{
+    text_sort(v, n, sort);
+    TRY(probe_writer_printf(w, "\nScopes, by %s:\n", text_sort_names[sort]));
+    TRY(probe_writer_printf(w, "%12s  %9s  %9s  %9s  %9s  %9s  %9s  %9s  %s\n", "calls",
+                            "self", "self/call", "total", "tot/call", "p99", "min", "max",
+                            "site"));
+    for (size_t i = 0; i < n; i++)
+        TRY(text_scope_row(w, v[i]));
+    return 0;
+}
+
+static int
+text_never_entered(probe_writer *w, const probe_site_info **v, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof(*v), text_by_name);
+    TRY(probe_writer_printf(w, "\nScopes never entered (%zu):\n", n));
+    for (size_t i = 0; i < n; i++) {
+        TRY(probe_writer_puts(w, "  never entered  "));
+        TRY(text_put_site(w, v[i]));
+        TRY(probe_writer_puts(w, "\n"));
+    }
+    return 0;
+}
+
+static int
+text_scopes(probe_writer *w, const probe_snapshot *snap, enum text_sort sort)
+{
+    const probe_site_info **v;
+    size_t n;
+
+    TRY(text_collect(snap, PROBE_KIND_SCOPE, 1, &v, &n));
+
+    int r = text_scope_rows(w, v, n, sort);
+
+    free(v);
+    TRY(r);
+    TRY(text_collect(snap, PROBE_KIND_SCOPE, 0, &v, &n));
+    r = text_never_entered(w, v, n);
+    free(v);
+    return r;
+}
+
+/* ---- call tree --------------------------------------------------------------- */
+
+struct text_tree {
+    probe_writer *w;
+    const probe_snapshot *snap;
+    size_t nsites;
+    const probe_edge_info **out;  /* edges grouped by caller, largest total first */
+    size_t *first;                /* site i's edges: out[first[i] .. first[i+1]) */
+    size_t path[TEXT_TREE_DEPTH]; /* sites from the root down to the current one */
+    size_t depth;
+    size_t lines;
+    int truncated;
+};
+
+static int
+text_edge_by_total(const void *pa, const void *pb)
+{
+    const probe_edge_info *a = *(const probe_edge_info *const *)pa;
+    const probe_edge_info *b = *(const probe_edge_info *const *)pb;
+    int c = text_cmp_u64_desc(a->total_ns, b->total_ns);
+
+    return c ? c : (a->callee > b->callee) - (a->callee < b->callee);
+}
+
+static const probe_edge_info *
+text_valid_edge(const struct text_tree *t, size_t i)
+{
+    const probe_edge_info *e = probe_snapshot_edge(t->snap, i);
+
+    return e && e->caller < t->nsites && e->callee < t->nsites ? e : NULL;
+}
+
+/* Group the edges by caller (a counting sort), each group by total. */
+static int
+text_tree_index(struct text_tree *t)
+{
+    size_t nedges = probe_snapshot_edge_count(t->snap);
+
+    t->first = calloc(t->nsites + 1, sizeof(*t->first));
+    t->out = calloc(nedges ? nedges : 1, sizeof(*t->out));
+    if (!t->first || !t->out)
+        return PROBE_ENOMEM;
+    for (size_t i = 0; i < nedges; i++) {
+        const probe_edge_info *e = text_valid_edge(t, i);
+
+        if (e)
+            t->first[e->caller + 1]++;
+    }
+    for (size_t i = 0; i < t->nsites; i++)
+        t->first[i + 1] += t->first[i];
+
+    size_t *fill = calloc(t->nsites ? t->nsites : 1, sizeof(*fill));
+
+    if (!fill)
+        return PROBE_ENOMEM;
+    for (size_t i = 0; i < nedges; i++) {
+        const probe_edge_info *e = text_valid_edge(t, i);
+
+        if (e)
+            t->out[t->first[e->caller] + fill[e->caller]++] = e;
+    }
+    free(fill);
+    for (size_t i = 0; i < t->nsites; i++)
+        qsort(t->out + t->first[i], t->first[i + 1] - t->first[i], sizeof(*t->out),
+              text_edge_by_total);
+    return 0;
+}
+
+static int
+text_tree_on_path(const struct text_tree *t, size_t site)
+{
+    for (size_t i = 0; i < t->depth; i++) {
+        if (t->path[i] == site)
+            return 1;
+    }
+    return 0;
+}
+
+/* Count one more line; 0 once the budget is spent, and the tree says it was cut. */
+static int
+text_tree_budget(struct text_tree *t)
+{
+    if (t->lines < TEXT_TREE_LINES) {
+        t->lines++;
+        return 1;
+    }
+    t->truncated = 1;
+    return 0;
+}
+
+static int
+text_tree_indent(struct text_tree *t)
+{
+    for (size_t i = 0; i < t->depth; i++)
+        TRY(probe_writer_puts(t->w, "  "));
+    return 0;
+}
+
+static int text_tree_node(struct text_tree *t, size_t site);
+
+/* The callee of edge @e under the site at the end of the path. */
+static int
+text_tree_child(struct text_tree *t, const probe_edge_info *e, uint64_t parent_total)
+{
+    const probe_site_info *s = probe_snapshot_site(t->snap, e->callee);
+    char time[TEXT_CELL];
+
+    if (!s || !text_tree_budget(t))
+        return 0;
+    TRY(text_tree_indent(t));
+    TRY(text_put_name(t->w, s->name));
+    TRY(probe_writer_printf(t->w, "  %" PRIu64 " call%s, %s, %.1f%%", e->calls,
+                            e->calls == 1 ? "" : "s",
+                            text_time_trim(time, sizeof(time), e->total_ns),
+                            text_percent(e->total_ns, parent_total)));
+    if (text_tree_on_path(t, e->callee))
+        return probe_writer_puts(t->w, "  [recursive]\n");
+    TRY(probe_writer_puts(t->w, "\n"));
+    return text_tree_node(t, e->callee);
+}
+
+/* Print the callees of @site (already printed) below it. */
+static int
+text_tree_node(struct text_tree *t, size_t site)
+{
+    const probe_site_info *s = probe_snapshot_site(t->snap, site);
+    size_t begin = t->first[site], end = t->first[site + 1];
+
+    if (begin == end)
+        return 0;
+    if (t->depth == TEXT_TREE_DEPTH) {
+        if (!text_tree_budget(t))
+            return 0;
+        TRY(text_tree_indent(t));
+        return probe_writer_puts(t->w, "  ... (deeper calls not shown)\n");
+    }
+    t->path[t->depth++] = site;
+    for (size_t i = begin; i < end && !t->truncated; i++)
+        TRY(text_tree_child(t, t->out[i], s->total_ns));
+    t->depth--;
+    return 0;
+}
+
+/* A root: entered more often than its callers account for (or it has no caller). */
+static int
+text_tree_roots(struct text_tree *t, const probe_site_info ***ret, size_t *ret_n)
+{
+    size_t nedges = probe_snapshot_edge_count(t->snap), n = 0;
+    uint64_t *in = calloc(t->nsites ? t->nsites : 1, sizeof(*in));
+    const probe_site_info **v = calloc(t->nsites ? t->nsites : 1, sizeof(*v));
+
+    if (!in || !v) {
+        free(in);
+        free(v);
+        return PROBE_ENOMEM;
+    }
+    for (size_t i = 0; i < nedges; i++) {
+        const probe_edge_info *e = text_valid_edge(t, i);
+
+        if (e)
+            in[e->callee] = in[e->callee] + e->calls < in[e->callee]
+                                ? UINT64_MAX
+                                : in[e->callee] + e->calls;
+    }
+    for (size_t i = 0; i < t->nsites; i++) {
+        const probe_site_info *s = probe_snapshot_site(t->snap, i);
+
+        if (s && s->kind == PROBE_KIND_SCOPE && s->calls > in[i])
+            v[n++] = s;
+    }
+    free(in);
+    text_sort(v, n, TEXT_SORT_TOTAL);
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+static int
+text_tree_root(struct text_tree *t, const probe_site_info *s)
+{
+    char time[TEXT_CELL];
+
+    if (s->index >= t->nsites || !text_tree_budget(t))
+        return 0;
+    TRY(text_put_name(t->w, s->name));
+    TRY(probe_writer_printf(t->w, "  %" PRIu64 " call%s, %s\n", s->calls,
+                            s->calls == 1 ? "" : "s",
+                            text_time_trim(time, sizeof(time), s->total_ns)));
+    return text_tree_node(t, s->index);
+}
+
+static int
+text_tree_print(struct text_tree *t)
+{
+    const probe_site_info **roots;
+    size_t n;
+
+    TRY(text_tree_index(t));
+    TRY(text_tree_roots(t, &roots, &n));
+
+    int r = probe_writer_puts(t->w, "\nCall tree (calls, total time, % of the caller's "
+                                    "total; a site's callees are shown wherever it "
+                                    "appears):\n");
+
+    for (size_t i = 0; i < n && r == 0 && !t->truncated; i++)
+        r = text_tree_root(t, roots[i]);
+    free(roots);
+    TRY(r);
+    if (t->truncated)
+        return probe_writer_printf(t->w, "... (call tree cut at %d lines)\n",
+                                   TEXT_TREE_LINES);
+    return 0;
+}
+
+static int
+text_tree(probe_writer *w, const probe_snapshot *snap)
+{
+    struct text_tree t = {.w = w, .snap = snap};
+
+    t.nsites = probe_snapshot_site_count(snap);
+    if (probe_snapshot_edge_count(snap) == 0)
+        return 0;
+
+    int r = text_tree_print(&t);
+
+    free(t.first);
+    free(t.out);
+    return r;
+}
+
+/* ---- counters and lines ------------------------------------------------------ */
+
+static int
+text_counter_rows(probe_writer *w, const probe_site_info **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const probe_site_info *s = v[i];
+
+        if (s->calls)
+            TRY(probe_writer_printf(w, "%20" PRId64 "  %12" PRIu64 "  ", s->value,
+                                    s->calls));
+        else
+            TRY(probe_writer_printf(w, "%20s  %12s  ", "-", "never"));
+        TRY(text_put_name(w, s->name));
+        TRY(probe_writer_puts(w, "\n"));
+    }
+    return 0;
+}
+
+/* Updated counters first, then those never updated, each group by name. */
+static int
+text_counters(probe_writer *w, const probe_snapshot *snap)
+{
+    const probe_site_info **v;
+    size_t n, m;
+
+    TRY(text_collect(snap, PROBE_KIND_COUNTER, 1, &v, &n));
+    qsort(v, n, sizeof(*v), text_by_name);
+
+    int r = n ? probe_writer_printf(w, "\nCounters:\n%20s  %12s  %s\n", "value",
+                                    "updates", "name")
+              : 0;
+
+    if (r == 0)
+        r = text_counter_rows(w, v, n);
+    free(v);
+    TRY(r);
+    TRY(text_collect(snap, PROBE_KIND_COUNTER, 0, &v, &m));
+    qsort(v, m, sizeof(*v), text_by_name);
+    r = m && !n ? probe_writer_printf(w, "\nCounters:\n%20s  %12s  %s\n", "value",
+                                      "updates", "name")
+                : 0;
+    if (r == 0)
+        r = text_counter_rows(w, v, m);
+    free(v);
+    return r;
+}
+
+static int
+text_line_row(probe_writer *w, const probe_site_info *s, const char **file)
+{
+    if (!*file || text_cmp_str(*file, s->file) != 0) {
+        *file = s->file ? s->file : "";
+        TRY(probe_writer_puts(w, "  "));
+        TRY(text_put_name(w, s->file));
+        TRY(probe_writer_puts(w, "\n"));
+    }
+    if (s->calls)
+        TRY(probe_writer_printf(w, "%12" PRIu64 "  ", s->calls));
+    else
+        TRY(probe_writer_printf(w, "%12s  ", ">>>>>>"));
+    TRY(text_put_name(w, s->file));
+    TRY(probe_writer_printf(w, ":%u  ", s->line));
+    TRY(text_put_name(w, s->function));
+    return probe_writer_puts(w, s->calls ? "\n" : "  (never ran)\n");
+}
+
+static int
+text_line_rows(probe_writer *w, const probe_site_info **v, size_t n, size_t ran)
+{
+    const char *file = NULL;
+
+    qsort(v, n, sizeof(*v), text_by_file_line);
+    TRY(probe_writer_puts(w, "\nLine coverage (hits; \">>>>>>\" = never ran):\n"));
+    for (size_t i = 0; i < n; i++)
+        TRY(text_line_row(w, v[i], &file));
+    return probe_writer_printf(w, "%zu of %zu lines ran (%.1f%%)\n", ran, n,
+                               text_percent(ran, n));
+}
+
+static int
+text_lines(probe_writer *w, const probe_snapshot *snap)
+{
+    size_t count = probe_snapshot_site_count(snap), n = 0, ran = 0;
+    const probe_site_info **v = calloc(count ? count : 1, sizeof(*v));
+
+    if (!v)
+        return PROBE_ENOMEM;
+    for (size_t i = 0; i < count; i++) {
+        const probe_site_info *s = probe_snapshot_site(snap, i);
+
+        if (s && s->kind == PROBE_KIND_LINE) {
+            v[n++] = s;
+            ran += s->calls > 0;
+        }
+    }
+
+    int r = n ? text_line_rows(w, v, n, ran) : 0;
+
+    free(v);
+    return r;
+}
+
+/* ---- threads, losses, resources ---------------------------------------------- */
+
+static int
+text_threads(probe_writer *w, const probe_snapshot *snap)
+{
+    size_t n = probe_snapshot_thread_count(snap);
+    size_t shown = n < TEXT_THREADS_LISTED ? n : TEXT_THREADS_LISTED;
+
+    if (n == 0)
+        return 0;
+    TRY(probe_writer_printf(w, "\nThreads:\n%12s  %12s  %-6s  %s\n", "tid", "scopes",
+                            "state", "name"));
+    for (size_t i = 0; i < shown; i++) {
+        const probe_thread_info *t = probe_snapshot_thread(snap, i);
+
+        if (!t)
+            continue;
+        TRY(probe_writer_printf(w, "%12" PRIu64 "  %12" PRIu64 "  %-6s  ", t->tid,
+                                t->scopes, t->live ? "live" : "exited"));
+        TRY(text_put_name(w, t->name));
+        TRY(probe_writer_puts(w, "\n"));
+    }
+    if (shown < n)
+        TRY(probe_writer_printf(w, "... and %zu more threads\n", n - shown));
+    return 0;
+}
+
+static int
+text_losses(probe_writer *w, const probe_snapshot *snap)
+{
+    const probe_loss_info *l = probe_snapshot_losses(snap);
+
+    if (!l)
+        return 0;
+
+    const struct {
+        uint64_t n;
+        const char *what;
+    } rows[] = {
+        {l->depth_overflow, "scopes entered beyond the stack depth limit were not timed"},
+        {l->unbalanced, "unbalanced scopes (an END without BEGIN, or left open)"},
+        {l->edges_dropped, "edge calls dropped (a thread's edge table was full)"},
+        {l->sites_dropped, "site hits dropped (the site table was full)"},
+        {l->threads_unlisted, "exited threads counted but not listed"},
+    };
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        if (rows[i].n)
+            TRY(probe_writer_printf(w, "warning: %" PRIu64 " %s\n", rows[i].n,
+                                    rows[i].what));
+    }
+    return 0;
+}
+
+static int
+text_rusage(probe_writer *w, const probe_snapshot *snap)
+{
+    const probe_rusage *ru = probe_snapshot_rusage(snap);
+    char user[TEXT_CELL], sys[TEXT_CELL], rss[TEXT_CELL];
+
+    if (!ru)
+        return 0;
+    text_bytes(rss, sizeof(rss), ru->max_rss_bytes);
+    return probe_writer_printf(w, "\nResources: user %s, system %s, max RSS %s\n",
+                               text_time_trim(user, sizeof(user), ru->user_ns),
+                               text_time_trim(sys, sizeof(sys), ru->system_ns), rss);
+}
+
+int
+text_write(const probe_snapshot *snap, probe_writer *w, const char *options, void *user)
+{
+    struct text_options o;
+
+    (void)user;
+    TRY(text_parse_options(options ? options : "", &o));
+    TRY(text_header(w, snap));
+    TRY(text_losses(w, snap));
+    TRY(text_scopes(w, snap, o.sort));
+    TRY(text_tree(w, snap));
+    TRY(text_counters(w, snap));
+    TRY(text_lines(w, snap));
+    TRY(text_threads(w, snap));
+    return text_rusage(w, snap);
+}
