@@ -578,12 +578,28 @@ text_tree_root(struct text_tree *t, const probe_site_info *s)
 {
     char time[TEXT_CELL];
 
+    uint64_t in_calls = 0, in_total = 0;
+
     if (s->index >= t->nsites || !text_tree_budget(t))
         return 0;
+    /* Show only the part of the site that ran at top level: what its callers do not
+     * account for. */
+    for (size_t i = 0; i < probe_snapshot_edge_count(t->snap); i++) {
+        const probe_edge_info *e = text_valid_edge(t, i);
+        if (e && e->callee == s->index && e->caller != s->index) {
+            in_calls += e->calls;
+            in_total += e->total_ns;
+        }
+    }
+    uint64_t top_calls = s->calls > in_calls ? s->calls - in_calls : 0;
+    uint64_t top_total = s->total_ns > in_total ? s->total_ns - in_total : 0;
     TRY(text_put_name(t->w, s->name));
-    TRY(probe_writer_printf(t->w, "  %" PRIu64 " call%s, %s\n", s->calls,
-                            s->calls == 1 ? "" : "s",
-                            text_time_trim(time, sizeof(time), s->total_ns)));
+    TRY(probe_writer_printf(t->w, "  %" PRIu64 " call%s, %s", top_calls,
+                            top_calls == 1 ? "" : "s",
+                            text_time_trim(time, sizeof(time), top_total)));
+    if (in_calls)
+        TRY(probe_writer_printf(t->w, " at top level (of %" PRIu64 ")", s->calls));
+    TRY(probe_writer_puts(t->w, "\n"));
     return text_tree_node(t, s->index);
 }
 
