@@ -40,9 +40,13 @@ static inline void
 test_spin_ns(uint64_t ns)
 {
     uint64_t end = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) + ns;
+    volatile uint64_t sink = 0;
 
-    while (test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) < end)
-        ;
+    /* Mostly user-mode work: reading the thread CPU clock is a system call here. */
+    do {
+        for (int i = 0; i < 100000; i++)
+            sink += (uint64_t)i;
+    } while (test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) < end);
 }
 
 static inline uint64_t

@@ -276,6 +276,282 @@ START_TEST(diff_rejects_null)
 }
 END_TEST
 
+/* ---- issue 3, "Must show" ------------------------------------------------------ */
+
+#include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+
+#define ATTEMPTS 10
+
+/* Burn CPU in user mode for @ns of wall time (no system call: clock_gettime is the
+ * vDSO), so a thread that keeps its CPU uses about all of that time. */
+static void
+spin_wall_ns(uint64_t ns)
+{
+    volatile uint64_t x = 0;
+    uint64_t end = test_now_ns() + ns;
+
+    while (test_now_ns() < end)
+        for (int i = 0; i < 1000; i++)
+            x += (uint64_t)i;
+}
+
+/* Burn about @ns of the thread's CPU time, in user mode: test_spin_ns() reads the
+ * thread's CPU clock all the time, which is a system call, so it is mostly system
+ * time. */
+static void
+spin_user_ns(uint64_t ns)
+{
+    volatile uint64_t x = 0;
+    uint64_t end = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) + ns;
+
+    while (test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) < end)
+        for (int i = 0; i < 100000; i++)
+            x += (uint64_t)i;
+}
+
+START_TEST(must_cpu_loop_is_user_time)
+{
+    double best = 0;
+
+    /* The host may take the CPU away for a while (a shared VM steals time, other
+     * suites run beside this one): pass if any of several attempts, a little apart,
+     * sees it. */
+    for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+        probe_rusage a, b, d;
+
+        ck_assert_int_eq(probe_getrusage(PROBE_RUSAGE_THREAD, &a), 0);
+        spin_wall_ns(200 * MS);
+        ck_assert_int_eq(probe_getrusage(PROBE_RUSAGE_THREAD, &b), 0);
+        ck_assert_int_eq(probe_rusage_diff(&a, &b, &d), 0);
+
+        ck_assert_uint_ge(d.wall_ns, 200 * MS);
+        /* Never more CPU than wall time on one thread (units: both in ns). */
+        ck_assert_msg(d.user_ns <= d.wall_ns + 5 * MS, "user %llu ns in %llu ns of wall",
+                      (unsigned long long)d.user_ns, (unsigned long long)d.wall_ns);
+        double ratio = (double)d.user_ns / (double)d.wall_ns;
+        if (ratio >= 0.9)
+            return;
+        best = ratio > best ? ratio : best;
+        usleep(100 * 1000);
+    }
+    ck_abort_msg("a CPU loop got at most %.1f%% of its wall time as user time in %d "
+                 "attempts (want >= 90%%)",
+                 best * 100, ATTEMPTS);
+}
+END_TEST
+
+START_TEST(must_children_max_rss_after_reaping)
+{
+    const size_t size = 64 * MIB;
+    probe_rusage before, exited, reaped;
+    siginfo_t si;
+    int status;
+
+    /* In Check's fork mode (the default) this process has reaped no child yet. */
+    ck_assert_int_eq(probe_getrusage(PROBE_RUSAGE_CHILDREN, &before), 0);
+    ck_assert_msg(before.max_rss_bytes < size,
+                  "a child of %llu bytes was reaped before: run in Check's fork mode",
+                  (unsigned long long)before.max_rss_bytes);
+
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char *p = malloc(size);
+        if (!p)
+            _exit(2);
+        memset(p, 1, size);
+        __asm__ __volatile__("" : : "r"(p) : "memory"); /* keep the memset */
+        _exit(p[size - 1] == 1 ? 0 : 3);
+    }
+
+    /* Exited but not reaped (WNOWAIT): not counted yet. */
+    memset(&si, 0, sizeof(si));
+    ck_assert_int_eq(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+    ck_assert_int_eq(si.si_pid, pid);
+    ck_assert_int_eq(probe_getrusage(PROBE_RUSAGE_CHILDREN, &exited), 0);
+    ck_assert_msg(exited.max_rss_bytes < size,
+                  "CHILDREN counts a child that is not reaped: %llu bytes",
+                  (unsigned long long)exited.max_rss_bytes);
+
+    /* Reaped: its peak is the children's peak, in bytes. */
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x",
+                  status);
+    ck_assert_int_eq(probe_getrusage(PROBE_RUSAGE_CHILDREN, &reaped), 0);
+    ck_assert_msg(reaped.max_rss_bytes >= size, "reaped child's peak: %llu bytes",
+                  (unsigned long long)reaped.max_rss_bytes);
+    ck_assert_uint_lt(reaped.max_rss_bytes, 4 * size);
+}
+END_TEST
+
+struct busy_worker {
+    int rc_a, rc_b;
+    probe_rusage a, b;
+};
+
+static void *
+busy_worker_main(void *p)
+{
+    struct busy_worker *w = p;
+
+    w->rc_a = probe_getrusage(PROBE_RUSAGE_THREAD, &w->a);
+    spin_user_ns(200 * MS);
+    w->rc_b = probe_getrusage(PROBE_RUSAGE_THREAD, &w->b);
+    return NULL;
+}
+
+START_TEST(must_thread_time_excludes_idle_main)
+{
+    struct busy_worker w;
+    probe_rusage m0, m1, self0, self1;
+    pthread_t th;
+
+    memset(&w, 0, sizeof(w));
+    ck_assert_int_eq(probe_getrusage(PROBE_RUSAGE_THREAD, &m0), 0);
+    ck_assert_int_eq(probe_getrusage(PROBE_RUSAGE_SELF, &self0), 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, busy_worker_main, &w), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0); /* main idles, blocked here */
+    ck_assert_int_eq(probe_getrusage(PROBE_RUSAGE_SELF, &self1), 0);
+    ck_assert_int_eq(probe_getrusage(PROBE_RUSAGE_THREAD, &m1), 0);
+    ck_assert_int_eq(w.rc_a, 0);
+    ck_assert_int_eq(w.rc_b, 0);
+
+    uint64_t worker_user = w.b.user_ns - w.a.user_ns;
+    uint64_t main_user = m1.user_ns - m0.user_ns;
+    uint64_t main_cpu = main_user + (m1.system_ns - m0.system_ns);
+    ck_assert_msg(worker_user >= 100 * MS, "worker user time %llu ns",
+                  (unsigned long long)worker_user);
+    ck_assert_msg(main_user * 10 <= worker_user && main_cpu * 10 <= worker_user,
+                  "main thread %llu ns user, %llu ns CPU; worker %llu ns user",
+                  (unsigned long long)main_user, (unsigned long long)main_cpu,
+                  (unsigned long long)worker_user);
+    /* The process as a whole did see the worker's time. */
+    uint64_t self_cpu =
+        (self1.user_ns + self1.system_ns) - (self0.user_ns + self0.system_ns);
+    ck_assert_msg(self_cpu + 10 * MS >= worker_user, "process %llu ns, worker %llu ns",
+                  (unsigned long long)self_cpu, (unsigned long long)worker_user);
+}
+END_TEST
+
+/* The fields that count up, as offsets into probe_rusage (max_rss_bytes is a peak). */
+static const struct {
+    const char *name;
+    size_t off;
+} counted[] = {
+    {"wall_ns", offsetof(probe_rusage, wall_ns)},
+    {"user_ns", offsetof(probe_rusage, user_ns)},
+    {"system_ns", offsetof(probe_rusage, system_ns)},
+    {"minor_faults", offsetof(probe_rusage, minor_faults)},
+    {"major_faults", offsetof(probe_rusage, major_faults)},
+    {"voluntary_switches", offsetof(probe_rusage, voluntary_switches)},
+    {"involuntary_switches", offsetof(probe_rusage, involuntary_switches)},
+    {"block_in", offsetof(probe_rusage, block_in)},
+    {"block_out", offsetof(probe_rusage, block_out)},
+};
+
+static uint64_t
+field(const probe_rusage *ru, size_t off)
+{
+    uint64_t v;
+
+    memcpy(&v, (const char *)ru + off, sizeof(v));
+    return v;
+}
+
+START_TEST(must_diff_of_readings_never_negative)
+{
+    for (size_t w = 0; w < sizeof(whos) / sizeof(whos[0]); w++) {
+        for (int i = 0; i < 200; i++) {
+            probe_rusage a, b, d, back;
+
+            ck_assert_int_eq(probe_getrusage(whos[w], &a), 0);
+            if (i % 2) {
+                test_spin_ns(100000); /* some CPU, and now and then a tick */
+            } else {
+                char *p = malloc(1 << 16); /* some faults */
+                ck_assert(p != NULL);
+                memset(p, i, 1 << 16);
+                free(p);
+                sched_yield();
+            }
+            ck_assert_int_eq(probe_getrusage(whos[w], &b), 0);
+
+            /* Later minus earlier: the difference, which is at most the later value
+             * (a wrapped-around subtraction would be near 2^64). */
+            ck_assert_int_eq(probe_rusage_diff(&a, &b, &d), 0);
+            /* Earlier minus later: zeros. */
+            ck_assert_int_eq(probe_rusage_diff(&b, &a, &back), 0);
+            for (size_t f = 0; f < sizeof(counted) / sizeof(counted[0]); f++) {
+                uint64_t va = field(&a, counted[f].off), vb = field(&b, counted[f].off);
+                uint64_t vd = field(&d, counted[f].off);
+
+                ck_assert_msg(vd == (vb >= va ? vb - va : 0) && vd <= vb,
+                              "who %d, %s: %llu then %llu, diff %llu", whos[w],
+                              counted[f].name, (unsigned long long)va,
+                              (unsigned long long)vb, (unsigned long long)vd);
+                ck_assert_msg(field(&back, counted[f].off) == (va >= vb ? va - vb : 0),
+                              "who %d, %s swapped: %llu", whos[w], counted[f].name,
+                              (unsigned long long)field(&back, counted[f].off));
+                /* Readings are monotonic, so swapped is always exactly 0. */
+                ck_assert_uint_eq(field(&back, counted[f].off), 0);
+            }
+            ck_assert_uint_eq(d.max_rss_bytes, b.max_rss_bytes);
+            ck_assert_uint_eq(back.max_rss_bytes, a.max_rss_bytes);
+            ck_assert_uint_le(a.max_rss_bytes, b.max_rss_bytes);
+            for (size_t r = 0; r < sizeof(d.reserved) / sizeof(d.reserved[0]); r++) {
+                ck_assert_uint_eq(d.reserved[r], 0);
+                ck_assert_uint_eq(back.reserved[r], 0);
+            }
+        }
+    }
+}
+END_TEST
+
+START_TEST(must_rlimit_cpu_kills_child_by_sigxcpu)
+{
+    probe_rusage before, after;
+    int status;
+
+    ck_assert_int_eq(probe_getrusage(PROBE_RUSAGE_CHILDREN, &before), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        probe_rlimit core = {0, 0};
+        probe_rlimit cpu = {1, 2}; /* SIGXCPU at 1 s of CPU, SIGKILL at 2 s */
+        volatile uint64_t x = 0;
+
+        /* SIGXCPU dumps core by default: not here. */
+        (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        if (probe_setrlimit(PROBE_RLIMIT_CORE, &core) < 0)
+            _exit(10);
+        if (probe_setrlimit(PROBE_RLIMIT_CPU, &cpu) < 0)
+            _exit(11);
+        uint64_t end = test_now_ns() + 45000 * MS; /* a bound, should the limit fail */
+        while (test_now_ns() < end)
+            x++;
+        _exit(12);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status), "child exited with %d, not by a signal",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    ck_assert_msg(WTERMSIG(status) == SIGXCPU, "child died by signal %d, not SIGXCPU",
+                  WTERMSIG(status));
+
+    /* It died at the soft limit, about 1 s of CPU, before the hard one. The limit is
+     * enforced on the scheduler's clock; getrusage's user + system can read lower
+     * (0.83 to 1.0 s on a 2-vCPU VM), hence the wide lower bound. */
+    ck_assert_int_eq(probe_getrusage(PROBE_RUSAGE_CHILDREN, &after), 0);
+    uint64_t cpu =
+        (after.user_ns + after.system_ns) - (before.user_ns + before.system_ns);
+    ck_assert_msg(cpu >= 500 * MS && cpu < 2000 * MS, "child used %llu ns of CPU",
+                  (unsigned long long)cpu);
+}
+END_TEST
+
 static Suite *
 rusage_suite(void)
 {
@@ -303,6 +579,15 @@ rusage_suite(void)
     tcase_add_test(tc, diff_of_readings);
     tcase_add_test(tc, diff_never_negative);
     tcase_add_test(tc, diff_may_alias);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("must-show");
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_test(tc, must_cpu_loop_is_user_time);
+    tcase_add_test(tc, must_children_max_rss_after_reaping);
+    tcase_add_test(tc, must_thread_time_excludes_idle_main);
+    tcase_add_test(tc, must_diff_of_readings_never_negative);
+    tcase_add_test(tc, must_rlimit_cpu_kills_child_by_sigxcpu);
     suite_add_tcase(s, tc);
 
     return s;

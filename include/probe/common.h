@@ -21,6 +21,7 @@ extern "C" {
 
 /* ---- errors ------------------------------------------------------------------ */
 
+#define PROBE_EPERM     (-1)    /**< Not permitted (e.g. raising a hard limit). */
 #define PROBE_ENOENT    (-2)    /**< No such file, thread or entry. */
 #define PROBE_EIO       (-5)    /**< An I/O call failed (errno is kept). */
 #define PROBE_EBADF     (-9)    /**< A bad file descriptor. */
@@ -51,6 +52,12 @@ typedef enum probe_kind {
     PROBE_KIND_LINE = 1,    /**< A line hit counter: PROBE_LINE. */
     PROBE_KIND_COUNTER = 2  /**< A named counter: PROBE_COUNT. */
 } probe_kind;
+
+/** Not for direct use: a scope's handle between enter and exit. */
+typedef int probe__token;
+
+/** Not for direct use: in a site's kind, marks a PROBE_RUSAGE_SCOPE site. */
+#define PROBE__SITE_RUSAGE 0x100u
 
 #ifdef __cplusplus
 }

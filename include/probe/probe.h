@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include <probe/common.h>
+#include <probe/rusage.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -89,16 +90,13 @@ PROBE_EXPORT int probe_thread_name(const char *name);
  */
 struct probe__site {
     uint32_t magic;         /* PROBE__SITE_MAGIC */
-    uint32_t kind;          /* probe_kind */
+    uint32_t kind;          /* probe_kind, | PROBE__SITE_RUSAGE */
     uint32_t line;
     uint32_t id;            /* assigned by the library at registration; 0 = not yet */
     const char *name;       /* NULL for PROBE_LINE */
     const char *function;
     const char *file;
 };
-
-/** Not for direct use: a scope's handle between enter and exit. */
-typedef int probe__token;
 
 /** Not for direct use: nonzero while recording. */
 extern PROBE_EXPORT int probe__recording;
@@ -248,6 +246,5 @@ probe__module_unload(void)
 #endif
 
 #include <probe/report.h>
-#include <probe/rusage.h>
 
 #endif /* PROBE_PROBE_H */

@@ -44,6 +44,13 @@ typedef struct probe_site_info {
     uint64_t p50_ns, p90_ns, p99_ns; /**< Percentiles of call duration, from a
                                           log-linear histogram (within 12.5%). */
     int64_t value;          /**< Counter sites: the sum of all deltas. */
+    /* PROBE_RUSAGE_SCOPE sites only (has_usage = 1): the calling threads' usage spent
+     * inside the scope, summed over usage_calls calls. */
+    int has_usage;
+    uint64_t usage_calls;   /**< Calls whose usage could be read. */
+    uint64_t user_ns, system_ns;
+    uint64_t minor_faults, major_faults;
+    uint64_t voluntary_switches, involuntary_switches;
 } probe_site_info;
 
 /** A caller → callee edge between two scope sites. */

@@ -49,6 +49,13 @@ acc_add(struct site_acc *a, const struct site_acc *b)
         a->max = b->max;
     for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++)
         a->hist[i] += b->hist[i];
+    a->usage.calls += b->usage.calls;
+    a->usage.user_ns += b->usage.user_ns;
+    a->usage.system_ns += b->usage.system_ns;
+    a->usage.minor_faults += b->usage.minor_faults;
+    a->usage.major_faults += b->usage.major_faults;
+    a->usage.voluntary_switches += b->usage.voluntary_switches;
+    a->usage.involuntary_switches += b->usage.involuntary_switches;
 }
 
 int
@@ -70,6 +77,13 @@ agg_add_site(struct aggregate *agg, uint32_t id, const struct site_stats *st)
         return 0;
     for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++)
         b.hist[i] = load_relaxed(&st->hist[i]);
+    b.usage.calls = load_relaxed(&st->usage.calls);
+    b.usage.user_ns = load_relaxed(&st->usage.user_ns);
+    b.usage.system_ns = load_relaxed(&st->usage.system_ns);
+    b.usage.minor_faults = load_relaxed(&st->usage.minor_faults);
+    b.usage.major_faults = load_relaxed(&st->usage.major_faults);
+    b.usage.voluntary_switches = load_relaxed(&st->usage.voluntary_switches);
+    b.usage.involuntary_switches = load_relaxed(&st->usage.involuntary_switches);
 
     struct site_acc *a = site_slot(agg, id);
     if (!a)

@@ -13,6 +13,7 @@ struct site_acc {
     uint64_t calls, prim_calls, total, self, max;
     uint64_t min;           /* UINT64_MAX until a call is added */
     int64_t value;
+    struct usage_stats usage;
     uint64_t hist[STATS_HIST_BUCKETS];
 };
 

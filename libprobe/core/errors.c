@@ -8,6 +8,7 @@ probe_strerror(int err)
 {
     switch (err) {
     case 0: return "success";
+    case PROBE_EPERM: return "operation not permitted";
     case PROBE_ENOENT: return "no such file, thread or entry";
     case PROBE_EIO: return "input/output error";
     case PROBE_EBADF: return "bad file descriptor";
@@ -22,7 +23,6 @@ probe_strerror(int err)
     case PROBE_ENOTSUP: return "not supported on this platform";
     case PROBE_ENODATA: return "nothing has been recorded";
     case PROBE_EFORMAT: return "the formatter failed";
-    case -EPERM: return "operation not permitted";
     case -EINTR: return "interrupted system call";
     case -EAGAIN: return "resource temporarily unavailable";
     case -ENOTDIR: return "not a directory";

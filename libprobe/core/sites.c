@@ -108,7 +108,8 @@ assign_id(struct probe__site *site)
 static int
 valid(const struct probe__site *site)
 {
-    return site && site->magic == PROBE__SITE_MAGIC && site->kind <= PROBE_KIND_COUNTER;
+    return site && site->magic == PROBE__SITE_MAGIC &&
+           (site->kind & ~PROBE__SITE_RUSAGE) <= PROBE_KIND_COUNTER;
 }
 
 uint32_t
@@ -203,10 +204,11 @@ sites_describe_locked(uint32_t id, struct site_desc *out)
         return -1;
     s = recs[id - 1].site;
     if (!s) {
-        *out = (struct site_desc){PROBE_KIND_SCOPE, 0, 0, "(unloaded)", NULL, NULL};
+        *out = (struct site_desc){PROBE_KIND_SCOPE, 0, 0, 0, "(unloaded)", NULL, NULL};
         return 0;
     }
-    out->kind = (probe_kind)s->kind;
+    out->kind = (probe_kind)(s->kind & ~PROBE__SITE_RUSAGE);
+    out->usage = (s->kind & PROBE__SITE_RUSAGE) != 0;
     out->line = s->line;
     out->loaded = recs[id - 1].copy == NULL;
     out->name = s->name;

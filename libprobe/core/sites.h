@@ -15,6 +15,7 @@ struct site_desc {
     probe_kind kind;
     unsigned line;
     int loaded;
+    int usage;              /* a PROBE_RUSAGE_SCOPE site */
     const char *name;
     const char *function;
     const char *file;

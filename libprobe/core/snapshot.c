@@ -67,6 +67,13 @@ fill_stats(probe_site_info *s, const struct site_acc *a, double npt)
     s->p50_ns = to_ns(percentile(a, 0.50), npt);
     s->p90_ns = to_ns(percentile(a, 0.90), npt);
     s->p99_ns = to_ns(percentile(a, 0.99), npt);
+    s->usage_calls = a->usage.calls;
+    s->user_ns = a->usage.user_ns;
+    s->system_ns = a->usage.system_ns;
+    s->minor_faults = a->usage.minor_faults;
+    s->major_faults = a->usage.major_faults;
+    s->voluntary_switches = a->usage.voluntary_switches;
+    s->involuntary_switches = a->usage.involuntary_switches;
 }
 
 /* Room a site needs in the string arena: its strings, and a "file:line" name for a
@@ -122,6 +129,7 @@ describe_sites(probe_snapshot *snap)
         s->kind = d.kind;
         s->line = d.line;
         s->loaded = d.loaded;
+        s->has_usage = d.usage;
         s->function = arena_put(&cur, d.function);
         s->file = arena_put(&cur, d.file);
         if (d.name) {

@@ -18,6 +18,14 @@ struct edge_stats {
     uint64_t total;
 };
 
+/* Resource usage spent inside PROBE_RUSAGE_SCOPE calls (rusage/scope.c measures it). */
+struct usage_stats {
+    uint64_t calls;         /* calls whose usage was read */
+    uint64_t user_ns, system_ns;
+    uint64_t minor_faults, major_faults;
+    uint64_t voluntary_switches, involuntary_switches;
+};
+
 struct site_stats {
     uint64_t calls;         /* completed calls; line hits; counter updates */
     uint64_t prim_calls;    /* calls not nested in the same site */
@@ -29,6 +37,7 @@ struct site_stats {
     uint32_t active;        /* owner only: open frames of this site */
     uint32_t nedges;        /* inline edge slots in use (published with release) */
     struct edge_stats edges[STATS_EDGE_SLOTS];
+    struct usage_stats usage;
     uint64_t hist[STATS_HIST_BUCKETS];
 };
 

@@ -511,6 +511,24 @@ probe__count_add(struct probe__site *site, int64_t delta)
     store_relaxed(&st->value, (int64_t)((uint64_t)st->value + (uint64_t)delta));
 }
 
+void
+thread_add_usage(struct probe__site *site, const struct usage_stats *d)
+{
+    struct thread_state *t = tls_thread;
+    uint32_t id = load_relaxed(&site->id);
+    struct site_stats *st = stats_fast(t, id);
+
+    if (unlikely(!st) && !(st = stats_slow(site, &t, &id)))
+        return;
+    owner_add(&st->usage.calls, d->calls);
+    owner_add(&st->usage.user_ns, d->user_ns);
+    owner_add(&st->usage.system_ns, d->system_ns);
+    owner_add(&st->usage.minor_faults, d->minor_faults);
+    owner_add(&st->usage.major_faults, d->major_faults);
+    owner_add(&st->usage.voluntary_switches, d->voluntary_switches);
+    owner_add(&st->usage.involuntary_switches, d->involuntary_switches);
+}
+
 /* ---- names, snapshots, fork ----------------------------------------------------- */
 
 int

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <probe/probe.h>
+
 #include "aggregate.h"
 #include "stats.h"
 
@@ -58,5 +60,7 @@ void thread_reset_all(void);
 int thread_collect(struct aggregate *out, struct thread_listing **ret_list,
                    size_t *ret_count);
 int thread_set_name(const char *name);
+/* Add usage measured around a call of @site to the calling thread's statistics. */
+void thread_add_usage(struct probe__site *site, const struct usage_stats *d);
 
 #endif

@@ -247,7 +247,19 @@ json_site(probe_writer *w, const probe_site_info *s, size_t index)
     TRY(json_u64(w, &f, "p99_ns", s->p99_ns));
     TRY(json_i64(w, &f, "value", s->value));
     TRY(json_bool(w, &f, "loaded", s->loaded));
-    return writer_putc(w, '}');
+    TRY(json_key(w, &f, "usage"));
+    if (!s->has_usage)
+        return probe_writer_puts(w, "null}");
+    int g = 1;
+    TRY(writer_putc(w, '{'));
+    TRY(json_u64(w, &g, "calls", s->usage_calls));
+    TRY(json_u64(w, &g, "user_ns", s->user_ns));
+    TRY(json_u64(w, &g, "system_ns", s->system_ns));
+    TRY(json_u64(w, &g, "minor_faults", s->minor_faults));
+    TRY(json_u64(w, &g, "major_faults", s->major_faults));
+    TRY(json_u64(w, &g, "voluntary_switches", s->voluntary_switches));
+    TRY(json_u64(w, &g, "involuntary_switches", s->involuntary_switches));
+    return probe_writer_puts(w, "}}");
 }
 
 static int

@@ -642,6 +642,65 @@ text_tree(probe_writer *w, const probe_snapshot *snap)
     return r;
 }
 
+/* ---- resource usage by scope ------------------------------------------------- */
+
+/* PROBE_RUSAGE_SCOPE sites that ran, by their CPU time. */
+static int
+text_usage_rows(probe_writer *w, const probe_site_info **v, size_t n)
+{
+    char user[TEXT_CELL], sys[TEXT_CELL];
+
+    for (size_t i = 0; i < n; i++) {
+        const probe_site_info *s = v[i];
+        if (!s->has_usage || !s->usage_calls)
+            continue;
+        text_time(user, sizeof(user), s->user_ns);
+        text_time(sys, sizeof(sys), s->system_ns);
+        TRY(probe_writer_printf(w,
+                                "%10" PRIu64 "  %s  %s  %9" PRIu64 "  %9" PRIu64 "  %9" PRIu64
+                                "  %9" PRIu64 "  ",
+                                s->usage_calls, user, sys, s->minor_faults, s->major_faults,
+                                s->voluntary_switches, s->involuntary_switches));
+        TRY(text_put_name(w, s->name));
+        TRY(probe_writer_puts(w, "\n"));
+    }
+    return 0;
+}
+
+static int
+text_by_cpu(const void *pa, const void *pb)
+{
+    const probe_site_info *a = *(const probe_site_info *const *)pa;
+    const probe_site_info *b = *(const probe_site_info *const *)pb;
+    uint64_t ca = a->user_ns + a->system_ns, cb = b->user_ns + b->system_ns;
+
+    return ca < cb ? 1 : ca > cb ? -1 : text_by_name(pa, pb);
+}
+
+static int
+text_usage(probe_writer *w, const probe_snapshot *snap)
+{
+    const probe_site_info **v;
+    size_t n, with = 0;
+
+    TRY(text_collect(snap, PROBE_KIND_SCOPE, 1, &v, &n));
+    for (size_t i = 0; i < n; i++)
+        with += v[i]->has_usage && v[i]->usage_calls;
+    qsort(v, n, sizeof(*v), text_by_cpu);
+
+    int r = with ? probe_writer_printf(w,
+                                       "\nResource usage by scope (PROBE_RUSAGE_SCOPE, the "
+                                       "calling thread's usage inside the scope):\n"
+                                       "%10s  %9s  %9s  %9s  %9s  %9s  %9s  %s\n",
+                                       "calls", "user", "system", "minflt", "majflt", "vcsw",
+                                       "ivcsw", "site")
+                 : 0;
+    if (r == 0)
+        r = text_usage_rows(w, v, n);
+    free(v);
+    return r;
+}
+
 /* ---- counters and lines ------------------------------------------------------ */
 
 static int
@@ -824,6 +883,7 @@ text_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
     TRY(text_losses(w, snap));
     TRY(text_scopes(w, snap, o.sort));
     TRY(text_tree(w, snap));
+    TRY(text_usage(w, snap));
     TRY(text_counters(w, snap));
     TRY(text_lines(w, snap));
     TRY(text_threads(w, snap));
