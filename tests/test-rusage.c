@@ -355,6 +355,8 @@ START_TEST(must_children_max_rss_after_reaping)
                   "a child of %llu bytes was reaped before: run in Check's fork mode",
                   (unsigned long long)before.max_rss_bytes);
 
+    size_t parent_rss = 0;
+    ck_assert_int_eq(probe_current_rss(&parent_rss), 0);
     fflush(NULL);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -383,7 +385,10 @@ START_TEST(must_children_max_rss_after_reaping)
     ck_assert_int_eq(probe_getrusage(PROBE_RUSAGE_CHILDREN, &reaped), 0);
     ck_assert_msg(reaped.max_rss_bytes >= size, "reaped child's peak: %llu bytes",
                   (unsigned long long)reaped.max_rss_bytes);
-    ck_assert_uint_lt(reaped.max_rss_bytes, 4 * size);
+    /* Not wildly more (a unit error would be 1024x). The child started with this
+     * process's resident pages, and under ThreadSanitizer every byte it touches also
+     * touches about 5 bytes of shadow memory. */
+    ck_assert_uint_lt(reaped.max_rss_bytes, parent_rss + 16 * size);
 }
 END_TEST
 
