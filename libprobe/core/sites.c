@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "atomics.h"
+#include "walk.h"
 
 /* What the registry holds per id. @site points into the module's memory while it is
  * loaded, and to @copy (owned here) once it has been unloaded. */
@@ -100,7 +101,7 @@ assign_id(struct probe__site *site)
     }
     recs[nrecs].site = site;
     recs[nrecs].copy = NULL;
-    nrecs++;
+    store_release(&nrecs, nrecs + 1); /* read unlocked by sites_describe_unlocked() */
     store_release(&site->id, (uint32_t)nrecs);
     return (uint32_t)nrecs;
 }
@@ -214,5 +215,27 @@ sites_describe_locked(uint32_t id, struct site_desc *out)
     out->name = s->name;
     out->function = s->function;
     out->file = s->file;
+    return 0;
+}
+
+/* No lock: the registry may be mid-update. recs and nrecs are read once; a stale
+ * pair can only point at memory that realloc has not freed yet or at the new array
+ * (realloc's old block may be gone: read nrecs first, then recs, and accept that a
+ * crash dump taken during a registration can name a site "?"). */
+PROBE_SIGSAFE int
+sites_describe_unlocked(uint32_t id, struct walk_frame *out)
+{
+    size_t n = load_acquire(&nrecs);
+    struct site_rec *r = load_acquire(&recs);
+
+    if (id == 0 || id > n || !r)
+        return -1;
+    const struct probe__site *s = r[id - 1].site;
+    if (!s)
+        return -1;
+    out->name = s->name;
+    out->function = s->function;
+    out->file = s->file;
+    out->line = s->line;
     return 0;
 }

@@ -18,6 +18,7 @@
 #include "atomics.h"
 #include "clock.h"
 #include "sites.h"
+#include "walk.h"
 
 #define COLD __attribute__((cold, noinline))
 
@@ -61,7 +62,7 @@ thread_create(void)
     t->next = live_head;
     if (live_head)
         live_head->prev = t;
-    live_head = t;
+    store_release(&live_head, t); /* thread_walk() reads the list without the lock */
     pthread_mutex_unlock(&reg_lock);
     (void)pthread_setspecific(exit_key, t);
     tls_thread = t;
@@ -139,9 +140,9 @@ thread_exit(void *arg)
             retired.loss.threads_unlisted++;
     }
     if (t->prev)
-        t->prev->next = t->next;
+        store_release(&t->prev->next, t->next);
     else
-        live_head = t->next;
+        store_release(&live_head, t->next);
     if (t->next)
         t->next->prev = t->prev;
     pthread_mutex_unlock(&reg_lock);
@@ -623,4 +624,57 @@ void
 thread_init(void)
 {
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* ---- walking stacks from a signal handler --------------------------------------- */
+
+static PROBE_SIGSAFE void
+walk_one(const struct thread_state *t, int current, walk_fn fn, void *arg,
+         struct walk_frame *frames)
+{
+    struct walk_thread wt = {0};
+    unsigned depth = load_relaxed(&t->depth);
+    unsigned n = 0;
+
+    if (depth > THREAD_MAX_DEPTH)
+        depth = THREAD_MAX_DEPTH;
+    for (unsigned i = depth; i-- > 0;) {
+        uint32_t id = t->stack[i].id;
+        struct walk_frame *f = &frames[n];
+        if (!id)
+            continue; /* an unrecorded PROBE_BEGIN */
+        if (sites_describe_unlocked(id, f) < 0)
+            *f = (struct walk_frame){0};
+        n++;
+    }
+    wt.tid = t->tid;
+    wt.name = t->name;
+    wt.current = current;
+    wt.depth = n;
+    wt.overflow = t->overflow_open;
+    fn(arg, &wt, frames, n);
+}
+
+PROBE_SIGSAFE unsigned
+thread_walk(walk_fn fn, void *arg)
+{
+    struct walk_frame frames[THREAD_MAX_DEPTH];
+    const struct thread_state *self = tls_thread;
+    unsigned walked = 1;
+
+    if (self) {
+        walk_one(self, 1, fn, arg, frames);
+    } else {
+        struct walk_thread wt = {.tid = (uint64_t)syscall(SYS_gettid), .name = "", .current = 1};
+        fn(arg, &wt, frames, 0);
+    }
+    /* Bounded: a list corrupted by a thread exiting mid-walk cannot loop forever. */
+    const struct thread_state *t = load_acquire(&live_head);
+    for (unsigned k = 0; t && k < WALK_MAX_THREADS; k++, t = load_acquire(&t->next)) {
+        if (t == self)
+            continue;
+        walk_one(t, 0, fn, arg, frames);
+        walked++;
+    }
+    return walked;
 }

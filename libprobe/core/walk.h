@@ -1,0 +1,42 @@
+/* Reading every thread's scope stack from a signal handler (the fault dumper).
+ * Lock-free and best effort: it may run while threads are starting, exiting or
+ * changing their stacks, and while the registry lock is held by the crashed thread,
+ * so it takes no lock, allocates nothing, and bounds every loop. */
+#ifndef PROBE_CORE_WALK_H
+#define PROBE_CORE_WALK_H
+
+#include <stdint.h>
+
+/* Marks a function reachable from a signal handler (STYLE.md): only
+ * async-signal-safe calls, preallocated memory, errno preserved. */
+#define PROBE_SIGSAFE
+
+#define WALK_MAX_THREADS 4096
+
+struct walk_frame {
+    const char *name;       /* NULL if the site cannot be described */
+    const char *function;
+    const char *file;
+    unsigned line;
+};
+
+struct walk_thread {
+    uint64_t tid;
+    const char *name;       /* "" when unnamed */
+    int current;            /* the thread running the walk */
+    unsigned depth;         /* frames on its stack, beyond-limit ones not included */
+    unsigned overflow;      /* scopes open beyond the depth limit */
+};
+
+/* Called once per thread, the calling thread first; @frames innermost first. */
+typedef void (*walk_fn)(void *arg, const struct walk_thread *t,
+                        const struct walk_frame *frames, unsigned n);
+
+/* Walk every live thread known to libprobe. Returns the number walked. The calling
+ * thread is walked (first) even if it never used libprobe, with no frames. */
+PROBE_SIGSAFE unsigned thread_walk(walk_fn fn, void *arg);
+
+/* Describe site @id without locking (signal handlers). 0 on success. */
+PROBE_SIGSAFE int sites_describe_unlocked(uint32_t id, struct walk_frame *out);
+
+#endif
