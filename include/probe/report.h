@@ -61,6 +61,24 @@ typedef struct probe_edge_info {
     uint64_t total_ns;      /**< Callee's inclusive time under this caller. */
 } probe_edge_info;
 
+/**
+ * A node of the calling-context tree: one path of nested scopes from a thread's top
+ * level (main → parse → lex), merged over threads. Unlike edges, a node's time is
+ * exactly the time spent on that path. Nodes come parents first.
+ */
+typedef struct probe_node_info {
+    size_t index;           /**< Position in the snapshot, 0..node_count-1. */
+    size_t parent;          /**< The enclosing node, or PROBE_NODE_ROOT at top level. */
+    size_t site;            /**< Site index of the scope. */
+    unsigned depth;         /**< 0 at top level. */
+    uint64_t calls;
+    uint64_t total_ns;      /**< Inclusive time of the calls on this path. */
+    uint64_t self_ns;       /**< Time not spent in child scopes. */
+} probe_node_info;
+
+/** probe_node_info.parent of a top-level node. */
+#define PROBE_NODE_ROOT ((size_t)-1)
+
 /** A thread that recorded something. */
 typedef struct probe_thread_info {
     uint64_t tid;           /**< Kernel thread id. */
@@ -73,7 +91,8 @@ typedef struct probe_thread_info {
 typedef struct probe_loss_info {
     uint64_t depth_overflow;    /**< Scopes entered beyond the stack depth limit. */
     uint64_t unbalanced;        /**< PROBE_END without BEGIN, and scopes left open. */
-    uint64_t edges_dropped;     /**< Edge calls not kept: a thread's edge table full. */
+    uint64_t edges_dropped;     /**< Calls whose path (tree node, edge) was not kept:
+                                     a thread's 16,384 paths are all in use. */
     uint64_t sites_dropped;     /**< Site hits not kept: the site table is full. */
     uint64_t threads_unlisted;  /**< Exited threads folded without a listing. */
 } probe_loss_info;
@@ -110,6 +129,13 @@ PROBE_EXPORT size_t probe_snapshot_edge_count(const probe_snapshot *snap);
 
 /** @return Edge @p i; NULL if out of range. */
 PROBE_EXPORT const probe_edge_info *probe_snapshot_edge(const probe_snapshot *snap,
+                                                        size_t i);
+
+/** @return The number of calling-context tree nodes (paths). */
+PROBE_EXPORT size_t probe_snapshot_node_count(const probe_snapshot *snap);
+
+/** @return Node @p i, valid until the snapshot is freed; NULL if out of range. */
+PROBE_EXPORT const probe_node_info *probe_snapshot_node(const probe_snapshot *snap,
                                                         size_t i);
 
 /** @return The number of threads listed. */

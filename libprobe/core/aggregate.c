@@ -147,9 +147,106 @@ agg_add_edge(struct aggregate *agg, uint32_t caller, uint32_t callee, uint64_t c
     return 0;
 }
 
+static size_t
+node_hash(uint32_t parent, uint32_t site)
+{
+    return edge_hash(parent, site);
+}
+
+static int
+node_hash_grow(struct aggregate *agg)
+{
+    size_t cap = agg->node_hash_cap ? agg->node_hash_cap * 2 : 1024;
+    uint32_t *tab = calloc(cap, sizeof(*tab));
+
+    if (!tab)
+        return -1;
+    for (size_t i = 1; i < agg->nnodes; i++) {
+        size_t h = node_hash(agg->nodes[i].parent, agg->nodes[i].site) & (cap - 1);
+        while (tab[h])
+            h = (h + 1) & (cap - 1);
+        tab[h] = (uint32_t)i + 1;
+    }
+    free(agg->node_hash);
+    agg->node_hash = tab;
+    agg->node_hash_cap = cap;
+    return 0;
+}
+
+static int
+node_append(struct aggregate *agg, uint32_t parent, uint32_t site)
+{
+    if (agg->nnodes == agg->node_cap) {
+        size_t cap = agg->node_cap ? agg->node_cap * 2 : 256;
+        struct node_acc *p = realloc(agg->nodes, cap * sizeof(*p));
+        if (!p)
+            return -1;
+        agg->nodes = p;
+        agg->node_cap = cap;
+    }
+    agg->nodes[agg->nnodes++] = (struct node_acc){parent, site, 0, 0, 0, 0};
+    return 0;
+}
+
+uint32_t
+agg_add_node(struct aggregate *agg, uint32_t parent, const struct node_acc *n)
+{
+    if (!agg->nnodes && node_append(agg, 0, 0) < 0) /* the root */
+        return AGG_NODE_DROPPED;
+    if ((agg->nnodes + 1) * 2 > agg->node_hash_cap && node_hash_grow(agg) < 0)
+        return AGG_NODE_DROPPED;
+    size_t mask = agg->node_hash_cap - 1, h = node_hash(parent, n->site) & mask;
+    uint32_t idx = 0;
+    for (; agg->node_hash[h]; h = (h + 1) & mask) {
+        const struct node_acc *c = &agg->nodes[agg->node_hash[h] - 1];
+        if (c->parent == parent && c->site == n->site) {
+            idx = agg->node_hash[h] - 1;
+            break;
+        }
+    }
+    if (!idx) {
+        if (agg->nnodes >= AGG_MAX_NODES || node_append(agg, parent, n->site) < 0) {
+            agg->loss.edges_dropped += n->calls;
+            return AGG_NODE_DROPPED;
+        }
+        idx = (uint32_t)agg->nnodes - 1;
+        agg->node_hash[h] = idx + 1;
+    }
+    struct node_acc *a = &agg->nodes[idx];
+    a->calls += n->calls;
+    a->total += n->total;
+    a->total_prim += n->total_prim;
+    a->self += n->self;
+    return idx;
+}
+
+int
+agg_derive_edges(struct aggregate *agg)
+{
+    for (size_t i = 1; i < agg->nnodes; i++) {
+        const struct node_acc *n = &agg->nodes[i];
+        if (n->parent == 0)
+            continue; /* top level: no caller */
+        if (agg_add_edge(agg, agg->nodes[n->parent].site, n->site, n->calls,
+                         n->total_prim) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int
 agg_merge(struct aggregate *agg, const struct aggregate *from)
 {
+    uint32_t *map = from->nnodes ? malloc(from->nnodes * sizeof(*map)) : NULL;
+
+    if (from->nnodes && !map)
+        return -1;
+    for (size_t i = 1; i < from->nnodes; i++) {
+        const struct node_acc *n = &from->nodes[i];
+        uint32_t parent = n->parent ? map[n->parent] : 0;
+        map[i] = parent == AGG_NODE_DROPPED ? AGG_NODE_DROPPED : agg_add_node(agg, parent, n);
+    }
+    free(map);
     for (size_t id = 0; id < from->nsites; id++) {
         if (!from->sites[id])
             continue;
@@ -158,11 +255,7 @@ agg_merge(struct aggregate *agg, const struct aggregate *from)
             return -1;
         acc_add(a, from->sites[id]);
     }
-    for (size_t i = 0; i < from->edge_cap; i++) {
-        const struct edge_acc *e = &from->edges[i];
-        if (e->callee && agg_add_edge(agg, e->caller, e->callee, e->calls, e->total) < 0)
-            return -1;
-    }
+    /* Edges are derived from the nodes once, for a snapshot (agg_derive_edges). */
     agg->loss.depth_overflow += from->loss.depth_overflow;
     agg->loss.unbalanced += from->loss.unbalanced;
     agg->loss.edges_dropped += from->loss.edges_dropped;
@@ -179,5 +272,7 @@ agg_free(struct aggregate *agg)
         free(agg->sites[i]);
     free(agg->sites);
     free(agg->edges);
+    free(agg->nodes);
+    free(agg->node_hash);
     memset(agg, 0, sizeof(*agg));
 }

@@ -22,6 +22,15 @@ struct edge_acc {
     uint64_t calls, total;
 };
 
+/* A calling-context tree node summed over threads; node 0 is the root. */
+struct node_acc {
+    uint32_t parent, site;
+    uint64_t calls, total, total_prim, self;
+};
+
+#define AGG_MAX_NODES (1u << 20)
+#define AGG_NODE_DROPPED 0xffffffffu
+
 struct loss_acc {
     uint64_t depth_overflow, unbalanced, edges_dropped, sites_dropped, threads_unlisted;
 };
@@ -31,6 +40,10 @@ struct aggregate {
     size_t nsites;              /* capacity of @sites */
     struct edge_acc *edges;     /* open-addressing table, power-of-two size */
     size_t edge_cap, nedges;
+    struct node_acc *nodes;     /* parents before children */
+    size_t nnodes, node_cap;
+    uint32_t *node_hash;        /* (parent, site) -> index + 1, open addressing */
+    size_t node_hash_cap;
     struct loss_acc loss;
     uint64_t scopes;            /* completed scope calls */
 };
@@ -39,6 +52,12 @@ struct aggregate {
 int agg_add_site(struct aggregate *agg, uint32_t id, const struct site_stats *st);
 int agg_add_edge(struct aggregate *agg, uint32_t caller, uint32_t callee, uint64_t calls,
                  uint64_t total);
+/* Add to the child of @parent for @site (created if new). Returns its index, or
+ * AGG_NODE_DROPPED when the table is full (counted as dropped edges) or out of
+ * memory. @parent must be an index this function returned, or 0 (the root). */
+uint32_t agg_add_node(struct aggregate *agg, uint32_t parent, const struct node_acc *n);
+/* Fill the edges from the nodes: caller -> callee for every node under another. */
+int agg_derive_edges(struct aggregate *agg);
 int agg_merge(struct aggregate *agg, const struct aggregate *from);
 void agg_free(struct aggregate *agg);
 /* The accumulated site @id, or NULL if nothing was added for it. */

@@ -17,6 +17,8 @@ struct probe_snapshot {
     size_t nsites;
     probe_edge_info *edges;
     size_t nedges;
+    probe_node_info *nodes;
+    size_t nnodes;
     probe_thread_info *threads;
     struct thread_listing *listing; /* owns the thread names */
     size_t nthreads;
@@ -164,6 +166,48 @@ collect_edges(probe_snapshot *snap, const struct aggregate *agg, double npt)
     return 0;
 }
 
+/* Aggregate node i (1-based: 0 is the root) becomes snapshot node i - 1. A node of a
+ * site registered after the description, or under such a node, is left out. */
+static int
+collect_nodes(probe_snapshot *snap, const struct aggregate *agg, double npt)
+{
+    size_t *map = calloc(agg->nnodes ? agg->nnodes : 1, sizeof(*map));
+
+    snap->nodes = calloc(agg->nnodes ? agg->nnodes : 1, sizeof(*snap->nodes));
+    if (!map || !snap->nodes) {
+        free(map);
+        return -1;
+    }
+    /* A path with no call on it or below it (all counted before a probe_reset) is
+     * left out: mark the live ones, children first, since they come after parents. */
+    for (size_t i = agg->nnodes; i-- > 1;) {
+        const struct node_acc *n = &agg->nodes[i];
+        if (n->calls || map[i])
+            map[n->parent] = 1;
+        map[i] = n->calls || map[i];
+    }
+    map[0] = PROBE_NODE_ROOT;
+    for (size_t i = 1; i < agg->nnodes; i++) {
+        const struct node_acc *n = &agg->nodes[i];
+        size_t parent = map[n->parent];
+        int live = map[i] != 0;
+        map[i] = SIZE_MAX - 1; /* left out */
+        if (!live || !n->site || n->site > snap->nsites || parent == SIZE_MAX - 1)
+            continue;
+        probe_node_info *o = &snap->nodes[snap->nnodes];
+        o->index = snap->nnodes;
+        o->parent = parent;
+        o->site = n->site - 1u;
+        o->depth = parent == PROBE_NODE_ROOT ? 0 : snap->nodes[parent].depth + 1;
+        o->calls = n->calls;
+        o->total_ns = to_ns(n->total, npt);
+        o->self_ns = to_ns(n->self < n->total ? n->self : n->total, npt);
+        map[i] = snap->nnodes++;
+    }
+    free(map);
+    return 0;
+}
+
 static int
 edge_order(const void *pa, const void *pb)
 {
@@ -183,14 +227,15 @@ probe_snapshot_take(void)
 
     if (!snap)
         goto fail;
-    if (thread_collect(&agg, &snap->listing, &snap->nthreads) < 0)
+    if (thread_collect(&agg, &snap->listing, &snap->nthreads) < 0 ||
+        agg_derive_edges(&agg) < 0)
         goto fail;
     /* Described after collecting, so every id seen in the statistics is described. */
     if (describe_sites(snap) < 0)
         goto fail;
     for (size_t i = 0; i < snap->nsites; i++)
         fill_stats(&snap->sites[i], agg_site(&agg, (uint32_t)i + 1), npt);
-    if (collect_edges(snap, &agg, npt) < 0)
+    if (collect_edges(snap, &agg, npt) < 0 || collect_nodes(snap, &agg, npt) < 0)
         goto fail;
     qsort(snap->edges, snap->nedges, sizeof(*snap->edges), edge_order);
 
@@ -224,6 +269,7 @@ probe_snapshot_free(probe_snapshot *snap)
         return;
     free(snap->sites);
     free(snap->edges);
+    free(snap->nodes);
     free(snap->threads);
     free(snap->listing);
     free(snap->strings);
@@ -252,6 +298,18 @@ PROBE_EXPORT const probe_edge_info *
 probe_snapshot_edge(const probe_snapshot *snap, size_t i)
 {
     return snap && i < snap->nedges ? &snap->edges[i] : NULL;
+}
+
+PROBE_EXPORT size_t
+probe_snapshot_node_count(const probe_snapshot *snap)
+{
+    return snap ? snap->nnodes : 0;
+}
+
+PROBE_EXPORT const probe_node_info *
+probe_snapshot_node(const probe_snapshot *snap, size_t i)
+{
+    return snap && i < snap->nnodes ? &snap->nodes[i] : NULL;
 }
 
 PROBE_EXPORT size_t

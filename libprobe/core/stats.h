@@ -6,16 +6,22 @@
 
 #include <stdint.h>
 
-#define STATS_EDGE_SLOTS 4      /* callers kept inline; more go to the thread's table */
 #define STATS_HIST_SUB 4        /* buckets per power of two: 12.5% resolution */
 #define STATS_HIST_BUCKETS 192  /* up to 2^49 ticks; longer calls land in the last */
 
-/* A caller -> callee edge. callee == 0 marks a free slot in the overflow table. */
-struct edge_stats {
-    uint32_t caller;
-    uint32_t callee;
+/* A node of the thread's calling-context tree: one per distinct path of scopes
+ * from the thread's top level. Node 0 is the root (no site). parent and site are
+ * written once, before the node is published; the sibling links are the owner's
+ * alone (it reorders them), readers never follow them. */
+struct cct_node {
+    uint32_t parent;
+    uint32_t site;
+    uint32_t first_child;   /* owner only; 0 = none */
+    uint32_t next_sibling;  /* owner only; 0 = none */
     uint64_t calls;
-    uint64_t total;
+    uint64_t total;         /* inclusive ticks of every call on this path */
+    uint64_t total_prim;    /* the part from calls not nested in the same site */
+    uint64_t self;          /* written after total, with release */
 };
 
 /* Resource usage spent inside PROBE_RUSAGE_SCOPE calls (rusage/scope.c measures it). */
@@ -35,8 +41,6 @@ struct site_stats {
     uint64_t max;
     int64_t value;          /* counters: sum of deltas */
     uint32_t active;        /* owner only: open frames of this site */
-    uint32_t nedges;        /* inline edge slots in use (published with release) */
-    struct edge_stats edges[STATS_EDGE_SLOTS];
     struct usage_stats usage;
     uint64_t hist[STATS_HIST_BUCKETS];
 };

@@ -55,6 +55,12 @@ thread_create(void)
     t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
+    t->node_chunks[0] = calloc(THREAD_NODE_CHUNK, sizeof(struct cct_node));
+    if (!t->node_chunks[0]) {
+        free(t);
+        return NULL;
+    }
+    t->nnodes = 1; /* node 0: the root, parent of the top-level scopes */
     t->tid = (uint64_t)syscall(SYS_gettid);
     pthread_once(&exit_key_once, exit_key_create);
     pthread_mutex_lock(&reg_lock);
@@ -74,8 +80,42 @@ free_state(struct thread_state *t)
 {
     for (size_t i = 0; i < THREAD_MAX_CHUNKS; i++)
         free(t->chunks[i]);
-    free(t->edge_table);
+    for (size_t i = 0; i < THREAD_MAX_NODES / THREAD_NODE_CHUNK; i++)
+        free(t->node_chunks[i]);
     free(t);
+}
+
+static inline struct cct_node *
+node_at(const struct thread_state *t, uint32_t idx)
+{
+    return &t->node_chunks[idx / THREAD_NODE_CHUNK][idx % THREAD_NODE_CHUNK];
+}
+
+/* Add @t's calling-context tree to @agg's, path by path. Parents come before their
+ * children in a thread's table, so one pass maps every node. */
+static int
+fold_nodes(struct aggregate *agg, const struct thread_state *t)
+{
+    uint32_t n = load_acquire(&t->nnodes);
+    uint32_t *map = malloc((n ? n : 1) * sizeof(*map));
+
+    if (!map)
+        return -1;
+    map[0] = 0;
+    for (uint32_t i = 1; i < n; i++) {
+        const struct cct_node *c = node_at(t, i);
+        struct node_acc a;
+        uint32_t parent = map[c->parent];
+        a.self = load_acquire(&c->self);
+        a.total = load_relaxed(&c->total);
+        a.total_prim = load_relaxed(&c->total_prim);
+        a.calls = load_relaxed(&c->calls);
+        a.site = c->site;
+        map[i] = parent == AGG_NODE_DROPPED ? AGG_NODE_DROPPED
+                                            : agg_add_node(agg, parent, &a);
+    }
+    free(map);
+    return 0;
 }
 
 /* Add everything @t recorded to @agg. Safe while @t's owner keeps recording. */
@@ -89,24 +129,12 @@ fold(struct aggregate *agg, const struct thread_state *t)
         for (uint32_t j = 0; j < THREAD_CHUNK_SITES; j++) {
             const struct site_stats *st = &c[j];
             uint32_t id = i * THREAD_CHUNK_SITES + j;
-            uint32_t n = load_acquire(&st->nedges);
             if (agg_add_site(agg, id, st) < 0)
                 return -1;
-            for (uint32_t k = 0; k < n; k++) {
-                const struct edge_stats *e = &st->edges[k];
-                if (agg_add_edge(agg, e->caller, id, load_relaxed(&e->calls),
-                                 load_relaxed(&e->total)) < 0)
-                    return -1;
-            }
         }
     }
-    const struct edge_stats *tab = load_acquire(&t->edge_table);
-    for (size_t i = 0; tab && i < THREAD_EDGE_TABLE; i++) {
-        uint32_t callee = load_acquire(&tab[i].callee);
-        if (callee && agg_add_edge(agg, tab[i].caller, callee, load_relaxed(&tab[i].calls),
-                                   load_relaxed(&tab[i].total)) < 0)
-            return -1;
-    }
+    if (fold_nodes(agg, t) < 0)
+        return -1;
     agg->loss.depth_overflow += load_relaxed(&t->loss.depth_overflow);
     agg->loss.unbalanced += load_relaxed(&t->loss.unbalanced);
     agg->loss.edges_dropped += load_relaxed(&t->loss.edges_dropped);
@@ -170,19 +198,14 @@ catch_up(struct thread_state *t, uint32_t gen)
         struct site_stats *c = t->chunks[i];
         for (size_t j = 0; c && j < THREAD_CHUNK_SITES; j++) {
             struct site_stats *st = &c[j];
-            uint32_t active = st->active, n = st->nedges;
-            struct edge_stats edges[STATS_EDGE_SLOTS];
-            memcpy(edges, st->edges, sizeof(edges));
+            uint32_t active = st->active;
             memset(st, 0, sizeof(*st));
-            for (uint32_t k = 0; k < n; k++)
-                st->edges[k] = (struct edge_stats){edges[k].caller, edges[k].callee, 0, 0};
             st->active = active;
-            st->nedges = n;
         }
     }
-    for (size_t i = 0; t->edge_table && i < THREAD_EDGE_TABLE; i++) {
-        t->edge_table[i].calls = 0;
-        t->edge_table[i].total = 0;
+    for (uint32_t i = 1; i < t->nnodes; i++) {
+        struct cct_node *n = node_at(t, i);
+        n->calls = n->total = n->total_prim = n->self = 0;
     }
     t->scopes = 0;
     memset(&t->loss, 0, sizeof(t->loss));
@@ -247,53 +270,68 @@ stats_fast(struct thread_state *t, uint32_t id)
     return likely(c) ? &c[id % THREAD_CHUNK_SITES] : NULL;
 }
 
-/* ---- edges ---------------------------------------------------------------------- */
+/* ---- the calling-context tree --------------------------------------------------- */
 
-static size_t
-edge_slot_hash(uint32_t caller, uint32_t callee)
+/* Not found among the first child: search the siblings, moving a hit to the front
+ * (the links are the owner's alone), or add a node. NULL when the table is full. */
+static COLD struct cct_node *
+node_slow(struct thread_state *t, struct cct_node *p, uint32_t parent, uint32_t site,
+          uint32_t *ret_idx)
 {
-    return (size_t)((((uint64_t)caller << 32 | callee) * 0x9e3779b97f4a7c15ull) >> 40);
+    uint32_t prev = 0;
+
+    for (uint32_t c = p->first_child, k = 0; c && k < THREAD_MAX_NODES; k++) {
+        struct cct_node *n = node_at(t, c);
+        if (n->site == site) {
+            if (prev) {
+                node_at(t, prev)->next_sibling = n->next_sibling;
+                n->next_sibling = p->first_child;
+                p->first_child = c;
+            }
+            *ret_idx = c;
+            return n;
+        }
+        prev = c;
+        c = n->next_sibling;
+    }
+    uint32_t idx = t->nnodes;
+    if (idx >= THREAD_MAX_NODES)
+        return NULL;
+    struct cct_node **chunk = &t->node_chunks[idx / THREAD_NODE_CHUNK];
+    if (!*chunk && !(*chunk = calloc(THREAD_NODE_CHUNK, sizeof(struct cct_node))))
+        return NULL;
+    struct cct_node *n = node_at(t, idx);
+    n->parent = parent;
+    n->site = site;
+    n->next_sibling = p->first_child;
+    p->first_child = idx;
+    store_release(&t->nnodes, idx + 1);
+    *ret_idx = idx;
+    return n;
 }
 
-static COLD struct edge_stats *
-edge_slow(struct thread_state *t, struct site_stats *st, uint32_t caller, uint32_t callee)
+static inline struct cct_node *
+node_for(struct thread_state *t, uint32_t parent, uint32_t site, uint32_t *ret_idx)
 {
-    uint32_t n = st->nedges;
-
-    if (n < STATS_EDGE_SLOTS) {
-        st->edges[n] = (struct edge_stats){caller, callee, 0, 0};
-        store_release(&st->nedges, n + 1);
-        return &st->edges[n];
-    }
-    if (!t->edge_table) {
-        struct edge_stats *tab = calloc(THREAD_EDGE_TABLE, sizeof(*tab));
-        if (!tab)
-            return NULL;
-        store_release(&t->edge_table, tab);
-    }
-    /* Probe at most a quarter of the table, so a full table costs bounded time. */
-    size_t h = edge_slot_hash(caller, callee);
-    for (size_t k = 0; k < THREAD_EDGE_TABLE / 4; k++) {
-        struct edge_stats *e = &t->edge_table[(h + k) % THREAD_EDGE_TABLE];
-        if (e->callee == callee && e->caller == caller)
-            return e;
-        if (e->callee == 0) {
-            e->caller = caller;
-            store_release(&e->callee, callee);
-            return e;
+    if (unlikely(parent == NODE_DROPPED))
+        return NULL;
+    struct cct_node *p = node_at(t, parent);
+    uint32_t c = p->first_child;
+    if (likely(c)) {
+        struct cct_node *n = node_at(t, c);
+        if (likely(n->site == site)) {
+            *ret_idx = c;
+            return n;
         }
     }
-    return NULL;
+    return node_slow(t, p, parent, site, ret_idx);
 }
 
-static inline struct edge_stats *
-edge_for(struct thread_state *t, struct site_stats *st, uint32_t caller, uint32_t callee)
+/* The node children of a new frame hang under: the top frame's, or the root. */
+static inline uint32_t
+parent_node(const struct thread_state *t)
 {
-    for (uint32_t i = 0; i < st->nedges; i++) {
-        if (st->edges[i].caller == caller)
-            return &st->edges[i];
-    }
-    return edge_slow(t, st, caller, callee);
+    return t->depth ? t->stack[t->depth - 1].node_idx : 0;
 }
 
 /* ---- scopes --------------------------------------------------------------------- */
@@ -309,11 +347,10 @@ push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
     f->gen = t->gen;
     f->begin = begin;
     f->child = 0;
-    f->edge = NULL;
-    if (d && t->stack[d - 1].id) {
-        f->edge = edge_for(t, st, t->stack[d - 1].id, id);
-        if (unlikely(!f->edge))
-            owner_add(&t->loss.edges_dropped, 1);
+    f->node = node_for(t, d ? t->stack[d - 1].node_idx : 0, id, &f->node_idx);
+    if (unlikely(!f->node)) {
+        f->node_idx = NODE_DROPPED;
+        owner_add(&t->loss.edges_dropped, 1);
     }
     st->active++;
     t->depth = d + 1;
@@ -344,7 +381,8 @@ enter_slow(struct probe__site *site, uint32_t begin)
         if (!begin)
             return 0;
         /* A PROBE_BEGIN that is not recorded still needs a frame for its END. */
-        t->stack[t->depth] = (struct frame){.begin = 1, .gen = t->gen};
+        t->stack[t->depth] = (struct frame){.begin = 1, .gen = t->gen,
+                                            .node_idx = parent_node(t)};
         return (probe__token)++t->depth;
     }
     return push(t, st, id, begin);
@@ -378,6 +416,7 @@ pop(struct thread_state *t, uint64_t now)
     uint32_t prim = --st->active == 0;
     if (unlikely(f->gen != t->gen))
         return; /* opened before probe_reset(): not counted */
+    uint64_t self = dur > f->child ? dur - f->child : 0;
 
     /* calls before prim_calls (release), total before self (release): a reader that
      * loads the second of each pair first, with acquire, sees prim <= calls and
@@ -392,11 +431,14 @@ pop(struct thread_state *t, uint64_t now)
         store_relaxed(&st->max, dur);
     if (~dur > st->min_inv)
         store_relaxed(&st->min_inv, ~dur);
-    store_release(&st->self, st->self + (dur > f->child ? dur - f->child : 0));
-    if (f->edge) {
-        owner_add(&f->edge->calls, 1);
+    store_release(&st->self, st->self + self);
+    struct cct_node *n = f->node;
+    if (n) {
+        owner_add(&n->calls, 1);
+        owner_add(&n->total, dur);
         if (prim)
-            owner_add(&f->edge->total, dur);
+            owner_add(&n->total_prim, dur);
+        store_release(&n->self, n->self + self);
     }
     owner_add(&t->scopes, 1);
 }
@@ -451,7 +493,8 @@ probe__scope_begin(struct probe__site *site)
             return 0;
         if (t->depth >= THREAD_MAX_DEPTH)
             return overflow(t);
-        t->stack[t->depth] = (struct frame){.begin = 1, .gen = t->gen};
+        t->stack[t->depth] = (struct frame){.begin = 1, .gen = t->gen,
+                                            .node_idx = parent_node(t)};
         return (probe__token)++t->depth;
     }
     struct thread_state *t = tls_thread;

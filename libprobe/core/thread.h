@@ -16,16 +16,19 @@
 #define THREAD_MAX_DEPTH 256
 #define THREAD_CHUNK_SITES 32
 #define THREAD_MAX_CHUNKS 2048      /* THREAD_CHUNK_SITES * THREAD_MAX_CHUNKS >= SITES_MAX */
-#define THREAD_EDGE_TABLE 1024      /* overflow edges per thread, then counted as dropped */
+#define THREAD_NODE_CHUNK 256
+#define THREAD_MAX_NODES 16384      /* call paths per thread; more are counted as dropped */
+#define NODE_DROPPED 0xffffffffu
 #define THREAD_NAME_MAX 32
 #define THREAD_RETIRED_LISTED 256   /* exited threads listed by name; the rest counted */
 
 struct frame {
     struct site_stats *st;
-    struct edge_stats *edge;    /* NULL at top level or when the edge was dropped */
+    struct cct_node *node;      /* NULL when the path was dropped */
     uint64_t start;
     uint64_t child;             /* ticks spent in child scopes */
     uint32_t id;
+    uint32_t node_idx;          /* parent of child frames' nodes; NODE_DROPPED */
     uint32_t gen;               /* recording generation at entry (see probe_reset) */
     uint32_t begin;             /* opened by PROBE_BEGIN */
 };
@@ -39,7 +42,8 @@ struct thread_state {
     char name[THREAD_NAME_MAX];
     uint64_t scopes;
     struct loss_acc loss;
-    struct edge_stats *edge_table;
+    uint32_t nnodes;            /* published with release */
+    struct cct_node *node_chunks[THREAD_MAX_NODES / THREAD_NODE_CHUNK];
     struct site_stats *chunks[THREAD_MAX_CHUNKS];
     struct frame stack[THREAD_MAX_DEPTH];
 };

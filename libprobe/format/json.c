@@ -327,6 +327,46 @@ json_edges(probe_writer *w, const probe_snapshot *snap)
 }
 
 static int
+json_node(probe_writer *w, const probe_node_info *n)
+{
+    int f = 1;
+
+    TRY(writer_putc(w, '{'));
+    TRY(json_u64(w, &f, "id", n->index));
+    TRY(json_key(w, &f, "parent"));
+    if (n->parent == PROBE_NODE_ROOT)
+        TRY(probe_writer_puts(w, "null"));
+    else
+        TRY(probe_writer_printf(w, "%zu", n->parent));
+    TRY(json_u64(w, &f, "site", n->site));
+    TRY(json_u64(w, &f, "depth", n->depth));
+    TRY(json_u64(w, &f, "calls", n->calls));
+    TRY(json_u64(w, &f, "total_ns", n->total_ns));
+    TRY(json_u64(w, &f, "self_ns", n->self_ns));
+    return writer_putc(w, '}');
+}
+
+static int
+json_nodes(probe_writer *w, const probe_snapshot *snap)
+{
+    size_t n = probe_snapshot_node_count(snap);
+    int f = 1;
+
+    TRY(json_key(w, NULL, "nodes"));
+    TRY(writer_putc(w, '['));
+    for (size_t i = 0; i < n; i++) {
+        const probe_node_info *node = probe_snapshot_node(snap, i);
+
+        if (!node)
+            continue;
+        TRY(json_sep(w, &f));
+        TRY(probe_writer_puts(w, "\n  "));
+        TRY(json_node(w, node));
+    }
+    return probe_writer_puts(w, "\n]");
+}
+
+static int
 json_thread(probe_writer *w, const probe_thread_info *t)
 {
     int f = 1;
@@ -410,7 +450,8 @@ int
 json_write(const probe_snapshot *snap, probe_writer *w, const char *options, void *user)
 {
     static int (*const sections[])(probe_writer *, const probe_snapshot *) = {
-        json_clock, json_sites, json_edges, json_threads, json_rusage, json_losses,
+        json_clock, json_sites, json_edges, json_nodes, json_threads, json_rusage,
+        json_losses,
     };
 
     (void)user;

@@ -398,69 +398,64 @@ text_scopes(probe_writer *w, const probe_snapshot *snap, enum text_sort sort)
 
 /* ---- call tree --------------------------------------------------------------- */
 
+/* Printed from the calling-context tree: every line is one path of nested scopes,
+ * with the calls and time spent on exactly that path. */
 struct text_tree {
     probe_writer *w;
     const probe_snapshot *snap;
-    size_t nsites;
-    const probe_edge_info **out;  /* edges grouped by caller, largest total first */
-    size_t *first;                /* site i's edges: out[first[i] .. first[i+1]) */
-    size_t path[TEXT_TREE_DEPTH]; /* sites from the root down to the current one */
+    size_t nnodes;
+    const probe_node_info **out;  /* nodes grouped by parent, largest total first */
+    size_t *first;                /* node i's children: out[first[i] .. first[i+1]);
+                                     the top-level nodes: the group at nnodes */
+    size_t path[TEXT_TREE_DEPTH]; /* sites from the top down to the current one */
     size_t depth;
     size_t lines;
     int truncated;
 };
 
 static int
-text_edge_by_total(const void *pa, const void *pb)
+text_node_by_total(const void *pa, const void *pb)
 {
-    const probe_edge_info *a = *(const probe_edge_info *const *)pa;
-    const probe_edge_info *b = *(const probe_edge_info *const *)pb;
+    const probe_node_info *a = *(const probe_node_info *const *)pa;
+    const probe_node_info *b = *(const probe_node_info *const *)pb;
     int c = text_cmp_u64_desc(a->total_ns, b->total_ns);
 
-    return c ? c : (a->callee > b->callee) - (a->callee < b->callee);
+    return c ? c : (a->index > b->index) - (a->index < b->index);
 }
 
-static const probe_edge_info *
-text_valid_edge(const struct text_tree *t, size_t i)
+/* The group a node belongs to: its parent, or nnodes for the top level. */
+static size_t
+text_node_group(const struct text_tree *t, const probe_node_info *n)
 {
-    const probe_edge_info *e = probe_snapshot_edge(t->snap, i);
-
-    return e && e->caller < t->nsites && e->callee < t->nsites ? e : NULL;
+    return n->parent == PROBE_NODE_ROOT || n->parent >= t->nnodes ? t->nnodes : n->parent;
 }
 
-/* Group the edges by caller (a counting sort), each group by total. */
+/* Group the nodes by parent (a counting sort), each group by total. */
 static int
 text_tree_index(struct text_tree *t)
 {
-    size_t nedges = probe_snapshot_edge_count(t->snap);
+    size_t groups = t->nnodes + 1;
+    size_t *fill = calloc(groups, sizeof(*fill));
 
-    t->first = calloc(t->nsites + 1, sizeof(*t->first));
-    t->out = calloc(nedges ? nedges : 1, sizeof(*t->out));
-    if (!t->first || !t->out)
+    t->first = calloc(groups + 1, sizeof(*t->first));
+    t->out = calloc(t->nnodes ? t->nnodes : 1, sizeof(*t->out));
+    if (!fill || !t->first || !t->out) {
+        free(fill);
         return PROBE_ENOMEM;
-    for (size_t i = 0; i < nedges; i++) {
-        const probe_edge_info *e = text_valid_edge(t, i);
-
-        if (e)
-            t->first[e->caller + 1]++;
     }
-    for (size_t i = 0; i < t->nsites; i++)
+    for (size_t i = 0; i < t->nnodes; i++)
+        t->first[text_node_group(t, probe_snapshot_node(t->snap, i)) + 1]++;
+    for (size_t i = 0; i < groups; i++)
         t->first[i + 1] += t->first[i];
-
-    size_t *fill = calloc(t->nsites ? t->nsites : 1, sizeof(*fill));
-
-    if (!fill)
-        return PROBE_ENOMEM;
-    for (size_t i = 0; i < nedges; i++) {
-        const probe_edge_info *e = text_valid_edge(t, i);
-
-        if (e)
-            t->out[t->first[e->caller] + fill[e->caller]++] = e;
+    for (size_t i = 0; i < t->nnodes; i++) {
+        const probe_node_info *n = probe_snapshot_node(t->snap, i);
+        size_t g = text_node_group(t, n);
+        t->out[t->first[g] + fill[g]++] = n;
     }
     free(fill);
-    for (size_t i = 0; i < t->nsites; i++)
-        qsort(t->out + t->first[i], t->first[i + 1] - t->first[i], sizeof(*t->out),
-              text_edge_by_total);
+    for (size_t g = 0; g < groups; g++)
+        qsort(t->out + t->first[g], t->first[g + 1] - t->first[g], sizeof(*t->out),
+              text_node_by_total);
     return 0;
 }
 
@@ -494,37 +489,29 @@ text_tree_indent(struct text_tree *t)
     return 0;
 }
 
-static int text_tree_node(struct text_tree *t, size_t site);
+static int text_tree_children(struct text_tree *t, size_t group, uint64_t parent_total);
 
-/* The callee of edge @e under the site at the end of the path. */
+/* One line for node @n, then its children. A recursive call (its site already on
+ * the path) is shown once, with everything under it, and not expanded. */
 static int
-text_tree_child(struct text_tree *t, const probe_edge_info *e, uint64_t parent_total)
+text_tree_node(struct text_tree *t, const probe_node_info *n, uint64_t parent_total)
 {
-    const probe_site_info *s = probe_snapshot_site(t->snap, e->callee);
+    const probe_site_info *s = probe_snapshot_site(t->snap, n->site);
     char time[TEXT_CELL];
 
     if (!s || !text_tree_budget(t))
         return 0;
     TRY(text_tree_indent(t));
     TRY(text_put_name(t->w, s->name));
-    TRY(probe_writer_printf(t->w, "  %" PRIu64 " call%s, %s, %.1f%%", e->calls,
-                            e->calls == 1 ? "" : "s",
-                            text_time_trim(time, sizeof(time), e->total_ns),
-                            text_percent(e->total_ns, parent_total)));
-    if (text_tree_on_path(t, e->callee))
+    TRY(probe_writer_printf(t->w, "  %" PRIu64 " call%s, %s", n->calls,
+                            n->calls == 1 ? "" : "s",
+                            text_time_trim(time, sizeof(time), n->total_ns)));
+    if (t->depth)
+        TRY(probe_writer_printf(t->w, ", %.1f%%", text_percent(n->total_ns, parent_total)));
+    if (text_tree_on_path(t, n->site))
         return probe_writer_puts(t->w, "  [recursive]\n");
     TRY(probe_writer_puts(t->w, "\n"));
-    return text_tree_node(t, e->callee);
-}
-
-/* Print the callees of @site (already printed) below it. */
-static int
-text_tree_node(struct text_tree *t, size_t site)
-{
-    const probe_site_info *s = probe_snapshot_site(t->snap, site);
-    size_t begin = t->first[site], end = t->first[site + 1];
-
-    if (begin == end)
+    if (t->first[n->index] == t->first[n->index + 1])
         return 0;
     if (t->depth == TEXT_TREE_DEPTH) {
         if (!text_tree_budget(t))
@@ -532,97 +519,17 @@ text_tree_node(struct text_tree *t, size_t site)
         TRY(text_tree_indent(t));
         return probe_writer_puts(t->w, "  ... (deeper calls not shown)\n");
     }
-    t->path[t->depth++] = site;
-    for (size_t i = begin; i < end && !t->truncated; i++)
-        TRY(text_tree_child(t, t->out[i], s->total_ns));
+    t->path[t->depth++] = n->site;
+    int r = text_tree_children(t, n->index, n->total_ns);
     t->depth--;
-    return 0;
-}
-
-/* A root: entered more often than its callers account for (or it has no caller). */
-static int
-text_tree_roots(struct text_tree *t, const probe_site_info ***ret, size_t *ret_n)
-{
-    size_t nedges = probe_snapshot_edge_count(t->snap), n = 0;
-    uint64_t *in = calloc(t->nsites ? t->nsites : 1, sizeof(*in));
-    const probe_site_info **v = calloc(t->nsites ? t->nsites : 1, sizeof(*v));
-
-    if (!in || !v) {
-        free(in);
-        free(v);
-        return PROBE_ENOMEM;
-    }
-    for (size_t i = 0; i < nedges; i++) {
-        const probe_edge_info *e = text_valid_edge(t, i);
-
-        if (e)
-            in[e->callee] = in[e->callee] + e->calls < in[e->callee]
-                                ? UINT64_MAX
-                                : in[e->callee] + e->calls;
-    }
-    for (size_t i = 0; i < t->nsites; i++) {
-        const probe_site_info *s = probe_snapshot_site(t->snap, i);
-
-        if (s && s->kind == PROBE_KIND_SCOPE && s->calls > in[i])
-            v[n++] = s;
-    }
-    free(in);
-    text_sort(v, n, TEXT_SORT_TOTAL);
-    *ret = v;
-    *ret_n = n;
-    return 0;
+    return r;
 }
 
 static int
-text_tree_root(struct text_tree *t, const probe_site_info *s)
+text_tree_children(struct text_tree *t, size_t group, uint64_t parent_total)
 {
-    char time[TEXT_CELL];
-
-    uint64_t in_calls = 0, in_total = 0;
-
-    if (s->index >= t->nsites || !text_tree_budget(t))
-        return 0;
-    /* Show only the part of the site that ran at top level: what its callers do not
-     * account for. */
-    for (size_t i = 0; i < probe_snapshot_edge_count(t->snap); i++) {
-        const probe_edge_info *e = text_valid_edge(t, i);
-        if (e && e->callee == s->index && e->caller != s->index) {
-            in_calls += e->calls;
-            in_total += e->total_ns;
-        }
-    }
-    uint64_t top_calls = s->calls > in_calls ? s->calls - in_calls : 0;
-    uint64_t top_total = s->total_ns > in_total ? s->total_ns - in_total : 0;
-    TRY(text_put_name(t->w, s->name));
-    TRY(probe_writer_printf(t->w, "  %" PRIu64 " call%s, %s", top_calls,
-                            top_calls == 1 ? "" : "s",
-                            text_time_trim(time, sizeof(time), top_total)));
-    if (in_calls)
-        TRY(probe_writer_printf(t->w, " at top level (of %" PRIu64 ")", s->calls));
-    TRY(probe_writer_puts(t->w, "\n"));
-    return text_tree_node(t, s->index);
-}
-
-static int
-text_tree_print(struct text_tree *t)
-{
-    const probe_site_info **roots;
-    size_t n;
-
-    TRY(text_tree_index(t));
-    TRY(text_tree_roots(t, &roots, &n));
-
-    int r = probe_writer_puts(t->w, "\nCall tree (calls, total time, % of the caller's "
-                                    "total; a site's callees are shown wherever it "
-                                    "appears):\n");
-
-    for (size_t i = 0; i < n && r == 0 && !t->truncated; i++)
-        r = text_tree_root(t, roots[i]);
-    free(roots);
-    TRY(r);
-    if (t->truncated)
-        return probe_writer_printf(t->w, "... (call tree cut at %d lines)\n",
-                                   TEXT_TREE_LINES);
+    for (size_t i = t->first[group]; i < t->first[group + 1] && !t->truncated; i++)
+        TRY(text_tree_node(t, t->out[i], parent_total));
     return 0;
 }
 
@@ -631,12 +538,19 @@ text_tree(probe_writer *w, const probe_snapshot *snap)
 {
     struct text_tree t = {.w = w, .snap = snap};
 
-    t.nsites = probe_snapshot_site_count(snap);
-    if (probe_snapshot_edge_count(snap) == 0)
+    t.nnodes = probe_snapshot_node_count(snap);
+    if (t.nnodes == 0)
         return 0;
 
-    int r = text_tree_print(&t);
+    int r = text_tree_index(&t);
 
+    if (r == 0)
+        r = probe_writer_puts(w, "\nCall tree (calls, total time, % of the enclosing "
+                                 "scope's time on that path):\n");
+    if (r == 0)
+        r = text_tree_children(&t, t.nnodes, 0);
+    if (r == 0 && t.truncated)
+        r = probe_writer_printf(w, "... (call tree cut at %d lines)\n", TEXT_TREE_LINES);
     free(t.first);
     free(t.out);
     return r;
@@ -845,7 +759,7 @@ text_losses(probe_writer *w, const probe_snapshot *snap)
     } rows[] = {
         {l->depth_overflow, "scopes entered beyond the stack depth limit were not timed"},
         {l->unbalanced, "unbalanced scopes (an END without BEGIN, or left open)"},
-        {l->edges_dropped, "edge calls dropped (a thread's edge table was full)"},
+        {l->edges_dropped, "calls not placed in the call tree (a thread's 16384 paths were in use)"},
         {l->sites_dropped, "site hits dropped (the site table was full)"},
         {l->threads_unlisted, "exited threads counted but not listed"},
     };

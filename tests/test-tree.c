@@ -1,0 +1,265 @@
+/* The calling-context tree: one node per path of nested scopes, with exact calls and
+ * times per path, merged over threads, bounded per thread. */
+#include <pthread.h>
+
+#include "common.h"
+
+/* The node for the path of site names @path (top level first), or NULL. */
+static const probe_node_info *
+tree_node(const probe_snapshot *snap, const char *const *path, size_t len)
+{
+    size_t parent = PROBE_NODE_ROOT;
+    const probe_node_info *found = NULL;
+
+    for (size_t k = 0; k < len; k++) {
+        const probe_site_info *site = probe_snapshot_find(snap, path[k]);
+        found = NULL;
+        for (size_t i = 0; site && i < probe_snapshot_node_count(snap); i++) {
+            const probe_node_info *n = probe_snapshot_node(snap, i);
+            if (n->parent == parent && n->site == site->index) {
+                found = n;
+                break;
+            }
+        }
+        if (!found)
+            return NULL;
+        parent = found->index;
+    }
+    return found;
+}
+
+#define NODE(snap, ...)                                                                  \
+    tree_node((snap), (const char *const[]){__VA_ARGS__},                                \
+              sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
+static void
+tr_leaf(void)
+{
+    PROBE_SCOPE("tr_leaf");
+    test_spin_ns(20000);
+}
+
+static void
+tr_a(void)
+{
+    PROBE_SCOPE("tr_a");
+    tr_leaf();
+}
+
+static void
+tr_b(void)
+{
+    PROBE_SCOPE("tr_b");
+    for (int i = 0; i < 4; i++)
+        tr_leaf();
+}
+
+START_TEST(paths_are_told_apart)
+{
+    for (int i = 0; i < 3; i++)
+        tr_a();
+    tr_b();
+
+    probe_snapshot *snap = test_snap();
+    const probe_node_info *a = NODE(snap, "tr_a");
+    const probe_node_info *a_leaf = NODE(snap, "tr_a", "tr_leaf");
+    const probe_node_info *b_leaf = NODE(snap, "tr_b", "tr_leaf");
+
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(a_leaf);
+    ck_assert_ptr_nonnull(b_leaf);
+    ck_assert_uint_eq(a->calls, 3);
+    ck_assert_uint_eq(a->depth, 0);
+    ck_assert_uint_eq(a_leaf->calls, 3);
+    ck_assert_uint_eq(a_leaf->depth, 1);
+    ck_assert_uint_eq(b_leaf->calls, 4);
+    /* No path where tr_leaf runs at top level. */
+    ck_assert_ptr_null(NODE(snap, "tr_leaf"));
+    /* The paths add up to the site, and each path's time fits in its parent's. */
+    ck_assert_uint_eq(a_leaf->calls + b_leaf->calls, test_site(snap, "tr_leaf")->calls);
+    ck_assert_uint_le(a_leaf->total_ns, a->total_ns);
+    ck_assert_uint_le(a_leaf->total_ns + b_leaf->total_ns,
+                      test_site(snap, "tr_leaf")->total_ns + 2);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+START_TEST(every_node_is_consistent)
+{
+    for (int i = 0; i < 5; i++) {
+        tr_a();
+        tr_b();
+    }
+
+    probe_snapshot *snap = test_snap();
+    size_t n = probe_snapshot_node_count(snap);
+    uint64_t *children = calloc(n, sizeof(*children));
+
+    ck_assert_ptr_nonnull(children);
+    for (size_t i = 0; i < n; i++) {
+        const probe_node_info *node = probe_snapshot_node(snap, i);
+        ck_assert_uint_eq(node->index, i);
+        ck_assert_uint_le(node->self_ns, node->total_ns);
+        ck_assert_ptr_nonnull(probe_snapshot_site(snap, node->site));
+        if (node->parent != PROBE_NODE_ROOT) {
+            ck_assert_uint_lt(node->parent, i); /* parents first */
+            ck_assert_uint_eq(node->depth, probe_snapshot_node(snap, node->parent)->depth + 1);
+            children[node->parent] += node->total_ns;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        ck_assert_uint_le(children[i], probe_snapshot_node(snap, i)->total_ns);
+    free(children);
+    ck_assert_ptr_null(probe_snapshot_node(snap, n));
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+static int
+tr_rec(int n)
+{
+    PROBE_SCOPE("tr_rec");
+    return n ? 1 + tr_rec(n - 1) : 0;
+}
+
+START_TEST(recursion_is_a_chain_of_paths)
+{
+    for (int i = 0; i < 3; i++)
+        tr_rec(4); /* 5 deep */
+
+    probe_snapshot *snap = test_snap();
+    const probe_node_info *top = NODE(snap, "tr_rec");
+    const probe_node_info *deepest =
+        NODE(snap, "tr_rec", "tr_rec", "tr_rec", "tr_rec", "tr_rec");
+
+    ck_assert_ptr_nonnull(top);
+    ck_assert_ptr_nonnull(deepest);
+    ck_assert_uint_eq(top->calls, 3);
+    ck_assert_uint_eq(deepest->calls, 3);
+    ck_assert_uint_eq(deepest->depth, 4);
+    ck_assert_ptr_null(NODE(snap, "tr_rec", "tr_rec", "tr_rec", "tr_rec", "tr_rec", "tr_rec"));
+    /* The recursive edge still counts every nested call, without time. */
+    ck_assert_uint_eq(test_edge(snap, "tr_rec", "tr_rec")->calls, 12);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+static void *
+tr_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 7; i++)
+        tr_a();
+    return NULL;
+}
+
+START_TEST(threads_merge_by_path)
+{
+    pthread_t th[3];
+
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, tr_thread, NULL), 0);
+    ck_assert_int_eq(pthread_join(th[0], NULL), 0); /* one exits before the snapshot */
+    for (int i = 0; i < 2; i++)
+        tr_a();
+
+    probe_snapshot *snap = test_snap();
+    for (int i = 1; i < 3; i++)
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    probe_snapshot_free(snap);
+
+    snap = test_snap();
+    ck_assert_uint_eq(NODE(snap, "tr_a", "tr_leaf")->calls, 3 * 7 + 2);
+    ck_assert_uint_eq(NODE(snap, "tr_a")->calls, 3 * 7 + 2);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+/* 2^15 distinct paths through 30 scopes: more than a thread keeps (16384). */
+static void
+tr_end(void)
+{
+}
+#define LEVEL(n, next_a, next_b)                                                         \
+    static void tr_a##n(void)                                                            \
+    {                                                                                    \
+        PROBE_SCOPE("tr_a" #n);                                                          \
+        next_a();                                                                        \
+        next_b();                                                                        \
+    }                                                                                    \
+    __attribute__((unused)) static void tr_b##n(void)                                    \
+    {                                                                                    \
+        PROBE_SCOPE("tr_b" #n);                                                          \
+        next_a();                                                                        \
+        next_b();                                                                        \
+    }
+/* clang-format off */
+LEVEL(14, tr_end, tr_end)
+LEVEL(13, tr_a14, tr_b14) LEVEL(12, tr_a13, tr_b13) LEVEL(11, tr_a12, tr_b12)
+LEVEL(10, tr_a11, tr_b11) LEVEL(9, tr_a10, tr_b10) LEVEL(8, tr_a9, tr_b9)
+LEVEL(7, tr_a8, tr_b8) LEVEL(6, tr_a7, tr_b7) LEVEL(5, tr_a6, tr_b6)
+LEVEL(4, tr_a5, tr_b5) LEVEL(3, tr_a4, tr_b4) LEVEL(2, tr_a3, tr_b3)
+LEVEL(1, tr_a2, tr_b2) LEVEL(0, tr_a1, tr_b1)
+/* clang-format on */
+
+START_TEST(paths_are_bounded_and_losses_counted)
+{
+    tr_a0(); /* 2^15 - 1 scope calls along 2^15 - 1 distinct paths */
+
+    probe_snapshot *snap = test_snap();
+    uint64_t calls = 0;
+
+    for (size_t i = 0; i < probe_snapshot_site_count(snap); i++) {
+        const probe_site_info *s = probe_snapshot_site(snap, i);
+        if (s->kind == PROBE_KIND_SCOPE && strncmp(s->name, "tr_", 3) == 0 &&
+            (s->name[3] == 'a' || s->name[3] == 'b') && s->name[4] >= '0' &&
+            s->name[4] <= '9')
+            calls += s->calls;
+    }
+    /* The sites count every call; the tree keeps 16383 paths and counts the rest. */
+    ck_assert_uint_eq(calls, (1u << 15) - 1);
+    ck_assert_uint_le(probe_snapshot_node_count(snap), 16383);
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->edges_dropped,
+                      calls - probe_snapshot_node_count(snap));
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+START_TEST(reset_clears_paths)
+{
+    tr_a();
+    probe_reset();
+    tr_b();
+
+    probe_snapshot *snap = test_snap();
+    const probe_node_info *a = NODE(snap, "tr_a");
+
+    ck_assert_ptr_null(a); /* no call on that path since the reset */
+    ck_assert_uint_eq(NODE(snap, "tr_b", "tr_leaf")->calls, 4);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+static Suite *
+tree_suite(void)
+{
+    Suite *s = suite_create("tree");
+    TCase *tc = tcase_create("paths");
+
+    tcase_add_checked_fixture(tc, test_setup, NULL);
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_test(tc, paths_are_told_apart);
+    tcase_add_test(tc, every_node_is_consistent);
+    tcase_add_test(tc, recursion_is_a_chain_of_paths);
+    tcase_add_test(tc, threads_merge_by_path);
+    tcase_add_test(tc, paths_are_bounded_and_losses_counted);
+    tcase_add_test(tc, reset_clears_paths);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return test_run(tree_suite());
+}
