@@ -357,24 +357,23 @@ registry_take(probe_snapshot **ret_snap)
     return 0;
 }
 
-PROBE_EXPORT int
-probe_report_fd(int fd, const char *format)
+/* A report of everything recorded so far: find the formatter, take a snapshot, hand
+ * both to @write (which writes to @fd or to @path), and release them. */
+typedef int (*report_sink)(const struct registry_ref *ref, const probe_snapshot *snap,
+                           int fd, const char *path);
+
+static int
+registry_report(const char *format, report_sink write, int fd, const char *path)
 {
     struct registry_ref ref;
     probe_snapshot *snap = NULL;
-
-    if (!format)
-        return PROBE_EINVAL;
-    if (fd < 0)
-        return PROBE_EBADF;
-
     int r = registry_get(format, &ref);
 
     if (r < 0)
         return r;
     r = registry_take(&snap);
     if (r == 0)
-        r = registry_run_fd(&ref, snap, fd);
+        r = write(&ref, snap, fd, path);
 
     int saved = errno;
 
@@ -382,6 +381,24 @@ probe_report_fd(int fd, const char *format)
     registry_put(&ref);
     errno = saved;
     return r;
+}
+
+static int
+registry_sink_fd(const struct registry_ref *ref, const probe_snapshot *snap, int fd,
+                 const char *path)
+{
+    (void)path;
+    return registry_run_fd(ref, snap, fd);
+}
+
+PROBE_EXPORT int
+probe_report_fd(int fd, const char *format)
+{
+    if (!format)
+        return PROBE_EINVAL;
+    if (fd < 0)
+        return PROBE_EBADF;
+    return registry_report(format, registry_sink_fd, fd, NULL);
 }
 
 /* Create or truncate @path for writing, never through a symbolic link. */
@@ -400,9 +417,10 @@ registry_open(const char *path)
 
 /* Write the report and close; a failing close(2) can be a lost write (NFS). */
 static int
-registry_write_path(const struct registry_ref *ref, const probe_snapshot *snap,
-                    const char *path)
+registry_sink_path(const struct registry_ref *ref, const probe_snapshot *snap, int unused,
+                   const char *path)
 {
+    (void)unused;
     int fd = registry_open(path);
 
     if (fd < 0)
@@ -421,24 +439,7 @@ registry_write_path(const struct registry_ref *ref, const probe_snapshot *snap,
 PROBE_EXPORT int
 probe_report_write(const char *path, const char *format)
 {
-    struct registry_ref ref;
-    probe_snapshot *snap = NULL;
-
     if (!path || !*path || !format)
         return PROBE_EINVAL;
-
-    int r = registry_get(format, &ref);
-
-    if (r < 0)
-        return r;
-    r = registry_take(&snap);
-    if (r == 0)
-        r = registry_write_path(&ref, snap, path);
-
-    int saved = errno;
-
-    probe_snapshot_free(snap);
-    registry_put(&ref);
-    errno = saved;
-    return r;
+    return registry_report(format, registry_sink_path, -1, path);
 }
