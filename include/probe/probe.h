@@ -246,5 +246,6 @@ probe__module_unload(void)
 #endif
 
 #include <probe/report.h>
+#include <probe/fault.h>
 
 #endif /* PROBE_PROBE_H */

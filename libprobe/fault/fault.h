@@ -1,0 +1,83 @@
+/* The fault dumper's internal interface: the dump writer (dump.c), the collection of
+ * other threads' native stacks (threads.c), and what the triggers share. Everything
+ * marked PROBE_SIGSAFE runs in signal handlers (STYLE.md, "Signal safety"). */
+#ifndef PROBE_FAULT_FAULT_H
+#define PROBE_FAULT_FAULT_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/walk.h"
+
+#define FAULT_NATIVE_MAX 64          /* native frames printed per thread */
+#define FAULT_ANSWER_NS 100000000L   /* how long a thread has to answer: 100 ms */
+#define FAULT_LOCK_NS 3000000000LL   /* how long a dump waits for another one: 3 s */
+
+/* The real-time signal that asks a thread for its native stack. */
+#define FAULT_SIGNAL (SIGRTMAX - 2)
+
+/* ---- output: write(2) only, with its own number formatting (dump.c) -------------- */
+
+struct out {
+    int fd;
+    int failed;      /* a write failed: stop writing */
+    int err;         /* its errno */
+    size_t n;
+    char buf[512];
+};
+
+PROBE_SIGSAFE void out_flush(struct out *o);
+PROBE_SIGSAFE void out_str(struct out *o, const char *s);
+PROBE_SIGSAFE void out_u64(struct out *o, uint64_t v);
+PROBE_SIGSAFE void out_hex(struct out *o, uint64_t v);
+PROBE_SIGSAFE void out_seconds(struct out *o, double s);
+
+/* ---- a dump ------------------------------------------------------------------- */
+
+struct dump_req {
+    int fd;
+    int all_threads;
+    int skip_self;              /* the watchdog thread does not dump itself */
+    const char *title;          /* "Fatal error: ", "Dump requested: ", "Timeout: " */
+    int signum;                 /* named after title when > 0 */
+    double timeout_s;           /* for "Timeout: " */
+    const siginfo_t *info;      /* fatal signals: the fault address */
+    const void *start_pc;       /* the current thread's backtrace starts there */
+};
+
+/* Write one dump. 0, or -errno of the write that failed. */
+PROBE_SIGSAFE int dump_write(const struct dump_req *req);
+
+/* Name of a signal: "Segmentation fault (SIGSEGV)" when @long_form, else "SIGSEGV". */
+PROBE_SIGSAFE void dump_signal_name(struct out *o, int signum, int long_form);
+
+/* ---- native stacks (threads.c) ---------------------------------------------------- */
+
+/* Load the unwinder and install the FAULT_SIGNAL handler. Not async-signal-safe;
+ * every public entry point calls it first. 0 or a PROBE_E* code. */
+int threads_init(void);
+
+/* Print the calling thread's native stack from the frame at @start_pc on (the
+ * interrupted code, or a public function's caller), or all of it when not found. */
+PROBE_SIGSAFE void threads_native_self(struct out *o, const void *start_pc);
+
+/* The interrupted program counter in a signal handler's @ucontext, or NULL. */
+PROBE_SIGSAFE const void *threads_context_pc(const void *ucontext);
+
+/* Ask thread @tid for its native stack and print it, or say it did not answer.
+ * 1 if it did not answer, else 0. */
+PROBE_SIGSAFE int threads_native_other(struct out *o, uint64_t tid);
+
+/* Run @fn on the main thread (by signalling it), waiting at most 100 ms. 0 if it ran. */
+int threads_run_on_main(void (*fn)(void));
+
+/* Serialise dumps: 1 if the caller got the lock, 0 if it is its own (re-entry),
+ * -1 if another thread kept it past FAULT_LOCK_NS. */
+PROBE_SIGSAFE int dump_lock(void);
+PROBE_SIGSAFE void dump_unlock(void);
+
+PROBE_SIGSAFE uint64_t fault_gettid(void);
+PROBE_SIGSAFE void fault_sleep_ns(long ns);
+
+#endif
