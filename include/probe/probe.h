@@ -9,7 +9,11 @@
  *                     PROBE_LINE(), PROBE_COUNT(name, delta)
  *   Reports           <probe/report.h>: probe_snapshot_take(), accessors,
  *                     probe_report_write(), probe_report_fd(), probe_formatter_register()
- *   Resource usage    <probe/rusage.h>: probe_getrusage(), probe_rusage_diff()
+ *   Resource usage    <probe/rusage.h>: probe_getrusage(), probe_rusage_diff(),
+ *                     probe_rusage_format(), probe_current_rss(), probe_getrlimit(),
+ *                     probe_setrlimit(), PROBE_RUSAGE_SCOPE(name)
+ *   Fault dumps       <probe/fault.h>: probe_fault_enable(), probe_fault_dump(),
+ *                     probe_fault_dump_later(), probe_fault_register()
  *
  * Recording is on from the moment the library is loaded: no explicit init is needed.
  * Every macro site is a static descriptor placed in the "probe_sites" linker section,
