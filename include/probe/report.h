@@ -2,9 +2,12 @@
  * libprobe reports: snapshots, their accessors, formatters and report writers.
  *
  * A snapshot is an immutable copy of everything recorded, merged across all threads
- * (live and exited). Formatters read only snapshots. Built-in formats: "text" and
- * "json". A format name may carry options after a colon, passed to the formatter:
- * "text:sort=self" (sort keys: total, self, calls, name).
+ * (live and exited). Formatters read only snapshots. Built-in formats: "text",
+ * "json", "collapsed" (folded stacks for FlameGraph and speedscope) and "callgrind"
+ * (for callgrind_annotate and KCachegrind); docs/formats.md describes the last two.
+ * A format name may carry options after a colon, passed to the formatter:
+ * "text:sort=self" (sort keys: total, self, calls, name), "collapsed:weight=calls"
+ * (weight=self_ns|calls), "callgrind:events=ns+calls" (events=ns|ns+calls).
  */
 #ifndef PROBE_REPORT_H
 #define PROBE_REPORT_H

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "callgrind.h"
+#include "collapsed.h"
 #include "json.h"
 #include "text.h"
 #include "writer.h"
@@ -44,6 +46,8 @@ static const struct {
 } builtins[] = {
     {"text", text_write, text_check_options},
     {"json", json_write, json_check_options},
+    {"collapsed", collapsed_write, collapsed_check_options},
+    {"callgrind", callgrind_write, callgrind_check_options},
 };
 
 /* Held only for table lookups and updates, never across a callback, so a

@@ -1,0 +1,15 @@
+/* Internal: the built-in "callgrind" formatter (the callgrind profile format,
+ * docs/formats.md). */
+#ifndef PROBE_FORMAT_CALLGRIND_H
+#define PROBE_FORMAT_CALLGRIND_H
+
+#include <probe/report.h>
+
+/* Options: "events=ns|ns+calls"; anything else is PROBE_EINVAL. */
+int callgrind_check_options(const char *options);
+
+/* The formatter's write callback. */
+int callgrind_write(const probe_snapshot *snap, probe_writer *w, const char *options,
+                    void *user);
+
+#endif

@@ -1,0 +1,182 @@
+/*
+ * The "collapsed" formatter: folded stacks, as FlameGraph's stackcollapse scripts
+ * write them and flamegraph.pl and speedscope read them. One line per path of the
+ * calling-context tree, root first: "main;parse;lex 123456", the number being the
+ * path's self time in nanoseconds (or its calls). Documented in docs/formats.md.
+ */
+#include "collapsed.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "writer.h"
+
+#define TRY(expr)                                                                        \
+    do {                                                                                 \
+        int try_r_ = (expr);                                                             \
+        if (try_r_ < 0)                                                                  \
+            return try_r_;                                                               \
+    } while (0)
+
+enum collapsed_weight {
+    COLLAPSED_WEIGHT_SELF_NS,
+    COLLAPSED_WEIGHT_CALLS,
+};
+
+struct collapsed_options {
+    enum collapsed_weight weight;
+};
+
+/* ---- options ----------------------------------------------------------------- */
+
+static int
+collapsed_parse_weight(const char *v, size_t len, enum collapsed_weight *out)
+{
+    static const struct {
+        const char *name;
+        enum collapsed_weight weight;
+    } keys[] = {
+        {"self_ns", COLLAPSED_WEIGHT_SELF_NS},
+        {"calls", COLLAPSED_WEIGHT_CALLS},
+    };
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (strlen(keys[i].name) == len && memcmp(keys[i].name, v, len) == 0) {
+            *out = keys[i].weight;
+            return 0;
+        }
+    }
+    return PROBE_EINVAL;
+}
+
+/* "key=value[,key=value...]"; today the only key is "weight". */
+static int
+collapsed_parse_options(const char *options, struct collapsed_options *out)
+{
+    struct collapsed_options o = {.weight = COLLAPSED_WEIGHT_SELF_NS};
+    const char *p = options ? options : "";
+
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *eq = memchr(p, '=', len);
+
+        if (!eq || (size_t)(eq - p) != 6 || memcmp(p, "weight", 6) != 0)
+            return PROBE_EINVAL;
+        TRY(collapsed_parse_weight(eq + 1, len - 7, &o.weight));
+        p += len;
+        if (*p == ',' && *++p == '\0')
+            return PROBE_EINVAL;
+    }
+    *out = o;
+    return 0;
+}
+
+int
+collapsed_check_options(const char *options)
+{
+    struct collapsed_options o;
+
+    return collapsed_parse_options(options, &o);
+}
+
+/* ---- lines ------------------------------------------------------------------- */
+
+/* A byte that would split a frame or a line: ';' separates frames, the last ' '
+ * separates the weight, and control bytes could end the line. */
+static int
+collapsed_unsafe(unsigned char c)
+{
+    return c == ';' || c == ' ' || c < 0x20 || c == 0x7f;
+}
+
+/* @s with every unsafe byte written as '_'; NULL or "" as "?". Other bytes (UTF-8
+ * included) go out as they are. */
+static int
+collapsed_put_name(probe_writer *w, const char *s)
+{
+    if (!s || !*s)
+        return writer_putc(w, '?');
+    for (const char *p = s; *p;) {
+        size_t run = 0;
+
+        while (p[run] && !collapsed_unsafe((unsigned char)p[run]))
+            run++;
+        TRY(probe_writer_write(w, p, run));
+        p += run;
+        if (*p) {
+            TRY(writer_putc(w, '_'));
+            p++;
+        }
+    }
+    return 0;
+}
+
+static const char *
+collapsed_site_name(const probe_snapshot *snap, size_t site)
+{
+    const probe_site_info *s = probe_snapshot_site(snap, site);
+
+    return s ? s->name : NULL;
+}
+
+/* One line for node @n: the sites from the top level down to it, and @weight.
+ * @path has room for the deepest node's path. */
+static int
+collapsed_node(probe_writer *w, const probe_snapshot *snap, const probe_node_info *n,
+               size_t *path, size_t room, uint64_t weight)
+{
+    size_t k = 0;
+
+    /* Walk up to the top level; parents come first, so the walk ends. */
+    for (const probe_node_info *cur = n; cur && k < room;) {
+        path[k++] = cur->site;
+        cur = cur->parent == PROBE_NODE_ROOT || cur->parent >= cur->index
+                  ? NULL
+                  : probe_snapshot_node(snap, cur->parent);
+    }
+    while (k-- > 0) {
+        TRY(collapsed_put_name(w, collapsed_site_name(snap, path[k])));
+        if (k > 0)
+            TRY(writer_putc(w, ';'));
+    }
+    return probe_writer_printf(w, " %" PRIu64 "\n", weight);
+}
+
+int
+collapsed_write(const probe_snapshot *snap, probe_writer *w, const char *options,
+                void *user)
+{
+    struct collapsed_options o;
+    size_t count = probe_snapshot_node_count(snap);
+    unsigned deepest = 0;
+
+    (void)user;
+    TRY(collapsed_parse_options(options, &o));
+    for (size_t i = 0; i < count; i++) {
+        const probe_node_info *n = probe_snapshot_node(snap, i);
+
+        if (n && n->depth > deepest)
+            deepest = n->depth;
+    }
+
+    size_t room = (size_t)deepest + 1;
+    size_t *path = calloc(room, sizeof(*path));
+    int r = 0;
+
+    if (!path)
+        return PROBE_ENOMEM;
+    for (size_t i = 0; i < count && r == 0; i++) {
+        const probe_node_info *n = probe_snapshot_node(snap, i);
+        uint64_t weight;
+
+        if (!n)
+            continue;
+        weight = o.weight == COLLAPSED_WEIGHT_CALLS ? n->calls : n->self_ns;
+        /* A zero weight adds nothing to a flame graph; some readers reject it. */
+        if (weight > 0)
+            r = collapsed_node(w, snap, n, path, room, weight);
+    }
+    free(path);
+    return r;
+}

@@ -1,0 +1,15 @@
+/* Internal: the built-in "collapsed" formatter (FlameGraph / speedscope folded stacks,
+ * docs/formats.md). */
+#ifndef PROBE_FORMAT_COLLAPSED_H
+#define PROBE_FORMAT_COLLAPSED_H
+
+#include <probe/report.h>
+
+/* Options: "weight=self_ns|calls"; anything else is PROBE_EINVAL. */
+int collapsed_check_options(const char *options);
+
+/* The formatter's write callback. */
+int collapsed_write(const probe_snapshot *snap, probe_writer *w, const char *options,
+                    void *user);
+
+#endif
