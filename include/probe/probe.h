@@ -250,6 +250,7 @@ probe__module_unload(void)
 #endif
 
 #include <probe/report.h>
+#include <probe/trace.h>
 #include <probe/fault.h>
 
 #endif /* PROBE_PROBE_H */

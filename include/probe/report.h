@@ -82,12 +82,31 @@ typedef struct probe_node_info {
 /** probe_node_info.parent of a top-level node. */
 #define PROBE_NODE_ROOT ((size_t)-1)
 
+/** Kinds of timeline event (tracing, <probe/trace.h>). */
+typedef enum probe_event_kind {
+    PROBE_EVENT_BEGIN = 1,      /**< A scope was entered. */
+    PROBE_EVENT_END = 2,        /**< The scope entered last and still open was left. */
+    PROBE_EVENT_COUNTER = 3,    /**< A counter changed; @c value is the thread's value. */
+    PROBE_EVENT_INSTANT = 4     /**< probe_trace_instant(); @c name says which. */
+} probe_event_kind;
+
+/** One timeline event. Events come grouped by thread, in time order in each. */
+typedef struct probe_event_info {
+    size_t thread;              /**< Index into the snapshot's threads. */
+    probe_event_kind kind;
+    uint64_t ts_ns;             /**< Since the library was loaded. */
+    size_t site;                /**< Site index (BEGIN, END, COUNTER); SIZE_MAX else. */
+    int64_t value;              /**< COUNTER: the thread's value after the change. */
+    const char *name;           /**< INSTANT: its name; otherwise the site's name. */
+} probe_event_info;
+
 /** A thread that recorded something. */
 typedef struct probe_thread_info {
     uint64_t tid;           /**< Kernel thread id. */
     const char *name;       /**< From probe_thread_name(), or "" */
     int live;               /**< 0 for a thread that has exited (data kept). */
     uint64_t scopes;        /**< Scope calls completed on this thread. */
+    uint64_t events_dropped; /**< Timeline events of this thread not kept. */
 } probe_thread_info;
 
 /** Things that could not be recorded, and why. Never silently lost. */
@@ -98,6 +117,7 @@ typedef struct probe_loss_info {
                                      a thread's 16,384 paths are all in use. */
     uint64_t sites_dropped;     /**< Site hits not kept: the site table is full. */
     uint64_t threads_unlisted;  /**< Exited threads folded without a listing. */
+    uint64_t events_dropped;    /**< Timeline events not kept (all threads). */
 } probe_loss_info;
 
 /** The clock scopes were timed with. */
@@ -140,6 +160,16 @@ PROBE_EXPORT size_t probe_snapshot_node_count(const probe_snapshot *snap);
 /** @return Node @p i, valid until the snapshot is freed; NULL if out of range. */
 PROBE_EXPORT const probe_node_info *probe_snapshot_node(const probe_snapshot *snap,
                                                         size_t i);
+
+/**
+ * @return The number of timeline events held (flight recorder), 0 when not tracing
+ *         or in stream mode (there the events are in the file).
+ */
+PROBE_EXPORT size_t probe_snapshot_event_count(const probe_snapshot *snap);
+
+/** @return Event @p i, valid until the snapshot is freed; NULL if out of range. */
+PROBE_EXPORT const probe_event_info *probe_snapshot_event(const probe_snapshot *snap,
+                                                          size_t i);
 
 /** @return The number of threads listed. */
 PROBE_EXPORT size_t probe_snapshot_thread_count(const probe_snapshot *snap);

@@ -52,6 +52,13 @@ clock_init(void)
     epoch_ns = origin_ns;
 }
 
+uint64_t
+clock_since_load_ns(uint64_t ticks, double ns_per_tick)
+{
+    return ticks > origin_ticks ? (uint64_t)((double)(ticks - origin_ticks) * ns_per_tick)
+                                : 0;
+}
+
 void
 clock_mark_epoch(void)
 {

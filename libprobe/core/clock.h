@@ -20,6 +20,8 @@ double clock_ns_per_tick(void);
 uint64_t clock_monotonic_ns(void);
 /* Start of the recording period reports measure (load, then each probe_reset). */
 void clock_mark_epoch(void);
+/* Nanoseconds from the library's load to @ticks. */
+uint64_t clock_since_load_ns(uint64_t ticks, double ns_per_tick);
 uint64_t clock_epoch_ns(void);
 
 static inline uint64_t

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "sites.h"
 #include "thread.h"
+#include "trace.h"
 
 struct probe_snapshot {
     probe_site_info *sites;
@@ -19,6 +20,8 @@ struct probe_snapshot {
     size_t nedges;
     probe_node_info *nodes;
     size_t nnodes;
+    probe_event_info *events;
+    size_t nevents;
     probe_thread_info *threads;
     struct thread_listing *listing; /* owns the thread names */
     size_t nthreads;
@@ -209,6 +212,33 @@ collect_nodes(probe_snapshot *snap, const struct aggregate *agg, double npt)
 }
 
 static int
+collect_events(probe_snapshot *snap, const struct raw_events *raw, double npt)
+{
+    snap->events = calloc(raw->n ? raw->n : 1, sizeof(*snap->events));
+    if (!snap->events)
+        return -1;
+    for (size_t i = 0; i < raw->n; i++) {
+        const struct raw_event *r = &raw->v[i];
+        probe_event_info *e = &snap->events[snap->nevents];
+        if (r->kind == PROBE_EVENT_INSTANT) {
+            e->site = SIZE_MAX;
+            e->name = (const char *)(intptr_t)r->value;
+        } else if (r->id && r->id <= snap->nsites) {
+            e->site = r->id - 1u;
+            e->name = snap->sites[e->site].name;
+            e->value = r->value;
+        } else {
+            continue; /* a site registered after the description */
+        }
+        e->thread = r->thread;
+        e->kind = (probe_event_kind)r->kind;
+        e->ts_ns = clock_since_load_ns(r->ts, npt);
+        snap->nevents++;
+    }
+    return 0;
+}
+
+static int
 edge_order(const void *pa, const void *pb)
 {
     const probe_edge_info *a = pa, *b = pb;
@@ -222,12 +252,13 @@ PROBE_EXPORT probe_snapshot *
 probe_snapshot_take(void)
 {
     struct aggregate agg = {0};
+    struct raw_events raw = {0};
     probe_snapshot *snap = calloc(1, sizeof(*snap));
     double npt = clock_ns_per_tick();
 
     if (!snap)
         goto fail;
-    if (thread_collect(&agg, &snap->listing, &snap->nthreads) < 0 ||
+    if (thread_collect(&agg, &snap->listing, &snap->nthreads, &raw) < 0 ||
         agg_derive_edges(&agg) < 0)
         goto fail;
     /* Described after collecting, so every id seen in the statistics is described. */
@@ -235,7 +266,8 @@ probe_snapshot_take(void)
         goto fail;
     for (size_t i = 0; i < snap->nsites; i++)
         fill_stats(&snap->sites[i], agg_site(&agg, (uint32_t)i + 1), npt);
-    if (collect_edges(snap, &agg, npt) < 0 || collect_nodes(snap, &agg, npt) < 0)
+    if (collect_edges(snap, &agg, npt) < 0 || collect_nodes(snap, &agg, npt) < 0 ||
+        collect_events(snap, &raw, npt) < 0)
         goto fail;
     qsort(snap->edges, snap->nedges, sizeof(*snap->edges), edge_order);
 
@@ -244,19 +276,22 @@ probe_snapshot_take(void)
         goto fail;
     for (size_t i = 0; i < snap->nthreads; i++) {
         const struct thread_listing *l = &snap->listing[i];
-        snap->threads[i] = (probe_thread_info){l->tid, l->name, l->live, l->scopes};
+        snap->threads[i] = (probe_thread_info){l->tid, l->name, l->live, l->scopes,
+                                               l->events_dropped};
     }
     snap->losses = (probe_loss_info){agg.loss.depth_overflow, agg.loss.unbalanced,
                                      agg.loss.edges_dropped, agg.loss.sites_dropped,
-                                     agg.loss.threads_unlisted};
+                                     agg.loss.threads_unlisted, raw.dropped};
     snap->clock.name = clock_name();
     snap->clock.ns_per_tick = npt;
     snap->clock.elapsed_ns = clock_monotonic_ns() - clock_epoch_ns();
     (void)probe_getrusage(PROBE_RUSAGE_SELF, &snap->rusage); /* zeroes stay on failure */
     agg_free(&agg);
+    free(raw.v);
     return snap;
 fail:
     agg_free(&agg);
+    free(raw.v);
     probe_snapshot_free(snap);
     errno = ENOMEM;
     return NULL;
@@ -270,6 +305,7 @@ probe_snapshot_free(probe_snapshot *snap)
     free(snap->sites);
     free(snap->edges);
     free(snap->nodes);
+    free(snap->events);
     free(snap->threads);
     free(snap->listing);
     free(snap->strings);
@@ -310,6 +346,18 @@ PROBE_EXPORT const probe_node_info *
 probe_snapshot_node(const probe_snapshot *snap, size_t i)
 {
     return snap && i < snap->nnodes ? &snap->nodes[i] : NULL;
+}
+
+PROBE_EXPORT size_t
+probe_snapshot_event_count(const probe_snapshot *snap)
+{
+    return snap ? snap->nevents : 0;
+}
+
+PROBE_EXPORT const probe_event_info *
+probe_snapshot_event(const probe_snapshot *snap, size_t i)
+{
+    return snap && i < snap->nevents ? &snap->events[i] : NULL;
 }
 
 PROBE_EXPORT size_t

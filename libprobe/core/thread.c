@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "sites.h"
 #include "walk.h"
+#include <probe/report.h>
 
 #define COLD __attribute__((cold, noinline))
 
@@ -76,8 +77,18 @@ thread_create(void)
 }
 
 static void
+free_retired_traces(void)
+{
+    for (size_t i = 0; i < nretired_list; i++) {
+        trace_buf_free(retired_list[i].trace);
+        retired_list[i].trace = NULL;
+    }
+}
+
+static void
 free_state(struct thread_state *t)
 {
+    trace_buf_free(t->trace);
     for (size_t i = 0; i < THREAD_MAX_CHUNKS; i++)
         free(t->chunks[i]);
     for (size_t i = 0; i < THREAD_MAX_NODES / THREAD_NODE_CHUNK; i++)
@@ -150,6 +161,8 @@ listing_of(const struct thread_state *t, int live, int current, struct thread_li
     memcpy(out->name, t->name, sizeof(out->name));
     out->live = live;
     out->scopes = current ? load_relaxed(&t->scopes) : 0;
+    out->events_dropped = 0;
+    out->trace = NULL;
 }
 
 static void
@@ -162,10 +175,16 @@ thread_exit(void *arg)
         /* Scopes still open at exit are lost: say so. */
         owner_add(&t->loss.unbalanced, t->depth + t->overflow_open);
         (void)fold(&retired, t); /* out of memory leaves the sums partial, no more */
-        if (nretired_list < THREAD_RETIRED_LISTED)
-            listing_of(t, 0, 1, &retired_list[nretired_list++]);
-        else
+        if (nretired_list < THREAD_RETIRED_LISTED) {
+            struct thread_listing *l = &retired_list[nretired_list++];
+            listing_of(t, 0, 1, l);
+            if (trace_current(t->trace)) { /* its timeline stays for reports */
+                l->trace = t->trace;
+                t->trace = NULL;
+            }
+        } else {
             retired.loss.threads_unlisted++;
+        }
     }
     if (t->prev)
         store_release(&t->prev->next, t->next);
@@ -185,7 +204,9 @@ thread_reset_all(void)
     pthread_mutex_lock(&reg_lock);
     store_release(&global_gen, global_gen + 1);
     agg_free(&retired);
+    free_retired_traces();
     nretired_list = 0;
+    trace_reset();
     pthread_mutex_unlock(&reg_lock);
 }
 
@@ -355,6 +376,8 @@ push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
     st->active++;
     t->depth = d + 1;
     f->start = clock_ticks(); /* last: the bookkeeping above is not timed */
+    if (unlikely(load_relaxed(&trace_on)))
+        trace_emit(t, PROBE_EVENT_BEGIN, id, f->start, 0);
     return (probe__token)(d + 1);
 }
 
@@ -410,6 +433,8 @@ pop(struct thread_state *t, uint64_t now)
     t->depth = d;
     if (unlikely(!st))
         return; /* an unrecorded PROBE_BEGIN */
+    if (unlikely(load_relaxed(&trace_on)))
+        trace_emit(t, PROBE_EVENT_END, f->id, now, 0);
     uint64_t dur = now - f->start;
     if (d)
         t->stack[d - 1].child += dur;
@@ -553,6 +578,8 @@ probe__count_add(struct probe__site *site, int64_t delta)
     owner_add(&st->calls, 1);
     /* Unsigned arithmetic: a counter that wraps must not be undefined behaviour. */
     store_relaxed(&st->value, (int64_t)((uint64_t)st->value + (uint64_t)delta));
+    if (unlikely(load_relaxed(&trace_on)))
+        trace_emit(t, PROBE_EVENT_COUNTER, id, clock_ticks(), st->value);
 }
 
 void
@@ -589,8 +616,51 @@ thread_set_name(const char *name)
     return 0;
 }
 
+void
+thread_swap_trace(struct thread_state *t, struct trace_buf *b)
+{
+    pthread_mutex_lock(&reg_lock);
+    struct trace_buf *old = t->trace;
+    t->trace = b;
+    pthread_mutex_unlock(&reg_lock);
+    trace_buf_free(old);
+}
+
+void
+thread_trace_forget(void)
+{
+    pthread_mutex_lock(&reg_lock);
+    free_retired_traces();
+    pthread_mutex_unlock(&reg_lock);
+}
+
+void
+thread_emit_instant(const char *interned)
+{
+    struct thread_state *t = tls_thread;
+
+    if (!t && !(t = thread_create()))
+        return;
+    trace_emit(t, PROBE_EVENT_INSTANT, 0, clock_ticks(), (int64_t)(intptr_t)interned);
+}
+
+/* The timeline of listing @i: copied into @events, its losses noted. */
+static int
+collect_trace(const struct trace_buf *b, size_t i, struct thread_listing *l,
+              struct raw_events *events)
+{
+    int64_t lost = trace_copy(b, i, events);
+
+    if (lost < 0)
+        return -1;
+    l->events_dropped = (uint64_t)lost;
+    events->dropped += (uint64_t)lost;
+    return 0;
+}
+
 int
-thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *ret_count)
+thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *ret_count,
+               struct raw_events *events)
 {
     size_t n, i = 0;
     struct thread_listing *list = NULL;
@@ -603,16 +673,21 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
     list = calloc(n ? n : 1, sizeof(*list));
     if (!list || agg_merge(out, &retired) < 0)
         goto out;
-    for (const struct thread_state *t = live_head; t; t = t->next) {
+    /* Oldest first: threads listed in the order they exited, then live ones. */
+    memcpy(list, retired_list, nretired_list * sizeof(*list));
+    for (i = 0; i < nretired_list; i++) {
+        list[i].trace = NULL; /* the snapshot's copy owns nothing */
+        if (collect_trace(retired_list[i].trace, i, &list[i], events) < 0)
+            goto out;
+    }
+    for (const struct thread_state *t = live_head; t; t = t->next, i++) {
         int current = load_acquire(&t->gen) == global_gen;
         if (current && fold(out, t) < 0)
             goto out;
-        listing_of(t, 1, current, &list[i++]);
+        listing_of(t, 1, current, &list[i]);
+        if (collect_trace(t->trace, i, &list[i], events) < 0)
+            goto out;
     }
-    /* Oldest first: threads listed in the order they exited, then live ones. */
-    memmove(list + nretired_list, list, i * sizeof(*list));
-    memcpy(list, retired_list, nretired_list * sizeof(*list));
-    i += nretired_list;
     rc = 0;
 out:
     pthread_mutex_unlock(&reg_lock);
@@ -660,7 +735,9 @@ atfork_child(void)
     }
     global_gen++;
     agg_free(&retired);
+    free_retired_traces();
     nretired_list = 0;
+    trace_reset();
 }
 
 void

@@ -12,6 +12,7 @@
 
 #include "aggregate.h"
 #include "stats.h"
+#include "trace.h"
 
 #define THREAD_MAX_DEPTH 256
 #define THREAD_CHUNK_SITES 32
@@ -43,6 +44,7 @@ struct thread_state {
     uint64_t scopes;
     struct loss_acc loss;
     uint32_t nnodes;            /* published with release */
+    struct trace_buf *trace;    /* the timeline; swapped under the registry lock */
     struct cct_node *node_chunks[THREAD_MAX_NODES / THREAD_NODE_CHUNK];
     struct site_stats *chunks[THREAD_MAX_CHUNKS];
     struct frame stack[THREAD_MAX_DEPTH];
@@ -54,6 +56,8 @@ struct thread_listing {
     char name[THREAD_NAME_MAX];
     int live;
     uint64_t scopes;
+    uint64_t events_dropped;
+    struct trace_buf *trace;    /* exited threads' rings, kept for reports (owned) */
 };
 
 void thread_init(void);
@@ -62,7 +66,16 @@ void thread_reset_all(void);
 /* Under the registry lock: the retired aggregate merged with every live thread, and
  * the thread listing. Returns 0, or -1 when out of memory. */
 int thread_collect(struct aggregate *out, struct thread_listing **ret_list,
-                   size_t *ret_count);
+                   size_t *ret_count, struct raw_events *events);
+/* Timeline support for trace.c. */
+void thread_swap_trace(struct thread_state *t, struct trace_buf *b);
+void thread_trace_forget(void);
+void thread_emit_instant(const char *interned);
+static inline struct trace_buf *
+thread_trace(const struct thread_state *t)
+{
+    return t->trace;
+}
 int thread_set_name(const char *name);
 /* Add usage measured around a call of @site to the calling thread's statistics. */
 void thread_add_usage(struct probe__site *site, const struct usage_stats *d);

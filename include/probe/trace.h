@@ -1,0 +1,94 @@
+/*
+ * libprobe tracing: a timeline of scopes per thread, for Perfetto / chrome://tracing.
+ *
+ * While tracing, every PROBE_SCOPE (and PROBE_BEGIN/END, PROBE_RUSAGE_SCOPE) also
+ * records a begin and an end event with its timestamps, every PROBE_COUNT records the
+ * calling thread's new value of the counter, and probe_trace_instant() marks a
+ * moment. Two policies keep memory bounded:
+ *
+ *   PROBE_TRACE_FLIGHT  a flight recorder: each thread keeps its last N events in a
+ *                       ring; reports ("chrome", "speedscope") and the fault dumper
+ *                       read them. Older events are overwritten and counted.
+ *   PROBE_TRACE_STREAM  a background writer drains full per-thread buffers to a
+ *                       Chrome trace file while the program runs, so a long run is
+ *                       bounded in memory, not in length. Events that find both of a
+ *                       thread's buffers full are dropped and counted.
+ *                       NOT BUILT YET: probe_trace_start() returns PROBE_ENOTSUP.
+ *
+ * Dropped events are never silent: the count is in every trace written.
+ */
+#ifndef PROBE_TRACE_H
+#define PROBE_TRACE_H
+
+#include <stddef.h>
+
+#include <probe/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** How events are kept. */
+typedef enum probe_trace_mode {
+    PROBE_TRACE_FLIGHT = 0,     /**< The last N events per thread, in memory. */
+    PROBE_TRACE_STREAM = 1      /**< Everything, written to a file as it fills. */
+} probe_trace_mode;
+
+/** Options for probe_trace_start(). Initialise with PROBE_TRACE_OPTIONS_INIT. */
+typedef struct probe_trace_options {
+    size_t size;                /**< sizeof(probe_trace_options): lets the struct grow. */
+    probe_trace_mode mode;
+    size_t buffer_events;       /**< Flight: events kept per thread. Stream: events per
+                                     buffer (each thread has two). 0 = 65536; else
+                                     16 .. 16777216. */
+    const char *path;           /**< Stream: the Chrome trace file to write (created
+                                     0644 or truncated; a symlink is refused). */
+} probe_trace_options;
+
+#define PROBE_TRACE_OPTIONS_INIT {sizeof(probe_trace_options), PROBE_TRACE_FLIGHT, 0, NULL}
+
+/**
+ * Start tracing. Recording must also be on (probe_start()) for events to be kept.
+ *
+ * @param opts  NULL for a flight recorder of 65536 events per thread.
+ * @retval 0              Success.
+ * @retval PROBE_EBUSY    Tracing is already on.
+ * @retval PROBE_EINVAL   Bad options: size too small, unknown mode, buffer_events out
+ *                        of range, or stream mode without a path.
+ * @retval PROBE_ENOTSUP  Stream mode (not built yet).
+ * @retval PROBE_ELOOP    Stream mode: the path is a symbolic link.
+ * @retval -errno         Stream mode: the file could not be created, or the writer
+ *                        thread could not start.
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT int probe_trace_start(const probe_trace_options *opts);
+
+/**
+ * Stop tracing. Flight mode: the events stay for reports until the next start or
+ * probe_reset(). Stream mode: every buffered event is written, the file is completed
+ * (with thread names and the dropped-event count) and closed. Idempotent.
+ *
+ * @retval 0           Success (also when tracing was off).
+ * @retval PROBE_EIO   Stream mode: writing the file failed at some point; errno kept.
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT int probe_trace_stop(void);
+
+/** @return 1 while tracing, else 0. Thread-safe, async-signal-safe. */
+PROBE_EXPORT int probe_trace_is_active(void);
+
+/**
+ * Mark a moment on the calling thread's timeline. The name is copied (once: names
+ * are interned, at most 1024 distinct ones; more share the name "(other)").
+ *
+ * @retval 0              Recorded, or tracing is off (nothing to do).
+ * @retval PROBE_EINVAL   @p name is NULL.
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT int probe_trace_instant(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PROBE_TRACE_H */
