@@ -15,6 +15,7 @@
  *       empty     the barrier alone: what the loop itself costs
  *   (b) scope     PROBE_SCOPE("x") while recording (probe_start())
  *   (c) stopped   PROBE_SCOPE("x") while recording is stopped (probe_stop())
+ *   (f) traced    PROBE_SCOPE("x") while recording and tracing (flight recorder)
  *   (d) disabled  PROBE_SCOPE("x") compiled with -DPROBE_DISABLE
  *   (e) threads   (b) on two threads at once against (b) on one, in scopes per second
  *
@@ -59,7 +60,7 @@
 #define TARGET_DISABLED_NS 0.1   /*     ...or within this many ns of it */
 #define TARGET_THREADS_X 1.9     /* (e) 2 threads give at least this many times 1 */
 
-enum { REC_ANY, REC_ON, REC_OFF };
+enum { REC_ANY, REC_ON, REC_OFF, REC_TRACE };
 
 struct variant {
     const char *label;
@@ -70,7 +71,7 @@ struct variant {
     double x_floor[MAX_ROUNDS]; /* ns / (a)'s ns in the same round */
 };
 
-enum { V_FLOOR, V_EMPTY, V_SCOPE, V_STOPPED, V_DISABLED, V_COUNT };
+enum { V_FLOOR, V_EMPTY, V_SCOPE, V_STOPPED, V_DISABLED, V_TRACED, V_COUNT };
 
 #if defined(__x86_64__) || defined(__i386__)
 #define FLOOR_LABEL "(a) floor: 2 × rdtsc + add into a __thread"
@@ -90,6 +91,9 @@ static struct variant variants[V_COUNT] = {
     [V_DISABLED] = {.label = "(d) PROBE_SCOPE, -DPROBE_DISABLE",
                     .loop = loops_scope_disabled,
                     .rec = REC_ANY},
+    [V_TRACED] = {.label = "(f) PROBE_SCOPE, recording and tracing (flight ring)",
+                  .loop = loops_scope,
+                  .rec = REC_TRACE},
 };
 
 struct options {
@@ -152,12 +156,17 @@ set_recording(int rec)
 {
     int err = 0;
 
-    if (rec == REC_ON)
+    /* Tracing only for (f): every other variant runs with it off. */
+    if (rec != REC_TRACE && probe_trace_is_active())
+        probe_trace_stop();
+    if (rec == REC_ON || rec == REC_TRACE)
         err = probe_start();
     else if (rec == REC_OFF)
         err = probe_stop();
+    if (err == 0 && rec == REC_TRACE && !probe_trace_is_active())
+        err = probe_trace_start(NULL);
     if (err < 0)
-        die(rec == REC_ON ? "probe_start" : "probe_stop", err);
+        die(rec == REC_OFF ? "probe_stop" : "probe_start", err);
 }
 
 /* ---- CPUs ----------------------------------------------------------------------- */
@@ -212,7 +221,7 @@ batch_ns(struct variant *v, uint64_t n)
     uint64_t t0 = now_ns();
     v->loop(n);
     uint64_t t1 = now_ns();
-    if (v->rec == REC_ON)
+    if (v->rec == REC_ON || v->rec == REC_TRACE)
         scopes_recorded += n;
     return (double)(t1 - t0) / (double)n;
 }
@@ -413,6 +422,9 @@ print_report(const struct options *o, const struct cpus *c, int threads,
     printf("| %s | %.2f | %.3f | ≈ empty loop (%.2f× it) | %s |\n", v[V_DISABLED].label,
            median(v[V_DISABLED].ns, r), median(v[V_DISABLED].x_floor, r), d_x,
            met(d_x <= TARGET_DISABLED_X || d_diff <= TARGET_DISABLED_NS));
+    printf("| %s | %.2f | %.2f | — (%.2f× (b)) | — |\n", v[V_TRACED].label,
+           median(v[V_TRACED].ns, r), median(v[V_TRACED].x_floor, r),
+           median(v[V_TRACED].ns, r) / median(v[V_SCOPE].ns, r));
     if (threads) {
         double ratio = median(t_ratio, r);
         printf("| (e) scopes/s, 2 threads ÷ 1 thread | 1T %.2f, 2T %.2f all threads"
@@ -523,7 +535,8 @@ run_instructions(uint64_t n, const char *only)
                  {"floor", V_FLOOR},
                  {"scope", V_SCOPE},
                  {"stopped", V_STOPPED},
-                 {"disabled", V_DISABLED}};
+                 {"disabled", V_DISABLED},
+                 {"traced", V_TRACED}};
     int want = -1;
 
     if (only) {
@@ -578,8 +591,8 @@ usage(FILE *f)
             "  --cpu N           pin (a)-(d) to CPU N (default: the last allowed)\n"
             "  --instructions N  run exactly N iterations of each variant, for\n"
             "                    callgrind (bench/instructions.sh); no timing\n"
-            "  --only VARIANT    with --instructions: empty, floor, scope, stopped\n"
-            "                    or disabled\n",
+            "  --only VARIANT    with --instructions: empty, floor, scope, stopped,\n"
+            "                    disabled or traced\n",
             MAX_ROUNDS);
 }
 
