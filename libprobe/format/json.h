@@ -11,8 +11,4 @@ int json_check_options(const char *options);
 int json_write(const probe_snapshot *snap, probe_writer *w, const char *options,
                void *user);
 
-/* Write @s (any bytes) as a JSON string literal, always valid UTF-8; NULL is null.
- * For other formatters that emit JSON. */
-int json_write_string(probe_writer *w, const char *s);
-
 #endif

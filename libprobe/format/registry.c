@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include "callgrind.h"
+#include "chrome.h"
 #include "collapsed.h"
 #include "json.h"
+#include "speedscope.h"
 #include "text.h"
 #include "writer.h"
 
@@ -48,6 +50,8 @@ static const struct {
     {"json", json_write, json_check_options},
     {"collapsed", collapsed_write, collapsed_check_options},
     {"callgrind", callgrind_write, callgrind_check_options},
+    {"chrome", chrome_write, chrome_check_options},
+    {"speedscope", speedscope_write, speedscope_check_options},
 };
 
 /* Held only for table lookups and updates, never across a callback, so a
