@@ -8,6 +8,7 @@
 #include "thread.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -175,6 +176,8 @@ thread_exit(void *arg)
         /* Scopes still open at exit are lost: say so. */
         owner_add(&t->loss.unbalanced, t->depth + t->overflow_open);
         (void)fold(&retired, t); /* out of memory leaves the sums partial, no more */
+        if (trace_thread_exit(t->trace, t->tid, t->name))
+            t->trace = NULL; /* the stream writer drains and frees it */
         if (nretired_list < THREAD_RETIRED_LISTED) {
             struct thread_listing *l = &retired_list[nretired_list++];
             listing_of(t, 0, 1, l);
@@ -642,6 +645,53 @@ thread_emit_instant(const char *interned)
     if (!t && !(t = thread_create()))
         return;
     trace_emit(t, PROBE_EVENT_INSTANT, 0, clock_ticks(), (int64_t)(intptr_t)interned);
+}
+
+int
+thread_trace_drain(int final, double npt, struct raw_events *out,
+                   struct trace_thread_name **names, size_t *nnames, uint64_t *ret_dropped)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&reg_lock);
+    for (struct thread_state *t = live_head; t && rc == 0; t = t->next) {
+        struct trace_buf *b = t->trace;
+        if (!b || !b->stream || !trace_current(b))
+            continue;
+        rc = trace_drain_buf(b, final, npt, out);
+        *ret_dropped += load_relaxed(&b->dropped);
+        if (final && names && rc == 0) {
+            struct trace_thread_name *v = realloc(*names, (*nnames + 1) * sizeof(*v));
+            if (!v) {
+                rc = -1;
+                break;
+            }
+            *names = v;
+            v[*nnames].tid = t->tid;
+            memcpy(v[*nnames].name, t->name, sizeof(v->name));
+            (*nnames)++;
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return rc;
+}
+
+int
+thread_site_name(uint32_t id, char *buf, size_t len)
+{
+    struct site_desc d;
+    int rc;
+
+    sites_lock();
+    rc = sites_describe_locked(id, &d);
+    if (rc == 0) {
+        if (d.name)
+            snprintf(buf, len, "%s", d.name);
+        else
+            snprintf(buf, len, "%s:%u", d.file ? d.file : "?", d.line);
+    }
+    sites_unlock();
+    return rc;
 }
 
 /* The timeline of listing @i: copied into @events, its losses noted. */

@@ -71,6 +71,15 @@ int thread_collect(struct aggregate *out, struct thread_listing **ret_list,
 void thread_swap_trace(struct thread_state *t, struct trace_buf *b);
 void thread_trace_forget(void);
 void thread_emit_instant(const char *interned);
+int thread_trace_drain(int final, double npt, struct raw_events *out,
+                       struct trace_thread_name **names, size_t *nnames,
+                       uint64_t *ret_dropped);
+int thread_site_name(uint32_t id, char *buf, size_t len);
+static inline uint64_t
+thread_tid(const struct thread_state *t)
+{
+    return t->tid;
+}
 static inline struct trace_buf *
 thread_trace(const struct thread_state *t)
 {

@@ -20,13 +20,20 @@
 #define TRACE_NAMES 1024
 
 int trace_on;
+const struct trace_stream_ops *trace_stream_backend;
 static uint32_t session;        /* 0 until the first start */
 static uint32_t session_cap;
-static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t session_stream;
+/* Lock order: ctl_lock, then the registry lock, then orphan_lock. */
+static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;   /* start and stop */
+static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER; /* interned names */
+static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct trace_buf *orphans;     /* stream buffers of exited threads */
+static uint64_t orphans_dropped;      /* what drained orphans had lost */
 
 /* Interned instant names: never freed, so events can point at them. */
-static const char *names[TRACE_NAMES];
-static size_t nnames;
+static const char *interned[TRACE_NAMES];
+static size_t ninterned;
 
 void
 trace_buf_free(struct trace_buf *b)
@@ -47,18 +54,43 @@ static __attribute__((cold, noinline)) struct trace_buf *
 trace_attach(struct thread_state *t)
 {
     uint32_t s = load_acquire(&session), cap = load_relaxed(&session_cap);
+    uint32_t stream = load_relaxed(&session_stream);
     struct trace_buf *b = calloc(1, sizeof(*b));
 
     if (b)
-        b->ev = calloc(cap, sizeof(*b->ev));
+        b->ev = calloc((size_t)cap * (stream ? 2 : 1), sizeof(*b->ev));
     if (!b || !b->ev) {
         trace_buf_free(b);
         return NULL;
     }
     b->cap = cap;
     b->session = s;
+    b->stream = stream;
+    b->tid = thread_tid(t);
     thread_swap_trace(t, b); /* the old buffer goes under the registry lock */
     return b;
+}
+
+/* Fill the current half; a full one goes to the writer, and the owner moves to the
+ * other half if the writer has given it back, else drops and counts. */
+static void
+stream_emit(struct trace_buf *b, uint32_t kind, uint32_t id, uint64_t ts, int64_t value)
+{
+    if (b->fill == b->cap) {
+        uint32_t other = b->cur ^ 1u;
+        if (load_acquire(&b->ready[other])) {
+            owner_add(&b->dropped, 1);
+            return;
+        }
+        store_release(&b->cur, other);
+        store_release(&b->fill, 0);
+    }
+    b->ev[(size_t)b->cur * b->cap + b->fill] = (struct trace_event){ts, id, kind, value};
+    store_release(&b->fill, b->fill + 1);
+    if (b->fill == b->cap) {
+        b->seq[b->cur] = ++b->next_seq;
+        store_release(&b->ready[b->cur], b->cap);
+    }
 }
 
 void
@@ -68,6 +100,10 @@ trace_emit(struct thread_state *t, uint32_t kind, uint32_t id, uint64_t ts, int6
 
     if (unlikely(!b || b->session != load_relaxed(&session)) && !(b = trace_attach(t)))
         return;
+    if (b->stream) {
+        stream_emit(b, kind, id, ts, value);
+        return;
+    }
     struct trace_event *e = &b->ev[b->head % b->cap];
     store_relaxed(&e->ts, ts);
     store_relaxed(&e->id, id);
@@ -122,6 +158,101 @@ trace_copy(const struct trace_buf *b, size_t thread, struct raw_events *out)
 }
 
 static int
+drain_half(const struct trace_buf *b, uint32_t h, uint32_t n, double npt,
+           struct raw_events *out)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        const struct trace_event *e = &b->ev[(size_t)h * b->cap + i];
+        struct raw_event r = {b->tid, clock_since_load_ns(e->ts, npt), e->id, e->kind,
+                              e->value};
+        if (raw_push(out, &r) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int
+trace_drain_buf(struct trace_buf *b, int final, double npt, struct raw_events *out)
+{
+    if (!b || !b->stream || !trace_current(b))
+        return 0;
+    uint32_t n0 = load_acquire(&b->ready[0]), n1 = load_acquire(&b->ready[1]);
+    /* Both ready: the one handed over first goes first. */
+    uint32_t first = n0 && n1 && b->seq[1] < b->seq[0] ? 1 : 0;
+    for (uint32_t k = 0; k < 2; k++) {
+        uint32_t h = first ^ k, n = h ? n1 : n0;
+        if (!n)
+            continue;
+        if (drain_half(b, h, n, npt, out) < 0)
+            return -1;
+        store_release(&b->ready[h], 0);
+    }
+    if (final) {
+        /* Tracing is off: the owner has stopped filling its half, or will not be
+         * read again. */
+        uint32_t cur = load_acquire(&b->cur), fill = load_acquire(&b->fill);
+        /* A full half was handed over the moment it filled: drained above. */
+        if (fill && fill < b->cap && drain_half(b, cur, fill, npt, out) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int
+trace_thread_exit(struct trace_buf *b, uint64_t tid, const char *name)
+{
+    if (!b || !b->stream || !trace_current(b))
+        return 0;
+    b->tid = tid;
+    memcpy(b->name, name, sizeof(b->name) - 1);
+    pthread_mutex_lock(&orphan_lock);
+    b->next = orphans;
+    orphans = b;
+    pthread_mutex_unlock(&orphan_lock);
+    return 1;
+}
+
+int
+trace_drain(int final, struct raw_events *out, struct trace_thread_name **names,
+            size_t *nnames)
+{
+    double npt = clock_ns_per_tick();
+    uint64_t live_dropped = 0;
+
+    if (thread_trace_drain(final, npt, out, names, nnames, &live_dropped) < 0)
+        return -1;
+    pthread_mutex_lock(&orphan_lock);
+    struct trace_buf *list = orphans;
+    orphans = NULL;
+    pthread_mutex_unlock(&orphan_lock);
+    int rc = 0;
+    for (struct trace_buf *b = list, *next; b; b = next) {
+        next = b->next;
+        if (rc == 0 && trace_drain_buf(b, 1, npt, out) < 0)
+            rc = -1;
+        orphans_dropped += b->dropped;
+        if (names) { /* an exited thread is named when its last events go */
+            struct trace_thread_name *v = realloc(*names, (*nnames + 1) * sizeof(*v));
+            if (v) {
+                *names = v;
+                v[*nnames].tid = b->tid;
+                memcpy(v[*nnames].name, b->name, sizeof(v->name));
+                (*nnames)++;
+            }
+        }
+        trace_buf_free(b);
+    }
+    out->dropped = orphans_dropped + live_dropped;
+    return rc;
+}
+
+int
+trace_site_name(uint32_t id, char *buf, size_t len)
+{
+    return thread_site_name(id, buf, len);
+}
+
+static int
 options_valid(const probe_trace_options *o, uint32_t *cap)
 {
     if (o->size < sizeof(probe_trace_options))
@@ -147,28 +278,39 @@ probe_trace_start(const probe_trace_options *opts)
         opts = &defaults;
     if (!options_valid(opts, &cap))
         return PROBE_EINVAL;
-    if (opts->mode == PROBE_TRACE_STREAM)
+    int stream = opts->mode == PROBE_TRACE_STREAM;
+    if (stream && !trace_stream_backend)
         return PROBE_ENOTSUP;
-    pthread_mutex_lock(&trace_lock);
+    pthread_mutex_lock(&ctl_lock);
     if (load_relaxed(&trace_on)) {
-        pthread_mutex_unlock(&trace_lock);
+        pthread_mutex_unlock(&ctl_lock);
         return PROBE_EBUSY;
     }
     store_relaxed(&session_cap, cap);
+    store_relaxed(&session_stream, (uint32_t)stream);
     store_release(&session, session + 1);
     thread_trace_forget(); /* rings of an earlier session */
-    store_release(&trace_on, 1);
-    pthread_mutex_unlock(&trace_lock);
-    return 0;
+    orphans_dropped = 0;
+    int rc = stream ? trace_stream_backend->open(opts->path) : 0;
+    if (rc == 0)
+        store_release(&trace_on, 1);
+    pthread_mutex_unlock(&ctl_lock);
+    return rc;
 }
 
 PROBE_EXPORT int
 probe_trace_stop(void)
 {
-    pthread_mutex_lock(&trace_lock);
-    store_release(&trace_on, 0);
-    pthread_mutex_unlock(&trace_lock);
-    return 0;
+    int rc = 0;
+
+    pthread_mutex_lock(&ctl_lock);
+    if (load_relaxed(&trace_on)) {
+        store_release(&trace_on, 0);
+        if (load_relaxed(&session_stream))
+            rc = trace_stream_backend->close();
+    }
+    pthread_mutex_unlock(&ctl_lock);
+    return rc;
 }
 
 PROBE_EXPORT int
@@ -191,14 +333,14 @@ intern(const char *name)
 {
     const char *found = NULL;
 
-    pthread_mutex_lock(&trace_lock);
-    for (size_t i = 0; i < nnames && !found; i++) {
-        if (strcmp(names[i], name) == 0)
-            found = names[i];
+    pthread_mutex_lock(&names_lock);
+    for (size_t i = 0; i < ninterned && !found; i++) {
+        if (strcmp(interned[i], name) == 0)
+            found = interned[i];
     }
-    if (!found && nnames < TRACE_NAMES && (names[nnames] = strdup(name)))
-        found = names[nnames++];
-    pthread_mutex_unlock(&trace_lock);
+    if (!found && ninterned < TRACE_NAMES && (interned[ninterned] = strdup(name)))
+        found = interned[ninterned++];
+    pthread_mutex_unlock(&names_lock);
     return found ? found : "(other)";
 }
 

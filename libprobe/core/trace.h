@@ -19,11 +19,20 @@ struct trace_event {
 };
 
 struct trace_buf {
-    struct trace_event *ev;     /* a ring of @cap events */
+    struct trace_event *ev;     /* flight: a ring of @cap; stream: two halves of @cap */
     uint32_t cap;
     uint32_t session;           /* the probe_trace_start() it belongs to */
-    uint64_t head;              /* events ever written (published with release) */
-    uint64_t dropped;           /* events not kept for want of memory */
+    uint32_t stream;            /* stream mode */
+    uint64_t head;              /* flight: events ever written (published with release) */
+    uint64_t dropped;           /* events not kept */
+    /* Stream mode: the owner fills half @cur; a full half is handed to the writer
+     * (ready[h] = its count, seq[h] = hand-over order) and comes back as ready 0. */
+    uint32_t cur, fill;
+    uint32_t ready[2];
+    uint64_t seq[2], next_seq;
+    uint64_t tid;               /* for the stream writer */
+    char name[32];
+    struct trace_buf *next;     /* on the orphan list, once its thread has exited */
 };
 
 /* Nonzero while tracing: the hot path's only look at the timeline. */
@@ -59,5 +68,35 @@ void trace_buf_free(struct trace_buf *b);
 
 /* probe_reset(): the timeline of every thread is forgotten too. */
 void trace_reset(void);
+
+/* A thread is exiting (registry lock held): a stream buffer goes to the writer's
+ * orphan list (returns 1: the thread must not free it), a flight ring is the
+ * caller's to keep or free (returns 0). */
+int trace_thread_exit(struct trace_buf *b, uint64_t tid, const char *name);
+
+/* Stream mode, for the writer: move every handed-over half (and with @final, every
+ * partial one) into @out, in order per thread, timestamps in ns since load and
+ * raw_event.thread set to the kernel tid. out->dropped is set to the events lost
+ * so far. The names of exited threads drained now, and with @final of every live
+ * thread, are appended to @names (grown with realloc; the caller frees it). */
+struct trace_thread_name {
+    uint64_t tid;
+    char name[32];
+};
+int trace_drain(int final, struct raw_events *out, struct trace_thread_name **names,
+                size_t *nnames);
+/* For the writer: drain one buffer (registry lock held by the caller). */
+int trace_drain_buf(struct trace_buf *b, int final, double npt, struct raw_events *out);
+/* Copy site @id's name into @buf (the writer caches it). 0, or -1 if unknown. */
+int trace_site_name(uint32_t id, char *buf, size_t len);
+
+/* The stream writer, implemented by format/stream.c and installed at load: the core
+ * starts and stops it without knowing the file format. */
+struct trace_stream_ops {
+    int (*open)(const char *path);  /* 0 or a negative PROBE_E* */
+    int (*close)(void);             /* after the last drain: 0 or PROBE_EIO */
+};
+extern const struct trace_stream_ops *trace_stream_backend
+    __attribute__((visibility("hidden")));
 
 #endif

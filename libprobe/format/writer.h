@@ -22,6 +22,14 @@ struct probe_writer {
     char fdbuf[WRITER_FD_BUFFER];
 };
 
+/* Return from the calling function if @expr (an int) is a negative error. */
+#define WRITER_TRY(expr)                                                                 \
+    do {                                                                                 \
+        int writer_try_rc_ = (expr);                                                     \
+        if (writer_try_rc_ < 0)                                                          \
+            return writer_try_rc_;                                                       \
+    } while (0)
+
 /* Start writing to @fd (not closed by the writer). */
 void writer_init_fd(probe_writer *w, int fd);
 

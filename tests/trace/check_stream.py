@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Run stream-child in several configurations and check the Chrome trace it streams.
+
+usage: check_stream.py STREAM_CHILD
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+
+child = sys.argv[1]
+failures = []
+
+
+def expect(cond, msg):
+    if not cond:
+        failures.append(msg)
+
+
+def run(path, threads, scopes, buffer_events, work=0):
+    r = subprocess.run([child, path, str(threads), str(scopes), str(buffer_events),
+                        str(work)], capture_output=True, text=True, timeout=120)
+    expect(r.returncode == 0, f"stream-child exited {r.returncode}: {r.stdout} {r.stderr}")
+    out = dict(line.split() for line in r.stdout.splitlines() if line)
+    return out
+
+
+def check_file(path, threads, scopes, label):
+    """Parse the trace, check nesting and names; return (B count, dropped)."""
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    events = doc["traceEvents"]
+    other = doc["otherData"]
+    expect(other.get("mode") == "stream", f"{label}: otherData.mode {other}")
+    dropped = other.get("events_dropped")
+    expect(isinstance(dropped, int) and dropped >= 0, f"{label}: events_dropped {dropped}")
+    stacks = defaultdict(list)
+    last = defaultdict(float)
+    begins = 0
+    names = {}
+    counters = 0
+    instants = 0
+    for e in events:
+        ph = e["ph"]
+        if ph == "M":
+            names[e["tid"]] = e["args"]["name"]
+            continue
+        tid = e["tid"]
+        expect(e["ts"] >= last[tid], f"{label}: time goes back on thread {tid}: {e}")
+        last[tid] = e["ts"]
+        if ph == "B":
+            begins += 1
+            stacks[tid].append(e["name"])
+        elif ph == "E":
+            top = stacks[tid].pop() if stacks[tid] else None
+            expect(top == e["name"], f"{label}: E {e['name']} closes {top} on {tid}")
+        elif ph == "C":
+            counters += 1
+            expect(isinstance(e["args"]["value"], int), f"{label}: counter {e}")
+        elif ph == "i":
+            instants += 1
+            expect(e["name"] == "sc_done", f"{label}: instant {e}")
+    for tid, st in stacks.items():
+        expect(not st, f"{label}: scopes left open on {tid}: {st[-3:]}")
+    workers = sorted(n for n in names.values() if n.startswith("sw"))
+    expect(workers == sorted(f"sw{i}" for i in range(threads)),
+           f"{label}: thread names {sorted(names.values())}")
+    expect(instants == 1, f"{label}: {instants} instants")
+    # Every scope is a B in the file or a dropped event.
+    expect(begins + dropped >= 2 * scopes * threads,
+           f"{label}: {begins} begins + {dropped} dropped < {2 * scopes * threads}")
+    expect(begins <= 2 * scopes * threads, f"{label}: {begins} begins, too many")
+    return begins, dropped, counters
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    # A workload the writer keeps up with: everything arrives, nothing dropped.
+    path = os.path.join(tmp, "slow.json")
+    run(path, 2, 2000, 65536, work=2000)
+    begins, dropped, counters = check_file(path, 2, 2000, "slow")
+    expect(dropped == 0 and begins == 2 * 2 * 2000 and counters == 2 * 2000,
+           f"slow: {begins} begins, {counters} counters, {dropped} dropped")
+
+    # Tiny buffers: drops, counted, and the file is still well formed.
+    path = os.path.join(tmp, "tiny.json")
+    run(path, 2, 20000, 16)
+    begins, dropped, _ = check_file(path, 2, 20000, "tiny")
+    expect(dropped > 0, "tiny: nothing dropped with 16-event buffers")
+
+    # Many scopes: memory stays bounded by the buffers, not by the run.
+    path = os.path.join(tmp, "long.json")
+    out = run(path, 4, 250000, 65536)
+    check_file(path, 4, 250000, "long")
+    rss = int(out.get("max_rss", "0"))
+    expect(0 < rss < 96 * 1024 * 1024, f"long: peak RSS {rss} bytes")
+
+    # The file is refused through a symlink, and a missing directory is an error.
+    link = os.path.join(tmp, "link.json")
+    os.symlink(os.path.join(tmp, "target.json"), link)
+    r = subprocess.run([child, link, "1", "1", "16"], capture_output=True, text=True)
+    expect(r.returncode == 3 and "-40" in r.stdout, f"symlink: {r.returncode} {r.stdout}")
+    expect(not os.path.exists(os.path.join(tmp, "target.json")), "symlink was followed")
+    r = subprocess.run([child, os.path.join(tmp, "no", "dir.json"), "1", "1", "16"],
+                       capture_output=True, text=True)
+    expect(r.returncode == 3 and "-2" in r.stdout, f"missing dir: {r.returncode} {r.stdout}")
+
+for f in failures:
+    print("FAIL:", f)
+sys.exit(1 if failures else 0)

@@ -1,0 +1,79 @@
+/* A program that records a known workload with the stream-mode timeline, for
+ * check_stream.py: stream-child PATH THREADS SCOPES BUFFER_EVENTS [WORK]
+ * Each thread (named "sw<i>") runs SCOPES outer scopes, each with one inner scope
+ * and a counter update; WORK > 0 spins that many iterations inside each inner scope
+ * so the writer keeps up. Prints "scopes N" and "max_rss BYTES" on success. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <probe/probe.h>
+
+static long scopes, work;
+
+static void
+inner(void)
+{
+    PROBE_SCOPE("sc_inner");
+    for (volatile long i = 0; i < work; i++)
+        ;
+}
+
+static void *
+worker(void *arg)
+{
+    char name[16];
+
+    snprintf(name, sizeof(name), "sw%d", (int)(long)arg);
+    probe_thread_name(name);
+    for (long i = 0; i < scopes; i++) {
+        PROBE_SCOPE("sc_outer");
+        inner();
+        PROBE_COUNT("sc_count", 1);
+    }
+    return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: stream-child PATH THREADS SCOPES BUFFER_EVENTS [WORK]\n");
+        return 2;
+    }
+    int nthreads = atoi(argv[2]);
+    scopes = atol(argv[3]);
+    work = argc > 5 ? atol(argv[5]) : 0;
+
+    probe_trace_options o = PROBE_TRACE_OPTIONS_INIT;
+    o.mode = PROBE_TRACE_STREAM;
+    o.path = argv[1];
+    o.buffer_events = (size_t)atol(argv[4]);
+    int rc = probe_trace_start(&o);
+    if (rc < 0) {
+        printf("start %d %s\n", rc, probe_strerror(rc));
+        return 3;
+    }
+    if (probe_trace_start(&o) != PROBE_EBUSY) {
+        printf("second start was not PROBE_EBUSY\n");
+        return 4;
+    }
+    pthread_t th[64];
+    for (int i = 0; i < nthreads && i < 64; i++)
+        pthread_create(&th[i], NULL, worker, (void *)(long)i);
+    for (int i = 0; i < nthreads && i < 64; i++)
+        pthread_join(th[i], NULL); /* they exit before the stop: orphaned buffers */
+    probe_trace_instant("sc_done");
+    rc = probe_trace_stop();
+    if (rc < 0) {
+        printf("stop %d %s\n", rc, probe_strerror(rc));
+        return 5;
+    }
+    probe_rusage ru;
+    probe_getrusage(PROBE_RUSAGE_SELF, &ru);
+    printf("scopes %ld\nmax_rss %llu\n", scopes * nthreads,
+           (unsigned long long)ru.max_rss_bytes);
+    return 0;
+}
