@@ -3,8 +3,10 @@
  *
  * A snapshot is an immutable copy of everything recorded, merged across all threads
  * (live and exited). Formatters read only snapshots. Built-in formats: "text",
- * "json", "collapsed" (folded stacks for FlameGraph and speedscope) and "callgrind"
- * (for callgrind_annotate and KCachegrind); docs/formats.md describes the last two.
+ * "json", "collapsed" (folded stacks for FlameGraph and speedscope), "callgrind"
+ * (for callgrind_annotate and KCachegrind), "chrome" (Trace Event Format for Perfetto
+ * and chrome://tracing: the timeline when tracing, else the aggregate) and
+ * "speedscope"; docs/formats.md describes all but text and json.
  * A format name may carry options after a colon, passed to the formatter:
  * "text:sort=self" (sort keys: total, self, calls, name), "collapsed:weight=calls"
  * (weight=self_ns|calls), "callgrind:events=ns+calls" (events=ns|ns+calls).

@@ -13,7 +13,6 @@
  *                       Chrome trace file while the program runs, so a long run is
  *                       bounded in memory, not in length. Events that find both of a
  *                       thread's buffers full are dropped and counted.
- *                       NOT BUILT YET: probe_trace_start() returns PROBE_ENOTSUP.
  *
  * Dropped events are never silent: the count is in every trace written.
  */
@@ -55,7 +54,6 @@ typedef struct probe_trace_options {
  * @retval PROBE_EBUSY    Tracing is already on.
  * @retval PROBE_EINVAL   Bad options: size too small, unknown mode, buffer_events out
  *                        of range, or stream mode without a path.
- * @retval PROBE_ENOTSUP  Stream mode (not built yet).
  * @retval PROBE_ELOOP    Stream mode: the path is a symbolic link.
  * @retval -errno         Stream mode: the file could not be created, or the writer
  *                        thread could not start.

@@ -47,12 +47,27 @@ static struct {
     struct raw_events batch;
     struct open_scopes *open[STREAM_THREADS];
     size_t nopen;
+    uint64_t pid;
     struct trace_thread_name *tnames; /* threads to name in the footer */
     size_t ntnames;
 } st = {.fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
+/* @s as a JSON string literal, quotes included, in a malloc'd buffer. */
+static char *
+json_literal(const char *s)
+{
+    probe_writer m;
+    char *out = NULL;
+
+    writer_init_memory(&m);
+    if (jsonstr_write(&m, s) < 0 || writer_finish_memory(&m, &out, NULL) < 0)
+        return NULL;
+    return out;
+}
+
+/* Site @id's name as a JSON literal, escaped once and cached. */
 static const char *
-site_name(uint32_t id)
+site_json(uint32_t id)
 {
     if (id >= st.nnames) {
         size_t n = st.nnames ? st.nnames : 256;
@@ -60,7 +75,7 @@ site_name(uint32_t id)
             n *= 2;
         char **v = realloc(st.names, n * sizeof(*v));
         if (!v)
-            return "?";
+            return "\"?\"";
         memset(v + st.nnames, 0, (n - st.nnames) * sizeof(*v));
         st.names = v;
         st.nnames = n;
@@ -68,10 +83,34 @@ site_name(uint32_t id)
     if (!st.names[id]) {
         char buf[STREAM_NAME_MAX];
         if (trace_site_name(id, buf, sizeof(buf)) < 0)
-            return "?";
-        st.names[id] = strdup(buf);
+            return "\"?\"";
+        st.names[id] = json_literal(buf);
     }
-    return st.names[id] ? st.names[id] : "?";
+    return st.names[id] ? st.names[id] : "\"?\"";
+}
+
+/* Decimal digits of @v at @p; returns the end. No stdio: millions of events. */
+static char *
+put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static char *
+put_str(char *p, const char *s)
+{
+    size_t n = strlen(s);
+
+    memcpy(p, s, n);
+    return p + n;
 }
 
 static struct open_scopes *
@@ -152,26 +191,44 @@ write_event(const struct raw_event *e)
 static int
 write_raw(const struct raw_event *e)
 {
-    static const char *const ph[] = {"", "B", "E", "C", "i"};
-    static const char *const cat[] = {"", "scope", "scope", "counter", "instant"};
+    static const char *const head[] = {
+        "", "{\"ph\":\"B\",\"cat\":\"scope\",\"name\":",
+        "{\"ph\":\"E\",\"cat\":\"scope\",\"name\":",
+        "{\"ph\":\"C\",\"cat\":\"counter\",\"name\":",
+        "{\"ph\":\"i\",\"cat\":\"instant\",\"name\":"};
     probe_writer *w = &st.w;
+    char line[160], *p = line;
 
     if (e->kind < 1 || e->kind > 4)
         return 0;
     WRITER_TRY(probe_writer_puts(w, st.first ? "\n" : ",\n"));
     st.first = 0;
-    WRITER_TRY(probe_writer_printf(w, "{\"ph\":\"%s\",\"cat\":\"%s\",\"name\":", ph[e->kind],
-                              cat[e->kind]));
-    WRITER_TRY(jsonstr_write(w, e->kind == PROBE_EVENT_INSTANT ? (const char *)(intptr_t)e->value
-                                                          : site_name(e->id)));
-    WRITER_TRY(probe_writer_printf(w, ",\"pid\":%ld,\"tid\":%zu,\"ts\":%" PRIu64 ".%03u",
-                              (long)getpid(), e->thread, e->ts / 1000,
-                              (unsigned)(e->ts % 1000)));
-    if (e->kind == PROBE_EVENT_COUNTER)
-        WRITER_TRY(probe_writer_printf(w, ",\"args\":{\"value\":%" PRId64 "}", e->value));
+    WRITER_TRY(probe_writer_puts(w, head[e->kind]));
     if (e->kind == PROBE_EVENT_INSTANT)
-        WRITER_TRY(probe_writer_puts(w, ",\"s\":\"t\""));
-    return probe_writer_puts(w, "}");
+        WRITER_TRY(jsonstr_write(w, (const char *)(intptr_t)e->value));
+    else
+        WRITER_TRY(probe_writer_puts(w, site_json(e->id)));
+    p = put_str(p, ",\"pid\":");
+    p = put_u64(p, st.pid);
+    p = put_str(p, ",\"tid\":");
+    p = put_u64(p, e->thread);
+    p = put_str(p, ",\"ts\":");
+    p = put_u64(p, e->ts / 1000);
+    *p++ = '.';
+    *p++ = (char)('0' + e->ts / 100 % 10);
+    *p++ = (char)('0' + e->ts / 10 % 10);
+    *p++ = (char)('0' + e->ts % 10);
+    if (e->kind == PROBE_EVENT_COUNTER) {
+        p = put_str(p, ",\"args\":{\"value\":");
+        if (e->value < 0)
+            *p++ = '-';
+        p = put_u64(p, e->value < 0 ? 0 - (uint64_t)e->value : (uint64_t)e->value);
+        *p++ = '}';
+    } else if (e->kind == PROBE_EVENT_INSTANT) {
+        p = put_str(p, ",\"s\":\"t\"");
+    }
+    *p++ = '}';
+    return probe_writer_write(w, line, (size_t)(p - line));
 }
 
 /* Drain once and write what came; with @final, the partial buffers too. */
@@ -220,6 +277,7 @@ stream_open(const char *path)
     if (fd < 0)
         return errno == ELOOP ? PROBE_ELOOP : -errno;
     st.fd = fd;
+    st.pid = (uint64_t)getpid();
     st.err = 0;
     st.first = 1;
     st.stopping = 0;
