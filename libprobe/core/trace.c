@@ -30,6 +30,9 @@ static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER; /* interned names
 static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct trace_buf *orphans;     /* stream buffers of exited threads */
 static uint64_t orphans_dropped;      /* what drained orphans had lost */
+/* Stream mode converts ticks with one ratio for the whole session: a ratio refined
+ * between drains could make a later event look earlier than the one before it. */
+static double stream_ns_per_tick;
 
 /* Interned instant names: never freed, so events can point at them. */
 static const char *interned[TRACE_NAMES];
@@ -216,7 +219,7 @@ int
 trace_drain(int final, struct raw_events *out, struct trace_thread_name **names,
             size_t *nnames)
 {
-    double npt = clock_ns_per_tick();
+    double npt = stream_ns_per_tick;
     uint64_t live_dropped = 0;
 
     if (thread_trace_drain(final, npt, out, names, nnames, &live_dropped) < 0)
@@ -291,6 +294,8 @@ probe_trace_start(const probe_trace_options *opts)
     store_release(&session, session + 1);
     thread_trace_forget(); /* rings of an earlier session */
     orphans_dropped = 0;
+    if (stream)
+        stream_ns_per_tick = clock_ns_per_tick();
     int rc = stream ? trace_stream_backend->open(opts->path) : 0;
     if (rc == 0)
         store_release(&trace_on, 1);
