@@ -13,6 +13,7 @@ int clock_tsc;
 static uint64_t origin_ticks;
 static uint64_t origin_ns;
 static uint64_t epoch_ns;
+static uint64_t cached_npt_bits; /* a double, read by signal handlers */
 
 uint64_t
 clock_monotonic_ns(void)
@@ -50,6 +51,17 @@ clock_init(void)
     origin_ns = clock_monotonic_ns();
     origin_ticks = clock_ticks();
     epoch_ns = origin_ns;
+}
+
+double
+clock_cached_ns_per_tick(void)
+{
+    if (!clock_tsc)
+        return 1.0;
+    uint64_t bits = __atomic_load_n(&cached_npt_bits, __ATOMIC_RELAXED);
+    double npt;
+    memcpy(&npt, &bits, sizeof(npt));
+    return npt;
 }
 
 uint64_t
@@ -91,5 +103,9 @@ clock_ns_per_tick(void)
     } while (ns - origin_ns < 5000000u);
     if (ticks <= origin_ticks)
         return 1.0;
-    return (double)(ns - origin_ns) / (double)(ticks - origin_ticks);
+    double npt = (double)(ns - origin_ns) / (double)(ticks - origin_ticks);
+    uint64_t bits;
+    memcpy(&bits, &npt, sizeof(bits));
+    __atomic_store_n(&cached_npt_bits, bits, __ATOMIC_RELAXED);
+    return npt;
 }

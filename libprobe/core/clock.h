@@ -11,12 +11,16 @@
 #endif
 
 /* Hidden, so the library reads it directly rather than through the GOT. */
+#define PROBE_CLOCK_SIGSAFE /* reachable from signal handlers (see walk.h) */
+
 extern int clock_tsc __attribute__((visibility("hidden")));
 
 void clock_init(void);
 const char *clock_name(void);
 /* Nanoseconds per tick, calibrated over the whole run so far. */
 double clock_ns_per_tick(void);
+/* The last ratio clock_ns_per_tick() computed, or 0: for signal handlers. */
+PROBE_CLOCK_SIGSAFE double clock_cached_ns_per_tick(void);
 uint64_t clock_monotonic_ns(void);
 /* Start of the recording period reports measure (load, then each probe_reset). */
 void clock_mark_epoch(void);

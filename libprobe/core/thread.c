@@ -822,6 +822,7 @@ walk_one(const struct thread_state *t, int current, walk_fn fn, void *arg,
     wt.current = current;
     wt.depth = n;
     wt.overflow = t->overflow_open;
+    wt.trace = t->trace;
     fn(arg, &wt, frames, n);
 }
 

@@ -13,6 +13,7 @@
 #include "atomics.h"
 #include "clock.h"
 #include "thread.h"
+#include "walk.h"
 
 #define TRACE_DEFAULT_EVENTS 65536u
 #define TRACE_MIN_EVENTS 16u
@@ -255,6 +256,44 @@ trace_site_name(uint32_t id, char *buf, size_t len)
     return thread_site_name(id, buf, len);
 }
 
+PROBE_SIGSAFE unsigned
+trace_recent(const struct trace_buf *b, struct walk_event *out, unsigned max)
+{
+    struct trace_event ev[64];
+    unsigned n = 0;
+
+    if (!b || !b->ev || max == 0)
+        return 0;
+    if (max > 64)
+        max = 64;
+    if (b->stream) { /* the half being filled */
+        uint32_t cur = load_relaxed(&b->cur), fill = load_relaxed(&b->fill);
+        if (fill > b->cap)
+            fill = b->cap;
+        for (uint32_t i = fill > max ? fill - max : 0; i < fill; i++)
+            ev[n++] = b->ev[(size_t)cur * b->cap + i];
+    } else {
+        uint64_t head = load_relaxed(&b->head);
+        for (uint64_t i = head > max ? head - max : 0; i < head; i++)
+            ev[n++] = b->ev[i % b->cap];
+    }
+    double npt = clock_cached_ns_per_tick();
+    uint64_t newest = n ? ev[n - 1].ts : 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct walk_event *w = &out[i];
+        uint64_t ago = newest > ev[i].ts ? newest - ev[i].ts : 0;
+        w->kind = ev[i].kind;
+        w->in_ns = npt > 0;
+        w->ago = npt > 0 ? (uint64_t)((double)ago * npt) : ago;
+        w->site = (struct walk_frame){0};
+        if (ev[i].kind == PROBE_EVENT_INSTANT)
+            w->site.name = (const char *)(intptr_t)ev[i].value;
+        else if (sites_describe_unlocked(ev[i].id, &w->site) < 0)
+            w->site.name = NULL;
+    }
+    return n;
+}
+
 static int
 options_valid(const probe_trace_options *o, uint32_t *cap)
 {
@@ -294,8 +333,10 @@ probe_trace_start(const probe_trace_options *opts)
     store_release(&session, session + 1);
     thread_trace_forget(); /* rings of an earlier session */
     orphans_dropped = 0;
+    /* Also caches the ratio for the fault dumper's timeline (in a signal handler). */
+    double npt = clock_ns_per_tick();
     if (stream)
-        stream_ns_per_tick = clock_ns_per_tick();
+        stream_ns_per_tick = npt;
     int rc = stream ? trace_stream_backend->open(opts->path) : 0;
     if (rc == 0)
         store_release(&trace_on, 1);

@@ -20,13 +20,29 @@ struct walk_frame {
     unsigned line;
 };
 
+struct trace_buf;
+
 struct walk_thread {
     uint64_t tid;
     const char *name;       /* "" when unnamed */
     int current;            /* the thread running the walk */
     unsigned depth;         /* frames on its stack, beyond-limit ones not included */
     unsigned overflow;      /* scopes open beyond the depth limit */
+    const struct trace_buf *trace; /* its timeline (tracing), or NULL */
 };
+
+/* One recent timeline event, for a dump: @ago before the thread's newest one, in ns
+ * when @in_ns (the clock ratio is known), else in clock ticks. */
+struct walk_event {
+    unsigned kind;          /* probe_event_kind */
+    int in_ns;
+    uint64_t ago;
+    struct walk_frame site; /* name etc.; name is the instant's for INSTANT */
+};
+
+/* The last @max events of @b (oldest first) into @out. Returns how many. */
+PROBE_SIGSAFE unsigned trace_recent(const struct trace_buf *b, struct walk_event *out,
+                                    unsigned max);
 
 /* Called once per thread, the calling thread first; @frames innermost first. */
 typedef void (*walk_fn)(void *arg, const struct walk_thread *t,

@@ -236,6 +236,8 @@ dump_unlock(void)
 
 /* Threads already dumped from libprobe's registry, so the /proc/self/task pass only
  * adds the others. Used under dump_lock() only. */
+#define DUMP_RECENT_EVENTS 8
+
 static uint64_t seen[WALK_MAX_THREADS + 1];
 static unsigned nseen;
 
@@ -256,6 +258,37 @@ dump_native_other(struct dump_state *st, uint64_t tid)
         return;
     }
     st->silent += (unsigned)threads_native_other(st->o, tid);
+}
+
+/* The timeline's last events (when tracing): what the thread did just before. */
+static PROBE_SIGSAFE void
+dump_recent(struct out *o, const struct trace_buf *trace)
+{
+    static const char *const what[] = {"?", "enter", "leave", "count", "mark"};
+    struct walk_event ev[DUMP_RECENT_EVENTS];
+    unsigned n = trace_recent(trace, ev, DUMP_RECENT_EVENTS);
+
+    if (n == 0)
+        return;
+    out_str(o, "  timeline, last ");
+    out_u64(o, n);
+    out_str(o, " events, oldest first (time before the newest):\n");
+    for (unsigned i = 0; i < n; i++) {
+        out_str(o, "    -");
+        if (!ev[i].in_ns) {
+            out_u64(o, ev[i].ago);
+            out_str(o, " ticks ");
+        } else {
+            out_u64(o, ev[i].ago / 1000);
+            out_str(o, ".");
+            out_u64(o, ev[i].ago / 100 % 10);
+            out_str(o, " us ");
+        }
+        out_str(o, what[ev[i].kind <= 4 ? ev[i].kind : 0]);
+        out_str(o, " ");
+        out_str(o, ev[i].site.name ? ev[i].site.name : "?");
+        out_str(o, "\n");
+    }
 }
 
 static PROBE_SIGSAFE void
@@ -297,6 +330,7 @@ dump_thread(void *arg, const struct walk_thread *t, const struct walk_frame *fra
     }
     if (n == 0 && !t->overflow)
         out_str(o, "  (no open scope)\n");
+    dump_recent(o, t->trace);
     if (t->current) {
         threads_native_self(o, st->req->start_pc);
     } else {

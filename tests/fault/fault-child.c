@@ -286,6 +286,18 @@ main(int argc, char **argv)
         do_crash();
         return 0;
     }
+    if (strcmp(mode, "traced") == 0) {
+        /* A flight-recorder timeline: the dump shows the last events before the
+         * crash. */
+        CHECK(probe_fault_enable(STDERR_FILENO, 0) == 0);
+        CHECK(probe_trace_start(NULL) == 0);
+        for (int i = 0; i < 3; i++) {
+            PROBE_SCOPE("traced_step");
+        }
+        probe_trace_instant("about_to_crash");
+        do_crash();
+        return 0;
+    }
     if (strcmp(mode, "double-fault") == 0) {
         /* A scope whose name points nowhere: the dumper itself faults on it. */
         static struct probe__site bad = {PROBE__SITE_MAGIC, PROBE_KIND_SCOPE, 1, 0,

@@ -107,6 +107,21 @@ def case_segv_thread():
     expect_signal(rc, signal.SIGSEGV, err)
 
 
+def case_traced():
+    rc, out, err = run('traced')
+    cur = current_block(err, err)
+    expect(scopes(cur) == ['inner_scope', 'outer_scope'], 'scopes: %r' % scopes(cur), err)
+    expect(any(l.startswith('  timeline, last 8 events, oldest first') for l in cur),
+           'no timeline in the dump', err)
+    lines = [l.strip() for l in cur if l.startswith('    -')]
+    expect(all(l.split()[1] == 'us' for l in lines), 'times not in us: %r' % lines, err)
+    kinds = [' '.join(l.split()[2:]) for l in lines]
+    expect(kinds[-3:] == ['mark about_to_crash', 'enter outer_scope', 'enter inner_scope'],
+           'last events: %r' % kinds, err)
+    expect(kinds.count('leave traced_step') >= 2, 'events: %r' % kinds, err)
+    expect_signal(rc, signal.SIGSEGV, err)
+
+
 def case_one_thread():
     rc, out, err = run('one-thread')
     check_worker_crash(err, err, all_threads=False)
