@@ -64,7 +64,8 @@ PROBE_EXPORT int probe_trace_start(const probe_trace_options *opts);
 /**
  * Stop tracing. Flight mode: the events stay for reports until the next start or
  * probe_reset(). Stream mode: every buffered event is written, the file is completed
- * (with thread names and the dropped-event count) and closed. Idempotent.
+ * (with thread names and the dropped-event count) and closed; a stream still running
+ * when the process calls exit() is stopped then. Idempotent.
  *
  * @retval 0           Success (also when tracing was off).
  * @retval PROBE_EIO   Stream mode: writing the file failed at some point; errno kept.

@@ -310,9 +310,18 @@ options_valid(const probe_trace_options *o, uint32_t *cap)
     return 1;
 }
 
+/* A stream left running at exit would leave its file unfinished: stop it. */
+static void
+trace_at_exit(void)
+{
+    (void)probe_trace_stop();
+}
+
 PROBE_EXPORT int
 probe_trace_start(const probe_trace_options *opts)
 {
+    static int exit_hook;
+
     probe_trace_options defaults = PROBE_TRACE_OPTIONS_INIT;
     uint32_t cap;
 
@@ -340,6 +349,8 @@ probe_trace_start(const probe_trace_options *opts)
     int rc = stream ? trace_stream_backend->open(opts->path) : 0;
     if (rc == 0)
         store_release(&trace_on, 1);
+    if (rc == 0 && stream && !exit_hook)
+        exit_hook = atexit(trace_at_exit) == 0;
     pthread_mutex_unlock(&ctl_lock);
     return rc;
 }

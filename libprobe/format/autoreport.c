@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <probe/report.h>
+#include <probe/trace.h>
 
 static char output[4096];
 static char format[64] = "text";
@@ -28,9 +29,32 @@ autoreport_at_exit(void)
                 output, probe_strerror(rc));
 }
 
+/* PROBE_TRACE=flight (or 1) starts the flight recorder at load, PROBE_TRACE=stream:PATH
+ * a stream to PATH (stopped and completed at exit). */
+static void
+autotrace_init(void)
+{
+    const char *want = secure_getenv("PROBE_TRACE");
+    probe_trace_options o = PROBE_TRACE_OPTIONS_INIT;
+
+    if (!want || !*want || strcmp(want, "0") == 0)
+        return;
+    if (strncmp(want, "stream:", 7) == 0) {
+        o.mode = PROBE_TRACE_STREAM;
+        o.path = want + 7;
+    } else if (strcmp(want, "flight") != 0 && strcmp(want, "1") != 0) {
+        dprintf(STDERR_FILENO, "libprobe: PROBE_TRACE=%s: use flight or stream:PATH\n", want);
+        return;
+    }
+    int rc = probe_trace_start(&o);
+    if (rc < 0)
+        dprintf(STDERR_FILENO, "libprobe: PROBE_TRACE=%s: %s\n", want, probe_strerror(rc));
+}
+
 __attribute__((constructor(102))) static void
 autoreport_init(void)
 {
+    autotrace_init();
     const char *out = secure_getenv("PROBE_OUTPUT");
     const char *fmt = secure_getenv("PROBE_FORMAT");
 

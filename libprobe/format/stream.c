@@ -350,7 +350,8 @@ stream_close(void)
 
 static const struct trace_stream_ops stream_ops = {stream_open, stream_close};
 
-__attribute__((constructor)) static void
+/* Before autoreport.c's PROBE_TRACE=stream:PATH start (constructor 102). */
+__attribute__((constructor(101))) static void
 stream_install(void)
 {
     trace_stream_backend = &stream_ops;

@@ -20,9 +20,10 @@ def expect(cond, msg):
         failures.append(msg)
 
 
-def run(path, threads, scopes, buffer_events, work=0):
+def run(path, threads, scopes, buffer_events, work=0, env=None):
     r = subprocess.run([child, path, str(threads), str(scopes), str(buffer_events),
-                        str(work)], capture_output=True, text=True, timeout=120)
+                        str(work)], capture_output=True, text=True, timeout=120,
+                       env=env)
     expect(r.returncode == 0, f"stream-child exited {r.returncode}: {r.stdout} {r.stderr}")
     out = dict(line.split() for line in r.stdout.splitlines() if line)
     return out
@@ -100,6 +101,23 @@ with tempfile.TemporaryDirectory() as tmp:
     rss = int(out.get("max_rss", "0"))
     expect(0 < rss < short * 3 // 2 + 32 * 1024 * 1024,
            f"long: peak RSS {rss} bytes against {short} for a tenth of the scopes")
+
+    # PROBE_TRACE=stream:PATH starts a stream at load; exit completes the file.
+    path = os.path.join(tmp, "env.json")
+    env = dict(os.environ, PROBE_TRACE="stream:" + path)
+    run("-", 2, 2000, 65536, work=2000, env=env)
+    begins, dropped, _ = check_file(path, 2, 2000, "env")
+    expect(dropped == 0 and begins == 2 * 2 * 2000, f"env: {begins} begins, {dropped} dropped")
+
+    # PROBE_TRACE=flight with a chrome report at exit: the timeline is in it.
+    path = os.path.join(tmp, "flight.json")
+    env = dict(os.environ, PROBE_TRACE="flight", PROBE_OUTPUT=path, PROBE_FORMAT="chrome")
+    run("-", 1, 100, 65536, env=env)
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    expect(any(e["ph"] == "B" and e["name"] == "sc_outer" for e in doc["traceEvents"]),
+           "flight: no sc_outer slices in the report at exit")
+    expect(doc["otherData"].get("source") == "timeline", f"flight: {doc['otherData']}")
 
     # The file is refused through a symlink, and a missing directory is an error.
     link = os.path.join(tmp, "link.json")
