@@ -13,13 +13,6 @@
 
 #include "writer.h"
 
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        int try_r_ = (expr);                                                             \
-        if (try_r_ < 0)                                                                  \
-            return try_r_;                                                               \
-    } while (0)
-
 struct callgrind_options {
     int calls; /* a second event, "calls" */
 };

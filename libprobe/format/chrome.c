@@ -17,13 +17,6 @@
 #include "timeline.h"
 #include "writer.h"
 
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        int try_r_ = (expr);                                                             \
-        if (try_r_ < 0)                                                                  \
-            return try_r_;                                                               \
-    } while (0)
-
 /* The synthetic track of the aggregate: no kernel thread has tid 0. */
 #define CHROME_AGGREGATE_TID 0
 #define CHROME_AGGREGATE_NAME "aggregate (not a timeline)"

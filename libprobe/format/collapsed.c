@@ -12,13 +12,6 @@
 
 #include "writer.h"
 
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        int try_r_ = (expr);                                                             \
-        if (try_r_ < 0)                                                                  \
-            return try_r_;                                                               \
-    } while (0)
-
 enum collapsed_weight {
     COLLAPSED_WEIGHT_SELF_NS,
     COLLAPSED_WEIGHT_CALLS,

@@ -9,13 +9,6 @@
 #include "jsonstr.h"
 #include "writer.h"
 
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        int try_r_ = (expr);                                                             \
-        if (try_r_ < 0)                                                                  \
-            return try_r_;                                                               \
-    } while (0)
-
 /* ---- members ----------------------------------------------------------------- */
 
 /* "," before every member but the first of an object or array. */

@@ -10,13 +10,6 @@
 
 #include "writer.h"
 
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        int try_r_ = (expr);                                                             \
-        if (try_r_ < 0)                                                                  \
-            return try_r_;                                                               \
-    } while (0)
-
 /*
  * The length of the well-formed UTF-8 sequence at @p (RFC 3629: no overlongs, no
  * surrogates, nothing above U+10FFFF), or 0 if the byte at @p does not start one.

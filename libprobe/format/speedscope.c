@@ -15,13 +15,6 @@
 #include "timeline.h"
 #include "writer.h"
 
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        int try_r_ = (expr);                                                             \
-        if (try_r_ < 0)                                                                  \
-            return try_r_;                                                               \
-    } while (0)
-
 #define SPEEDSCOPE_SCHEMA "https://www.speedscope.app/file-format-schema.json"
 #define SPEEDSCOPE_NO_FRAME SIZE_MAX
 

@@ -158,7 +158,7 @@ stream_nest(const struct raw_event *e)
         return 0; /* its BEGIN was dropped */
     while (o->depth > d) { /* ENDs that were dropped inside it */
         struct raw_event close = {e->thread, e->ts, o->ids[--o->depth], PROBE_EVENT_END, 0};
-        WRITER_TRY(write_raw(&close));
+        TRY(write_raw(&close));
     }
     o->depth--;
     return 1;
@@ -172,7 +172,7 @@ stream_close_open(void)
         while (o->depth) {
             struct raw_event close = {o->tid, o->last_ts, o->ids[--o->depth],
                                       PROBE_EVENT_END, 0};
-            WRITER_TRY(write_raw(&close));
+            TRY(write_raw(&close));
         }
         free(o);
     }
@@ -201,13 +201,13 @@ write_raw(const struct raw_event *e)
 
     if (e->kind < 1 || e->kind > 4)
         return 0;
-    WRITER_TRY(probe_writer_puts(w, st.first ? "\n" : ",\n"));
+    TRY(probe_writer_puts(w, st.first ? "\n" : ",\n"));
     st.first = 0;
-    WRITER_TRY(probe_writer_puts(w, head[e->kind]));
+    TRY(probe_writer_puts(w, head[e->kind]));
     if (e->kind == PROBE_EVENT_INSTANT)
-        WRITER_TRY(jsonstr_write(w, (const char *)(intptr_t)e->value));
+        TRY(jsonstr_write(w, (const char *)(intptr_t)e->value));
     else
-        WRITER_TRY(probe_writer_puts(w, site_json(e->id)));
+        TRY(probe_writer_puts(w, site_json(e->id)));
     p = put_str(p, ",\"pid\":");
     p = put_u64(p, st.pid);
     p = put_str(p, ",\"tid\":");
@@ -239,7 +239,7 @@ stream_pass(int final, struct trace_thread_name **names, size_t *nnames)
     if (trace_drain(final, &st.batch, names, nnames) < 0)
         return PROBE_ENOMEM;
     for (size_t i = 0; i < st.batch.n; i++)
-        WRITER_TRY(write_event(&st.batch.v[i]));
+        TRY(write_event(&st.batch.v[i]));
     return writer_error(&st.w);
 }
 
@@ -299,13 +299,13 @@ write_footer(const struct trace_thread_name *names, size_t n, uint64_t dropped)
     probe_writer *w = &st.w;
 
     for (size_t i = 0; i < n; i++) {
-        WRITER_TRY(probe_writer_puts(w, st.first ? "\n" : ",\n"));
+        TRY(probe_writer_puts(w, st.first ? "\n" : ",\n"));
         st.first = 0;
-        WRITER_TRY(probe_writer_printf(w, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%ld,"
+        TRY(probe_writer_printf(w, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%ld,"
                                      "\"tid\":%" PRIu64 ",\"args\":{\"name\":",
                                   (long)getpid(), names[i].tid));
-        WRITER_TRY(jsonstr_write(w, names[i].name[0] ? names[i].name : "thread"));
-        WRITER_TRY(probe_writer_puts(w, "}}"));
+        TRY(jsonstr_write(w, names[i].name[0] ? names[i].name : "thread"));
+        TRY(probe_writer_puts(w, "}}"));
     }
     return probe_writer_printf(w,
                                "\n],\"displayTimeUnit\":\"ns\",\"otherData\":{\"schema\":"

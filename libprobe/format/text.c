@@ -32,13 +32,6 @@ struct text_options {
 };
 
 /* Propagate the first error: every writer call's result is checked. */
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        int try_r_ = (expr);                                                             \
-        if (try_r_ < 0)                                                                  \
-            return try_r_;                                                               \
-    } while (0)
-
 /* ---- options ----------------------------------------------------------------- */
 
 static int

@@ -5,15 +5,9 @@
  * snapshot was taken have no END yet. Readers of B/E and O/C events want neither.
  */
 #include "timeline.h"
+#include "writer.h"
 
 #include <stdlib.h>
-
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        int try_r_ = (expr);                                                             \
-        if (try_r_ < 0)                                                                  \
-            return try_r_;                                                               \
-    } while (0)
 
 size_t
 timeline_begin_count(const probe_snapshot *snap)

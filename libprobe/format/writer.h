@@ -23,11 +23,11 @@ struct probe_writer {
 };
 
 /* Return from the calling function if @expr (an int) is a negative error. */
-#define WRITER_TRY(expr)                                                                 \
+#define TRY(expr)                                                                        \
     do {                                                                                 \
-        int writer_try_rc_ = (expr);                                                     \
-        if (writer_try_rc_ < 0)                                                          \
-            return writer_try_rc_;                                                       \
+        int try_rc_ = (expr);                                                            \
+        if (try_rc_ < 0)                                                                 \
+            return try_rc_;                                                              \
     } while (0)
 
 /* Start writing to @fd (not closed by the writer). */
