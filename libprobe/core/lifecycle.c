@@ -1,14 +1,12 @@
-/* Start, stop, reset, and the library's load-time initialisation. */
+/* Start, stop, reset, and the core's load-time initialisation (called by init.c). */
 #include <probe/probe.h>
 
+#include "init.h"
 #include "atomics.h"
 #include "clock.h"
 #include "thread.h"
 
-/* On at load: the library works with no explicit init. */
-PROBE_EXPORT int probe__recording = 1;
-
-__attribute__((constructor(101))) static void
+void
 lifecycle_init(void)
 {
     clock_init();

@@ -8,7 +8,9 @@
 
 #include <probe/probe.h>
 
-__attribute__((constructor(103))) static void
+#include "init.h"
+
+void
 fault_env_init(void)
 {
     const char *v = secure_getenv("PROBE_FAULT");

@@ -9,6 +9,8 @@
 #include <probe/report.h>
 #include <probe/trace.h>
 
+#include "init.h"
+
 static char output[4096];
 static char format[64] = "text";
 
@@ -51,7 +53,7 @@ autotrace_init(void)
         dprintf(STDERR_FILENO, "libprobe: PROBE_TRACE=%s: %s\n", want, probe_strerror(rc));
 }
 
-__attribute__((constructor(102))) static void
+void
 autoreport_init(void)
 {
     autotrace_init();

@@ -14,6 +14,7 @@
 #include <probe/report.h>
 
 #include "core/trace.h"
+#include "init.h"
 #include "jsonstr.h"
 #include "writer.h"
 
@@ -350,8 +351,8 @@ stream_close(void)
 
 static const struct trace_stream_ops stream_ops = {stream_open, stream_close};
 
-/* Before autoreport.c's PROBE_TRACE=stream:PATH start (constructor 102). */
-__attribute__((constructor(101))) static void
+/* Called at load by init.c, before autoreport.c may start a stream. */
+void
 stream_install(void)
 {
     trace_stream_backend = &stream_ops;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run stream-child in several configurations and check the Chrome trace it streams.
 
-usage: check_stream.py STREAM_CHILD
+usage: check_stream.py STREAM_CHILD STREAM_CHILD_STATIC
 """
 
 import json
@@ -12,6 +12,7 @@ import tempfile
 from collections import defaultdict
 
 child = sys.argv[1]
+static_child = sys.argv[2]
 failures = []
 
 
@@ -108,6 +109,15 @@ with tempfile.TemporaryDirectory() as tmp:
     run("-", 2, 2000, 65536, work=2000, env=env)
     begins, dropped, _ = check_file(path, 2, 2000, "env")
     expect(dropped == 0 and begins == 2 * 2 * 2000, f"env: {begins} begins, {dropped} dropped")
+
+    # The same program linked with libprobe.a: stream mode and PROBE_TRACE still work.
+    path = os.path.join(tmp, "static.json")
+    env = dict(os.environ, PROBE_TRACE="stream:" + path)
+    r = subprocess.run([static_child, "-", "1", "500", "65536", "1000"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    expect(r.returncode == 0, f"static: exited {r.returncode}: {r.stdout} {r.stderr}")
+    begins, dropped, _ = check_file(path, 1, 500, "static")
+    expect(begins == 2 * 500, f"static: {begins} begins")
 
     # PROBE_TRACE=flight with a chrome report at exit: the timeline is in it.
     path = os.path.join(tmp, "flight.json")

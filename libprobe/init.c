@@ -1,0 +1,29 @@
+/* The library's one constructor: every module's load-time initialisation, in the
+ * order they depend on each other. One place rather than a constructor per file,
+ * because a static link (libprobe.a) only pulls in the object files something
+ * references: this file defines probe__recording, which every macro reads, so it is
+ * always linked, and it references each module's init so they are too. */
+#include <probe/probe.h>
+
+#include "init.h"
+
+/* On at load: the library works with no explicit init. */
+PROBE_EXPORT int probe__recording = 1;
+
+/* Early, so that other constructors may use the macros. */
+__attribute__((constructor(101))) static void
+probe_init(void)
+{
+    lifecycle_init();
+    stream_install(); /* before autoreport_init() may start a stream */
+}
+
+/* The environment's requests, at the default priority: enabling the fault dumper
+ * calls backtrace() once, and in a static executable the unwinder is not ready in a
+ * priority-101 constructor. */
+__attribute__((constructor)) static void
+probe_init_environment(void)
+{
+    fault_env_init();
+    autoreport_init();
+}

@@ -1,0 +1,11 @@
+/* The load-time initialisation of every module, called in order by init.c. Each is
+ * hidden, and named after its file. */
+#ifndef PROBE_INIT_H
+#define PROBE_INIT_H
+
+void lifecycle_init(void);   /* core: the clock, thread exit and fork hooks */
+void stream_install(void);   /* format/stream.c: the stream writer for the core */
+void fault_env_init(void);   /* fault/env.c: PROBE_FAULT */
+void autoreport_init(void);  /* format/autoreport.c: PROBE_TRACE, PROBE_OUTPUT */
+
+#endif
