@@ -45,7 +45,8 @@ extern "C" {
  * SIGFPE, SIGABRT, SIGBUS or SIGILL. After the dump the signal's previous
  * disposition is restored and the signal raised again, so the exit status, the
  * core dump and any outer crash reporter are what they would have been without
- * libprobe. The handler runs on an alternate signal stack (64 KiB, allocated
+ * libprobe. If that previous handler recovers from the fault (siglongjmp), the
+ * signal stays with it from then on: the next one is not dumped. The handler runs on an alternate signal stack (64 KiB, allocated
  * once and never freed) installed for the calling thread and for the main thread,
  * so a stack overflow in either of them is reported too; other threads get one only
  * if they install their own (sigaltstack(2)). A fault inside the dumper does not

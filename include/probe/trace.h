@@ -15,6 +15,9 @@
  *                       thread's buffers full are dropped and counted.
  *
  * Dropped events are never silent: the count is in every trace written.
+ *
+ * A forked child starts with tracing off and no timeline; a stream the parent is
+ * writing stays the parent's.
  */
 #ifndef PROBE_TRACE_H
 #define PROBE_TRACE_H
@@ -67,8 +70,9 @@ PROBE_EXPORT int probe_trace_start(const probe_trace_options *opts);
  * (with thread names and the dropped-event count) and closed; a stream still running
  * when the process calls exit() is stopped then. Idempotent.
  *
- * @retval 0           Success (also when tracing was off).
- * @retval PROBE_EIO   Stream mode: writing the file failed at some point; errno kept.
+ * @retval 0             Success (also when tracing was off).
+ * @retval PROBE_EIO     Stream mode: writing the file failed at some point; errno kept.
+ * @retval PROBE_ENOMEM  Stream mode: the writer ran out of memory; events were lost.
  * @note Thread-safe. Not async-signal-safe.
  */
 PROBE_EXPORT int probe_trace_stop(void);

@@ -8,6 +8,7 @@
 #include "thread.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,18 @@ free_retired_traces(void)
         trace_buf_free(retired_list[i].trace);
         retired_list[i].trace = NULL;
     }
+}
+
+/* Signal handlers walking the stacks (thread_walk) read other threads' state with
+ * no lock: what a thread unlinks is freed only once no walk that could have seen it
+ * is still running, like an RCU grace period, bounded so exit never hangs. */
+static int walkers;
+
+static void
+wait_for_walkers(void)
+{
+    for (int i = 0; i < 200000 && load_acquire(&walkers); i++)
+        sched_yield();
 }
 
 static void
@@ -172,12 +185,13 @@ thread_exit(void *arg)
     struct thread_state *t = arg;
 
     pthread_mutex_lock(&reg_lock);
+    /* The timeline does not follow the statistics' generation: hand it off first. */
+    if (trace_thread_exit(t->trace, t->tid, t->name))
+        t->trace = NULL; /* the stream writer drains and frees it */
     if (t->gen == global_gen) {
         /* Scopes still open at exit are lost: say so. */
         owner_add(&t->loss.unbalanced, t->depth + t->overflow_open);
         (void)fold(&retired, t); /* out of memory leaves the sums partial, no more */
-        if (trace_thread_exit(t->trace, t->tid, t->name))
-            t->trace = NULL; /* the stream writer drains and frees it */
         if (nretired_list < THREAD_RETIRED_LISTED) {
             struct thread_listing *l = &retired_list[nretired_list++];
             listing_of(t, 0, 1, l);
@@ -198,6 +212,7 @@ thread_exit(void *arg)
     pthread_mutex_unlock(&reg_lock);
     tls_thread = NULL;
     tls_dead = 1;
+    wait_for_walkers();
     free_state(t);
 }
 
@@ -626,6 +641,8 @@ thread_swap_trace(struct thread_state *t, struct trace_buf *b)
     struct trace_buf *old = t->trace;
     t->trace = b;
     pthread_mutex_unlock(&reg_lock);
+    if (old)
+        wait_for_walkers();
     trace_buf_free(old);
 }
 
@@ -753,6 +770,7 @@ out:
 static void
 atfork_prepare(void)
 {
+    trace_atfork_prepare();
     sites_lock();
     pthread_mutex_lock(&reg_lock);
 }
@@ -762,6 +780,7 @@ atfork_parent(void)
 {
     pthread_mutex_unlock(&reg_lock);
     sites_unlock();
+    trace_atfork_parent();
 }
 
 /* The child has one thread: drop every other thread's state and start clean. */
@@ -770,9 +789,10 @@ atfork_child(void)
 {
     struct thread_state *self = tls_thread, *t, *next;
 
-    /* The forking thread took both locks in atfork_prepare(): it still owns them. */
+    /* The forking thread took the locks in atfork_prepare(): it still owns them. */
     pthread_mutex_unlock(&reg_lock);
     sites_atfork_child();
+    trace_atfork_child(); /* no timeline in the child, and not the parent's file */
     for (t = live_head; t; t = next) {
         next = t->next;
         if (t != self)
@@ -833,6 +853,8 @@ thread_walk(walk_fn fn, void *arg)
     const struct thread_state *self = tls_thread;
     unsigned walked = 1;
 
+    __atomic_add_fetch(&walkers, 1, __ATOMIC_ACQ_REL);
+
     if (self) {
         walk_one(self, 1, fn, arg, frames);
     } else {
@@ -847,5 +869,6 @@ thread_walk(walk_fn fn, void *arg)
         walk_one(t, 0, fn, arg, frames);
         walked++;
     }
+    __atomic_sub_fetch(&walkers, 1, __ATOMIC_ACQ_REL);
     return walked;
 }

@@ -192,6 +192,7 @@ trace_drain_buf(struct trace_buf *b, int final, double npt, struct raw_events *o
         store_release(&b->ready[h], 0);
     }
     if (final) {
+        b->final_drained = 1; /* under the registry lock: see trace_thread_exit() */
         /* Tracing is off: the owner has stopped filling its half, or will not be
          * read again. */
         uint32_t cur = load_acquire(&b->cur), fill = load_acquire(&b->fill);
@@ -205,7 +206,8 @@ trace_drain_buf(struct trace_buf *b, int final, double npt, struct raw_events *o
 int
 trace_thread_exit(struct trace_buf *b, uint64_t tid, const char *name)
 {
-    if (!b || !b->stream || !trace_current(b))
+    /* After the stream's last drain nobody would drain it again: the caller frees. */
+    if (!b || !b->stream || !trace_current(b) || b->final_drained)
         return 0;
     b->tid = tid;
     memcpy(b->name, name, sizeof(b->name) - 1);
@@ -374,6 +376,37 @@ PROBE_EXPORT int
 probe_trace_is_active(void)
 {
     return load_relaxed(&trace_on);
+}
+
+void
+trace_atfork_prepare(void)
+{
+    pthread_mutex_lock(&ctl_lock);
+}
+
+void
+trace_atfork_parent(void)
+{
+    pthread_mutex_unlock(&ctl_lock);
+}
+
+void
+trace_atfork_child(void)
+{
+    int streaming = load_relaxed(&trace_on) && load_relaxed(&session_stream);
+
+    store_relaxed(&trace_on, 0);
+    if (load_relaxed(&session))
+        store_relaxed(&session, session + 1);
+    for (struct trace_buf *b = orphans, *next; b; b = next) {
+        next = b->next;
+        trace_buf_free(b);
+    }
+    orphans = NULL;
+    pthread_mutex_init(&orphan_lock, NULL);
+    if (streaming)
+        trace_stream_backend->forget();
+    pthread_mutex_unlock(&ctl_lock);
 }
 
 void

@@ -30,6 +30,7 @@ struct trace_buf {
     uint32_t cur, fill;
     uint32_t ready[2];
     uint64_t seq[2], next_seq;
+    uint32_t final_drained;     /* the stream's last drain took its events */
     uint64_t tid;               /* for the stream writer */
     char name[32];
     struct trace_buf *next;     /* on the orphan list, once its thread has exited */
@@ -69,6 +70,12 @@ void trace_buf_free(struct trace_buf *b);
 /* probe_reset(): the timeline of every thread is forgotten too. */
 void trace_reset(void);
 
+/* fork(2): no start or stop in progress across it; the child starts with no
+ * timeline, and leaves the parent's stream file alone. */
+void trace_atfork_prepare(void);
+void trace_atfork_parent(void);
+void trace_atfork_child(void);
+
 /* A thread is exiting (registry lock held): a stream buffer goes to the writer's
  * orphan list (returns 1: the thread must not free it), a flight ring is the
  * caller's to keep or free (returns 0). */
@@ -95,6 +102,7 @@ int trace_site_name(uint32_t id, char *buf, size_t len);
 struct trace_stream_ops {
     int (*open)(const char *path);  /* 0 or a negative PROBE_E* */
     int (*close)(void);             /* after the last drain: 0 or PROBE_EIO */
+    void (*forget)(void);           /* in a forked child: drop it all, write nothing */
 };
 extern const struct trace_stream_ops *trace_stream_backend
     __attribute__((visibility("hidden")));

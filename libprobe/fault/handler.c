@@ -90,6 +90,10 @@ on_fatal(int signum, siginfo_t *info, void *ucontext)
         sigaction(signum, &previous[idx], NULL);
     else
         die_by(signum);
+    /* The dump is over: if the previous handler recovers (siglongjmp), a later fatal
+     * signal must find the slot free, or it would be taken for a fault inside the
+     * dumper. That signal stays with the previous handler from now on. */
+    __atomic_store_n(&handling_tid, 0, __ATOMIC_RELEASE);
     errno = saved_errno;
     raise(signum);
 }

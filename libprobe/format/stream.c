@@ -165,20 +165,40 @@ stream_nest(const struct raw_event *e)
     return 1;
 }
 
+/* Close what is still open (with @write), and free the tracking in any case. */
 static int
-stream_close_open(void)
+stream_close_open(int write)
 {
+    int rc = 0;
+
     for (size_t i = 0; i < st.nopen; i++) {
         struct open_scopes *o = st.open[i];
-        while (o->depth) {
+        while (write && rc == 0 && o->depth) {
             struct raw_event close = {o->tid, o->last_ts, o->ids[--o->depth],
                                       PROBE_EVENT_END, 0};
-            TRY(write_raw(&close));
+            rc = write_raw(&close);
         }
         free(o);
     }
     st.nopen = 0;
-    return 0;
+    return rc;
+}
+
+/* Everything a session holds, freed; nothing written. */
+static void
+stream_free_session(void)
+{
+    (void)stream_close_open(0);
+    for (size_t i = 0; i < st.nnames; i++)
+        free(st.names[i]);
+    free(st.names);
+    st.names = NULL;
+    st.nnames = 0;
+    free(st.batch.v);
+    st.batch = (struct raw_events){0};
+    free(st.tnames);
+    st.tnames = NULL;
+    st.ntnames = 0;
 }
 
 static int
@@ -327,29 +347,34 @@ stream_close(void)
 
     int rc = stream_pass(1, &st.tnames, &st.ntnames);
     if (rc == 0)
-        rc = stream_close_open();
+        rc = stream_close_open(1);
     if (rc == 0)
         rc = write_footer(st.tnames, st.ntnames, st.batch.dropped);
-    free(st.tnames);
-    st.tnames = NULL;
-    st.ntnames = 0;
     int frc = writer_finish_fd(&st.w);
     if (close(st.fd) < 0 && errno != EINTR && frc == 0)
         frc = PROBE_EIO;
     st.fd = -1;
-    for (size_t i = 0; i < st.nnames; i++)
-        free(st.names[i]);
-    free(st.names);
-    st.names = NULL;
-    st.nnames = 0;
-    free(st.batch.v);
-    st.batch = (struct raw_events){0};
+    stream_free_session();
     if (st.err)
         return st.err == PROBE_ENOMEM ? PROBE_ENOMEM : PROBE_EIO;
     return rc < 0 ? rc : frc;
 }
 
-static const struct trace_stream_ops stream_ops = {stream_open, stream_close};
+/* In a forked child: the writer thread is not there, the file is the parent's. Drop
+ * the inherited state without writing or flushing anything. */
+static void
+stream_forget(void)
+{
+    pthread_mutex_init(&st.lock, NULL);
+    pthread_cond_init(&st.wake, NULL);
+    writer_discard(&st.w);
+    if (st.fd >= 0)
+        close(st.fd); /* the child's copy of the descriptor */
+    st.fd = -1;
+    stream_free_session();
+}
+
+static const struct trace_stream_ops stream_ops = {stream_open, stream_close, stream_forget};
 
 /* Called at load by init.c, before autoreport.c may start a stream. */
 void
