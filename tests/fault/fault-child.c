@@ -3,6 +3,7 @@
  * native backtraces name its functions. */
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,15 @@ recurse_here(int n)
 }
 
 static const char *mode;
+
+static sigjmp_buf recover_point;
+
+static void
+recover_handler(int signum)
+{
+    (void)signum;
+    siglongjmp(recover_point, 1);
+}
 
 void
 do_crash(void)
@@ -284,6 +294,22 @@ main(int argc, char **argv)
         CHECK(pthread_create(&t, NULL, enabler, NULL) == 0);
         pthread_join(t, NULL);
         do_crash();
+        return 0;
+    }
+    if (strcmp(mode, "recover") == 0) {
+        /* The application's own handlers recover with siglongjmp: each fault is
+         * dumped once, then handed to them, and the process goes on. */
+        struct sigaction sa = {.sa_handler = recover_handler};
+        sigemptyset(&sa.sa_mask);
+        CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
+        CHECK(sigaction(SIGFPE, &sa, NULL) == 0);
+        CHECK(probe_fault_enable(STDERR_FILENO, 0) == 0);
+        if (sigsetjmp(recover_point, 1) == 0)
+            crash_here(NULL);
+        printf("recovered 1\n");
+        if (sigsetjmp(recover_point, 1) == 0)
+            printf("%d\n", divide_here(1, 0));
+        printf("recovered 2\n");
         return 0;
     }
     if (strcmp(mode, "traced") == 0) {

@@ -122,6 +122,14 @@ def case_traced():
     expect_signal(rc, signal.SIGSEGV, err)
 
 
+def case_recover():
+    rc, out, err = run('recover')
+    expect(rc == 0, 'exit status %r, want 0 (the app recovered both times)' % rc, err)
+    expect(out == 'recovered 1\nrecovered 2\n', 'stdout: %r' % out, err)
+    expect(err.startswith('Fatal error: Segmentation fault (SIGSEGV)\n'), 'no SIGSEGV dump', err)
+    expect('Fatal error: Floating-point exception (SIGFPE)' in err, 'no SIGFPE dump', err)
+
+
 def case_one_thread():
     rc, out, err = run('one-thread')
     check_worker_crash(err, err, all_threads=False)

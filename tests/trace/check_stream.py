@@ -86,6 +86,20 @@ with tempfile.TemporaryDirectory() as tmp:
     expect(dropped == 0 and begins == 2 * 2 * 2000 and counters == 2 * 2000,
            f"slow: {begins} begins, {counters} counters, {dropped} dropped")
 
+    # A fork while streaming: the child must leave the parent's file alone.
+    path = os.path.join(tmp, "fork.json")
+    run(path, 2, 1000, 65536, work=2000, env=dict(os.environ, SC_FORK="1"))
+    begins, dropped, _ = check_file(path, 2, 1000, "fork")
+    expect(dropped == 0 and begins == 2 * 2 * 1000, f"fork: {begins} begins, {dropped} dropped")
+
+    # Threads that exit while the stream stops: every event once, none twice.
+    for attempt in range(5):
+        path = os.path.join(tmp, f"race{attempt}.json")
+        run(path, 32, 5, 65536, env=dict(os.environ, SC_RACE="1"))
+        begins, dropped, _ = check_file(path, 32, 5, "race")
+        expect(begins == 32 * 5 * 2 and dropped == 0,
+               f"race: {begins} begins, {dropped} dropped, want {32 * 5 * 2}")
+
     # Tiny buffers: drops, counted, and the file is still well formed.
     path = os.path.join(tmp, "tiny.json")
     run(path, 2, 20000, 16)

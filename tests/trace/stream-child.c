@@ -3,8 +3,12 @@
  * Each thread (named "sw<i>") runs SCOPES outer scopes, each with one inner scope
  * and a counter update; WORK > 0 spins that many iterations inside each inner scope
  * so the writer keeps up. Prints "scopes N" and "max_rss BYTES" on success.
- * With PATH "-" it neither starts nor stops tracing: PROBE_TRACE does both. */
+ * With PATH "-" it neither starts nor stops tracing: PROBE_TRACE does both.
+ * SC_FORK=1: before stopping, fork a child that records and exits (it must leave
+ * the parent's file alone). SC_RACE=1: the threads exit while the stream stops. */
 #include <errno.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +17,9 @@
 #include <probe/probe.h>
 
 static long scopes, work;
+static int race;
+static pthread_barrier_t recorded;
+static volatile int release_threads;
 
 static void
 inner(void)
@@ -33,6 +40,11 @@ worker(void *arg)
         PROBE_SCOPE("sc_outer");
         inner();
         PROBE_COUNT("sc_count", 1);
+    }
+    if (race) { /* wait for the stop to begin, then exit during it */
+        pthread_barrier_wait(&recorded);
+        while (!release_threads)
+            ;
     }
     return NULL;
 }
@@ -63,12 +75,38 @@ main(int argc, char **argv)
         return 4;
     }
     pthread_t th[64];
-    for (int i = 0; i < nthreads && i < 64; i++)
+    race = getenv("SC_RACE") != NULL;
+    if (nthreads > 64)
+        nthreads = 64;
+    pthread_barrier_init(&recorded, NULL, (unsigned)nthreads + 1);
+    for (int i = 0; i < nthreads; i++)
         pthread_create(&th[i], NULL, worker, (void *)(long)i);
-    for (int i = 0; i < nthreads && i < 64; i++)
-        pthread_join(th[i], NULL); /* they exit before the stop: orphaned buffers */
-    probe_trace_instant("sc_done");
-    rc = from_env ? 0 : probe_trace_stop(); /* from PROBE_TRACE: stopped at exit */
+    if (race) {
+        pthread_barrier_wait(&recorded);
+        probe_trace_instant("sc_done");
+        release_threads = 1;
+        rc = probe_trace_stop();
+    }
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(th[i], NULL); /* without SC_RACE they exit before the stop */
+    if (!race) {
+        probe_trace_instant("sc_done");
+        if (getenv("SC_FORK")) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                for (int i = 0; i < 100; i++)
+                    inner();
+                exit(0); /* atexit handlers run: they must not touch the file */
+            }
+            int status = 0;
+            waitpid(pid, &status, 0);
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                printf("forked child failed: %#x\n", status);
+                return 6;
+            }
+        }
+        rc = from_env ? 0 : probe_trace_stop(); /* from PROBE_TRACE: stopped at exit */
+    }
     if (rc < 0) {
         printf("stop %d %s\n", rc, probe_strerror(rc));
         return 5;
