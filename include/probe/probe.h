@@ -65,8 +65,9 @@ PROBE_EXPORT int probe_is_recording(void);
 
 /**
  * Forget everything recorded, in every thread, including the aggregate of threads
- * that have exited. Sites stay registered. A scope that is open across the reset is
- * not counted. Recording state (started/stopped) is unchanged.
+ * that have exited and the flight-recorder timeline. Sites stay registered. A scope
+ * that is open across the reset is not counted. Recording state (started/stopped)
+ * and tracing are unchanged, and a stream trace being written goes on untouched.
  *
  * @note Thread-safe: other threads may be recording. Not async-signal-safe.
  */

@@ -413,8 +413,9 @@ void
 trace_reset(void)
 {
     /* Buffers of an older session are ignored by snapshots and replaced on their
-     * thread's next event; exited threads' rings are freed by the caller. */
-    if (load_acquire(&session))
+     * thread's next event; exited threads' rings are freed by the caller. A stream
+     * being written is output, not recorded state: it goes on untouched. */
+    if (load_acquire(&session) && !(load_relaxed(&trace_on) && load_relaxed(&session_stream)))
         store_release(&session, session + 1);
 }
 

@@ -92,6 +92,12 @@ with tempfile.TemporaryDirectory() as tmp:
     begins, dropped, _ = check_file(path, 2, 1000, "fork")
     expect(dropped == 0 and begins == 2 * 2 * 1000, f"fork: {begins} begins, {dropped} dropped")
 
+    # probe_reset() forgets statistics, not the stream being written.
+    path = os.path.join(tmp, "reset.json")
+    run(path, 2, 1000, 65536, work=2000, env=dict(os.environ, SC_RESET="1"))
+    begins, dropped, _ = check_file(path, 2, 1000, "reset")
+    expect(dropped == 0 and begins == 2 * 2 * 1000, f"reset: {begins} begins, {dropped} dropped")
+
     # Threads that exit while the stream stops: every event once, none twice.
     for attempt in range(5):
         path = os.path.join(tmp, f"race{attempt}.json")

@@ -5,7 +5,8 @@
  * so the writer keeps up. Prints "scopes N" and "max_rss BYTES" on success.
  * With PATH "-" it neither starts nor stops tracing: PROBE_TRACE does both.
  * SC_FORK=1: before stopping, fork a child that records and exits (it must leave
- * the parent's file alone). SC_RACE=1: the threads exit while the stream stops. */
+ * the parent's file alone). SC_RACE=1: the threads exit while the stream stops.
+ * SC_RESET=1: probe_reset() before stopping. */
 #include <errno.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,6 +91,8 @@ main(int argc, char **argv)
     for (int i = 0; i < nthreads; i++)
         pthread_join(th[i], NULL); /* without SC_RACE they exit before the stop */
     if (!race) {
+        if (getenv("SC_RESET"))
+            probe_reset(); /* statistics only: the stream goes on */
         probe_trace_instant("sc_done");
         if (getenv("SC_FORK")) {
             pid_t pid = fork();
