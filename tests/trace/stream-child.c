@@ -20,7 +20,7 @@
 static long scopes, work;
 static int race;
 static pthread_barrier_t recorded;
-static volatile int release_threads;
+static int release_threads;
 
 static void
 inner(void)
@@ -44,7 +44,7 @@ worker(void *arg)
     }
     if (race) { /* wait for the stop to begin, then exit during it */
         pthread_barrier_wait(&recorded);
-        while (!release_threads)
+        while (!__atomic_load_n(&release_threads, __ATOMIC_ACQUIRE))
             ;
     }
     return NULL;
@@ -85,7 +85,7 @@ main(int argc, char **argv)
     if (race) {
         pthread_barrier_wait(&recorded);
         probe_trace_instant("sc_done");
-        release_threads = 1;
+        __atomic_store_n(&release_threads, 1, __ATOMIC_RELEASE);
         rc = probe_trace_stop();
     }
     for (int i = 0; i < nthreads; i++)
