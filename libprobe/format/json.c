@@ -273,6 +273,7 @@ json_thread(probe_writer *w, const probe_thread_info *t)
     TRY(json_str(w, &f, "name", t->name));
     TRY(json_bool(w, &f, "live", t->live));
     TRY(json_u64(w, &f, "scopes", t->scopes));
+    TRY(json_u64(w, &f, "events_dropped", t->events_dropped));
     return writer_putc(w, '}');
 }
 
@@ -334,6 +335,7 @@ json_losses(probe_writer *w, const probe_snapshot *snap)
     TRY(json_u64(w, &f, "edges_dropped", l->edges_dropped));
     TRY(json_u64(w, &f, "sites_dropped", l->sites_dropped));
     TRY(json_u64(w, &f, "threads_unlisted", l->threads_unlisted));
+    TRY(json_u64(w, &f, "events_dropped", l->events_dropped));
     return writer_putc(w, '}');
 }
 

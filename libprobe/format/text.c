@@ -755,6 +755,7 @@ text_losses(probe_writer *w, const probe_snapshot *snap)
         {l->edges_dropped, "calls not placed in the call tree (a thread's 16384 paths were in use)"},
         {l->sites_dropped, "site hits dropped (the site table was full)"},
         {l->threads_unlisted, "exited threads counted but not listed"},
+        {l->events_dropped, "timeline events not kept (ring overwritten or buffers full)"},
     };
 
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

@@ -27,12 +27,13 @@ EDGE_FIELDS = {
     'caller': (str, type(None)), 'callee': (str, type(None)), 'caller_id': int,
     'callee_id': int, 'calls': int, 'total_ns': int,
 }
-THREAD_FIELDS = {'tid': int, 'name': (str, type(None)), 'live': bool, 'scopes': int}
+THREAD_FIELDS = {'tid': int, 'name': (str, type(None)), 'live': bool, 'scopes': int,
+                 'events_dropped': int}
 RUSAGE_FIELDS = ['wall_ns', 'user_ns', 'system_ns', 'max_rss_bytes', 'minor_faults',
                  'major_faults', 'voluntary_switches', 'involuntary_switches',
                  'block_in', 'block_out']
 LOSS_FIELDS = ['depth_overflow', 'unbalanced', 'edges_dropped', 'sites_dropped',
-               'threads_unlisted']
+               'threads_unlisted', 'events_dropped']
 
 failures = []
 
