@@ -113,15 +113,16 @@ with tempfile.TemporaryDirectory() as tmp:
     expect(dropped > 0, "tiny: nothing dropped with 16-event buffers")
 
     # Many scopes: memory stays bounded by the buffers, not by the run: ten times
-    # the scopes of a short run, about the same peak (sanitizers inflate both).
+    # the scopes of a short run, about the same peak (checked without sanitizers).
     path = os.path.join(tmp, "short.json")
     short = int(run(path, 4, 25000, 65536).get("max_rss", "0"))
     path = os.path.join(tmp, "long.json")
     out = run(path, 4, 250000, 65536)
     check_file(path, 4, 250000, "long")
     rss = int(out.get("max_rss", "0"))
-    expect(0 < rss < short * 3 // 2 + 32 * 1024 * 1024,
-           f"long: peak RSS {rss} bytes against {short} for a tenth of the scopes")
+    if os.environ.get("STREAM_CHECK_RSS", "1") == "1":
+        expect(0 < rss < short * 3 // 2 + 32 * 1024 * 1024,
+               f"long: peak RSS {rss} bytes against {short} for a tenth of the scopes")
 
     # PROBE_TRACE=stream:PATH starts a stream at load; exit completes the file.
     path = os.path.join(tmp, "env.json")
