@@ -38,9 +38,11 @@
 #include <unistd.h>
 
 #include <probe/probe.h>
+
+#include "harness.h"
 #include <probe/report.h>
 
-#define MAX_ROUNDS 101
+#define MAX_ROUNDS BENCH_MAX_ROUNDS
 
 #define BARRIER() __asm__ __volatile__("" ::: "memory")
 
@@ -125,44 +127,6 @@ struct options {
 
 /* ---- helpers --------------------------------------------------------------------- */
 
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* The q-quantile (0..1) of v[0..n-1], by linear interpolation; v is left unchanged. */
-static double
-quantile(const double *v, unsigned n, double q)
-{
-    double s[MAX_ROUNDS];
-
-    memcpy(s, v, n * sizeof(*s));
-    qsort(s, n, sizeof(*s), cmp_double);
-    double pos = q * (n - 1);
-    unsigned i = (unsigned)pos;
-    if (i + 1 >= n)
-        return s[n - 1];
-    return s[i] + (pos - i) * (s[i + 1] - s[i]);
-}
-
-static double
-median(const double *v, unsigned n)
-{
-    return quantile(v, n, 0.5);
-}
-
 /* Pin the calling thread to @want, or to the last CPU it may use when @want < 0 (on
  * small VMs CPU 0 tends to take more of the interrupts). The CPU, or -1. */
 static int
@@ -183,35 +147,14 @@ pin(int want)
     return pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0 ? cpu : -1;
 }
 
-static const char *
-cpu_model(char *buf, size_t size)
-{
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[256];
-
-    snprintf(buf, size, "unknown CPU");
-    if (!f)
-        return buf;
-    while (fgets(line, sizeof(line), f)) {
-        char *colon = strchr(line, ':');
-        if (colon && strncmp(line, "model name", 10) == 0) {
-            snprintf(buf, size, "%s", colon + 2);
-            buf[strcspn(buf, "\n")] = '\0';
-            break;
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
 /* ---- running ---------------------------------------------------------------------- */
 
 static double
 batch_ns(struct variant *v, uint64_t n)
 {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     v->loop(n);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     v->ran += n;
     return (double)(t1 - t0) / (double)n;
 }
@@ -272,7 +215,7 @@ print_report(const struct options *o, int cpu, const double *extra_x_thread)
 
     printf("## rusage_overhead\n\n");
     printf("libprobe %d.%d.%d, %s, built %s; %s.\n", PROBE_VERSION_MAJOR,
-           PROBE_VERSION_MINOR, PROBE_VERSION_PATCH, cpu_model(model, sizeof(model)),
+           PROBE_VERSION_MINOR, PROBE_VERSION_PATCH, bench_cpu_model(model, sizeof(model)),
 #ifdef __OPTIMIZE__
            "optimized",
 #else
@@ -288,12 +231,12 @@ print_report(const struct options *o, int cpu, const double *extra_x_thread)
     printf("| what | ns/call (median) | × PROBE_SCOPE |\n");
     printf("|---|---:|---:|\n");
     for (int i = 0; i < V_COUNT; i++)
-        printf("| %s | %.1f | %.2f |\n", v[i].label, median(v[i].ns, r),
-               i == V_SCOPE ? 1.0 : median(v[i].x_scope, r));
+        printf("| %s | %.1f | %.2f |\n", v[i].label, bench_median(v[i].ns, r),
+               i == V_SCOPE ? 1.0 : bench_median(v[i].x_scope, r));
     printf(
         "\nPROBE_RUSAGE_SCOPE minus PROBE_SCOPE is %.2f × probe_getrusage(THREAD) "
         "(median of the rounds' ratios; 2.00 is the two readings and nothing else).\n\n",
-        median(extra_x_thread, r));
+        bench_median(extra_x_thread, r));
     print_recorded_check();
 
     printf(
@@ -303,8 +246,8 @@ print_report(const struct options *o, int cpu, const double *extra_x_thread)
     printf("|---|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < V_COUNT; i++)
         printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n", v[i].label,
-               quantile(v[i].ns, r, 0), quantile(v[i].ns, r, 0.25), median(v[i].ns, r),
-               quantile(v[i].ns, r, 0.75), quantile(v[i].ns, r, 1));
+               bench_quantile(v[i].ns, r, 0), bench_quantile(v[i].ns, r, 0.25), bench_median(v[i].ns, r),
+               bench_quantile(v[i].ns, r, 0.75), bench_quantile(v[i].ns, r, 1));
 }
 
 static int

@@ -45,13 +45,15 @@
 
 #include <probe/probe.h>
 
+#include "harness.h"
+
 #include "loops.h"
 
 #ifdef BENCH_HAVE_CALLGRIND_H
 #include <valgrind/callgrind.h>
 #endif
 
-#define MAX_ROUNDS 101
+#define MAX_ROUNDS BENCH_MAX_ROUNDS
 
 /* Targets; docs/bench.md gives the reasons. */
 #define TARGET_SCOPE_X_FLOOR 2.0 /* (b) at most this many floors */
@@ -105,44 +107,6 @@ struct options {
 };
 
 /* ---- small helpers ------------------------------------------------------------ */
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* The q-quantile (0..1) of v[0..n-1], by linear interpolation; v is left unchanged. */
-static double
-quantile(const double *v, unsigned n, double q)
-{
-    double s[MAX_ROUNDS];
-
-    memcpy(s, v, n * sizeof(*s));
-    qsort(s, n, sizeof(*s), cmp_double);
-    double pos = q * (n - 1);
-    unsigned i = (unsigned)pos;
-    if (i + 1 >= n)
-        return s[n - 1];
-    return s[i] + (pos - i) * (s[i + 1] - s[i]);
-}
-
-static double
-median(const double *v, unsigned n)
-{
-    return quantile(v, n, 0.5);
-}
 
 static void
 die(const char *what, int err)
@@ -218,9 +182,9 @@ static double
 batch_ns(struct variant *v, uint64_t n)
 {
     set_recording(v->rec);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     v->loop(n);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     if (v->rec == REC_ON || v->rec == REC_TRACE)
         scopes_recorded += n;
     return (double)(t1 - t0) / (double)n;
@@ -270,9 +234,9 @@ worker_main(void *arg)
         if (workers_quit)
             break;
         if (w->n) {
-            w->t0 = now_ns();
+            w->t0 = bench_now_ns();
             loops_scope(w->n);
-            w->t1 = now_ns();
+            w->t1 = bench_now_ns();
         }
         pthread_barrier_wait(&workers_done);
     }
@@ -329,27 +293,6 @@ workers_run(int nthreads, uint64_t n)
 
 /* ---- the report -------------------------------------------------------------------- */
 
-static const char *
-cpu_model(char *buf, size_t size)
-{
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[256];
-
-    snprintf(buf, size, "unknown CPU");
-    if (!f)
-        return buf;
-    while (fgets(line, sizeof(line), f)) {
-        char *colon = strchr(line, ':');
-        if (colon && strncmp(line, "model name", 10) == 0) {
-            snprintf(buf, size, "%s", colon + 2);
-            buf[strcspn(buf, "\n")] = '\0';
-            break;
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
 /* What the library recorded for site "x" against what ran while recording: a library
  * that dropped scopes would look cheaper than it is. */
 static void
@@ -386,7 +329,7 @@ print_report(const struct options *o, const struct cpus *c, int threads,
 
     printf("## scope_overhead\n\n");
     printf("libprobe %d.%d.%d, %s, built %s; %s.\n", PROBE_VERSION_MAJOR,
-           PROBE_VERSION_MINOR, PROBE_VERSION_PATCH, cpu_model(model, sizeof(model)),
+           PROBE_VERSION_MINOR, PROBE_VERSION_PATCH, bench_cpu_model(model, sizeof(model)),
 #ifdef __OPTIMIZE__
            "optimized",
 #else
@@ -402,34 +345,34 @@ print_report(const struct options *o, const struct cpus *c, int threads,
     printf(". Floor clock: %s. %u rounds, ~%.0f ms per variant per round; medians.\n\n",
            loops_floor_clock(), r, o->ms);
 
-    double floor_ns = median(v[V_FLOOR].ns, r);
-    double scope_x = median(v[V_SCOPE].x_floor, r);
-    double stopped_ns = median(v[V_STOPPED].ns, r);
-    double d_x = median(d_x_empty, r);
-    double d_diff = median(v[V_DISABLED].ns, r) - median(v[V_EMPTY].ns, r);
+    double floor_ns = bench_median(v[V_FLOOR].ns, r);
+    double scope_x = bench_median(v[V_SCOPE].x_floor, r);
+    double stopped_ns = bench_median(v[V_STOPPED].ns, r);
+    double d_x = bench_median(d_x_empty, r);
+    double d_diff = bench_median(v[V_DISABLED].ns, r) - bench_median(v[V_EMPTY].ns, r);
 
     printf("| variant | ns/scope (median) | × floor | target | met? |\n");
     printf("|---|---:|---:|---|---|\n");
     printf("| %s | %.2f | 1.00 | — | — |\n", v[V_FLOOR].label, floor_ns);
-    printf("| %s | %.2f | %.3f | — | — |\n", v[V_EMPTY].label, median(v[V_EMPTY].ns, r),
-           median(v[V_EMPTY].x_floor, r));
+    printf("| %s | %.2f | %.3f | — | — |\n", v[V_EMPTY].label, bench_median(v[V_EMPTY].ns, r),
+           bench_median(v[V_EMPTY].x_floor, r));
     printf("| %s | %.2f | %.2f | ≤ %.1f× floor | %s |\n", v[V_SCOPE].label,
-           median(v[V_SCOPE].ns, r), scope_x, TARGET_SCOPE_X_FLOOR,
+           bench_median(v[V_SCOPE].ns, r), scope_x, TARGET_SCOPE_X_FLOOR,
            met(scope_x <= TARGET_SCOPE_X_FLOOR));
     printf("| %s | %.2f | %.3f | ≤ %.1f ns | %s |\n", v[V_STOPPED].label, stopped_ns,
-           median(v[V_STOPPED].x_floor, r), TARGET_STOPPED_NS,
+           bench_median(v[V_STOPPED].x_floor, r), TARGET_STOPPED_NS,
            met(stopped_ns <= TARGET_STOPPED_NS));
     printf("| %s | %.2f | %.3f | ≈ empty loop (%.2f× it) | %s |\n", v[V_DISABLED].label,
-           median(v[V_DISABLED].ns, r), median(v[V_DISABLED].x_floor, r), d_x,
+           bench_median(v[V_DISABLED].ns, r), bench_median(v[V_DISABLED].x_floor, r), d_x,
            met(d_x <= TARGET_DISABLED_X || d_diff <= TARGET_DISABLED_NS));
     printf("| %s | %.2f | %.2f | — (%.2f× (b)) | — |\n", v[V_TRACED].label,
-           median(v[V_TRACED].ns, r), median(v[V_TRACED].x_floor, r),
-           median(v[V_TRACED].ns, r) / median(v[V_SCOPE].ns, r));
+           bench_median(v[V_TRACED].ns, r), bench_median(v[V_TRACED].x_floor, r),
+           bench_median(v[V_TRACED].ns, r) / bench_median(v[V_SCOPE].ns, r));
     if (threads) {
-        double ratio = median(t_ratio, r);
+        double ratio = bench_median(t_ratio, r);
         printf("| (e) scopes/s, 2 threads ÷ 1 thread | 1T %.2f, 2T %.2f all threads"
                " | %.2f× (ratio) | ≥ %.1f× | %s |\n",
-               median(t1_ns, r), median(t2_ns, r), ratio, TARGET_THREADS_X,
+               bench_median(t1_ns, r), bench_median(t2_ns, r), ratio, TARGET_THREADS_X,
                met(ratio >= TARGET_THREADS_X));
     } else {
         printf("| (e) scopes/s, 2 threads ÷ 1 thread | — | — | ≥ %.1f× |"
@@ -446,18 +389,18 @@ print_report(const struct options *o, const struct cpus *c, int threads,
     printf("|---|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < V_COUNT; i++)
         printf("| %s | %.2f | %.2f | %.2f | %.2f | %.2f |\n", v[i].label,
-               quantile(v[i].ns, r, 0), quantile(v[i].ns, r, 0.25), median(v[i].ns, r),
-               quantile(v[i].ns, r, 0.75), quantile(v[i].ns, r, 1));
+               bench_quantile(v[i].ns, r, 0), bench_quantile(v[i].ns, r, 0.25), bench_median(v[i].ns, r),
+               bench_quantile(v[i].ns, r, 0.75), bench_quantile(v[i].ns, r, 1));
     if (threads) {
         printf("| (e) 1 thread | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
-               quantile(t1_ns, r, 0), quantile(t1_ns, r, 0.25), median(t1_ns, r),
-               quantile(t1_ns, r, 0.75), quantile(t1_ns, r, 1));
+               bench_quantile(t1_ns, r, 0), bench_quantile(t1_ns, r, 0.25), bench_median(t1_ns, r),
+               bench_quantile(t1_ns, r, 0.75), bench_quantile(t1_ns, r, 1));
         printf("| (e) 2 threads, all | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
-               quantile(t2_ns, r, 0), quantile(t2_ns, r, 0.25), median(t2_ns, r),
-               quantile(t2_ns, r, 0.75), quantile(t2_ns, r, 1));
+               bench_quantile(t2_ns, r, 0), bench_quantile(t2_ns, r, 0.25), bench_median(t2_ns, r),
+               bench_quantile(t2_ns, r, 0.75), bench_quantile(t2_ns, r, 1));
         printf("| (e) ratio 2T÷1T | %.3f | %.3f | %.3f | %.3f | %.3f |\n",
-               quantile(t_ratio, r, 0), quantile(t_ratio, r, 0.25), median(t_ratio, r),
-               quantile(t_ratio, r, 0.75), quantile(t_ratio, r, 1));
+               bench_quantile(t_ratio, r, 0), bench_quantile(t_ratio, r, 0.25), bench_median(t_ratio, r),
+               bench_quantile(t_ratio, r, 0.75), bench_quantile(t_ratio, r, 1));
     }
 }
 

@@ -20,16 +20,9 @@
 
 #include <probe/probe.h>
 
+#include "harness.h"
+
 static long scopes_per_thread, work;
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void *
 worker(void *arg)
@@ -59,14 +52,14 @@ run(int threads, long w, const char *path)
         fprintf(stderr, "stream_throughput: %s\n", probe_strerror(rc));
         return 1;
     }
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     for (int i = 0; i < threads; i++)
         pthread_create(&th[i], NULL, worker, NULL);
     for (int i = 0; i < threads; i++)
         pthread_join(th[i], NULL);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bench_now_ns();
     rc = probe_trace_stop();
-    uint64_t t2 = now_ns();
+    uint64_t t2 = bench_now_ns();
     if (rc < 0) {
         fprintf(stderr, "stream_throughput: stop: %s\n", probe_strerror(rc));
         return 1;
