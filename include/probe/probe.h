@@ -253,5 +253,6 @@ probe__module_unload(void)
 #include <probe/report.h>
 #include <probe/trace.h>
 #include <probe/fault.h>
+#include <probe/sampler.h>
 
 #endif /* PROBE_PROBE_H */

@@ -102,6 +102,41 @@ typedef struct probe_event_info {
     const char *name;           /**< INSTANT: its name; otherwise the site's name. */
 } probe_event_info;
 
+/**
+ * One distinct sampled stack of one thread (sampler.h), aggregated over every sample
+ * that had the same frames and open scopes. Frames are symbolized when the snapshot
+ * is taken: a function name from dladdr(3), else "module+0xoffset" (the offset from
+ * the module's load address), never a bare address.
+ */
+typedef struct probe_sample_info {
+    size_t thread;              /**< Index into the snapshot's threads, or
+                                     PROBE_SAMPLE_NO_THREAD for an unlisted thread. */
+    uint64_t tid;               /**< Kernel thread id. */
+    uint64_t weight;            /**< Timer expirations: each signal counts 1 + the
+                                     expirations the kernel merged into it. */
+    uint64_t cpu_ns;            /**< weight x the interval the samples were taken at. */
+    unsigned signals;           /**< Signals that delivered these samples. */
+    unsigned depth;             /**< Number of frames. */
+    const char *const *frames;  /**< Root first; the last is where the thread was. */
+    unsigned nscopes;           /**< PROBE_SCOPEs open at the sample. */
+    const char *const *scopes;  /**< Their names, outermost first. */
+} probe_sample_info;
+
+#define PROBE_SAMPLE_NO_THREAD ((size_t)-1)
+
+/** The sampler's counters, over everything in the snapshot. */
+typedef struct probe_sampler_info {
+    uint64_t interval_ns;       /**< Requested interval of the last start; 0 if never. */
+    int mode;                   /**< probe_sample_mode of the last start. */
+    int running;                /**< 1 if sampling when the snapshot was taken. */
+    uint64_t signals;           /**< Timer signals handled. */
+    uint64_t expirations;       /**< Expirations they stand for (signals + overruns),
+                                     kept and dropped. */
+    uint64_t dropped;           /**< Signals whose sample was lost: a full buffer or
+                                     an aggregate table out of memory. */
+    uint64_t dropped_expirations; /**< The expirations of those. */
+} probe_sampler_info;
+
 /** A thread that recorded something. */
 typedef struct probe_thread_info {
     uint64_t tid;           /**< Kernel thread id. */
@@ -179,6 +214,18 @@ PROBE_EXPORT size_t probe_snapshot_thread_count(const probe_snapshot *snap);
 /** @return Thread @p i; NULL if out of range. */
 PROBE_EXPORT const probe_thread_info *probe_snapshot_thread(const probe_snapshot *snap,
                                                             size_t i);
+
+/** @return The number of distinct sampled stacks (0 if the sampler never ran). */
+PROBE_EXPORT size_t probe_snapshot_sample_count(const probe_snapshot *snap);
+
+/** @return Sampled stack @p i, valid until the snapshot is freed; NULL if out of
+ *          range. Stacks come grouped by thread. */
+PROBE_EXPORT const probe_sample_info *probe_snapshot_sample(const probe_snapshot *snap,
+                                                            size_t i);
+
+/** @return The sampler's counters (all zero if it never ran); NULL only if @p snap
+ *          is NULL. */
+PROBE_EXPORT const probe_sampler_info *probe_snapshot_sampler_info(const probe_snapshot *snap);
 
 /** @return What could not be recorded; NULL only if @p snap is NULL. */
 PROBE_EXPORT const probe_loss_info *probe_snapshot_losses(const probe_snapshot *snap);

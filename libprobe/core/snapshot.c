@@ -9,6 +9,7 @@
 
 #include "aggregate.h"
 #include "clock.h"
+#include "samples.h"
 #include "sites.h"
 #include "thread.h"
 #include "trace.h"
@@ -29,7 +30,10 @@ struct probe_snapshot {
     probe_clock_info clock;
     probe_rusage rusage;
     char *strings;                  /* every site string, back to back */
+    struct sample_set *samples;     /* NULL when the sampler never ran */
 };
+
+struct sample_set *(*sampler_collect_hook)(void);
 
 static uint64_t
 to_ns(uint64_t ticks, double ns_per_tick)
@@ -279,6 +283,16 @@ probe_snapshot_take(void)
         snap->threads[i] = (probe_thread_info){l->tid, l->name, l->live, l->scopes,
                                                l->events_dropped};
     }
+    struct sample_set *(*collect)(void) = __atomic_load_n(&sampler_collect_hook,
+                                                           __ATOMIC_ACQUIRE);
+    snap->samples = collect ? collect() : NULL;
+    for (size_t i = 0; snap->samples && i < snap->samples->n; i++) {
+        probe_sample_info *s = &snap->samples->v[i];
+        s->thread = PROBE_SAMPLE_NO_THREAD;
+        for (size_t k = 0; k < snap->nthreads; k++)
+            if (snap->threads[k].tid == s->tid)
+                s->thread = k; /* the last: a live thread after an exited one */
+    }
     snap->losses = (probe_loss_info){agg.loss.depth_overflow, agg.loss.unbalanced,
                                      agg.loss.edges_dropped, agg.loss.sites_dropped,
                                      agg.loss.threads_unlisted, raw.dropped};
@@ -309,6 +323,8 @@ probe_snapshot_free(probe_snapshot *snap)
     free(snap->threads);
     free(snap->listing);
     free(snap->strings);
+    if (snap->samples)
+        snap->samples->free(snap->samples);
     free(snap);
 }
 
@@ -400,4 +416,26 @@ probe_snapshot_find(const probe_snapshot *snap, const char *name)
             return &snap->sites[i];
     }
     return NULL;
+}
+
+PROBE_EXPORT size_t
+probe_snapshot_sample_count(const probe_snapshot *snap)
+{
+    return snap && snap->samples ? snap->samples->n : 0;
+}
+
+PROBE_EXPORT const probe_sample_info *
+probe_snapshot_sample(const probe_snapshot *snap, size_t i)
+{
+    return snap && snap->samples && i < snap->samples->n ? &snap->samples->v[i] : NULL;
+}
+
+PROBE_EXPORT const probe_sampler_info *
+probe_snapshot_sampler_info(const probe_snapshot *snap)
+{
+    static const probe_sampler_info none;
+
+    if (!snap)
+        return NULL;
+    return snap->samples ? &snap->samples->info : &none;
 }

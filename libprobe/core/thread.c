@@ -19,6 +19,7 @@
 
 #include "atomics.h"
 #include "clock.h"
+#include "samples.h"
 #include "sites.h"
 #include "walk.h"
 #include <probe/report.h>
@@ -37,6 +38,10 @@ static size_t nretired_list;
 static uint32_t global_gen = 1;
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+void (*thread_start_hook)(void);
+void (*sampler_reset_hook)(void);
+void (*thread_exit_hook)(void);
 
 /* ---- creation, exit, reset ------------------------------------------------------ */
 
@@ -65,6 +70,7 @@ thread_create(void)
     }
     t->nnodes = 1; /* node 0: the root, parent of the top-level scopes */
     t->tid = (uint64_t)syscall(SYS_gettid);
+    t->self = pthread_self();
     pthread_once(&exit_key_once, exit_key_create);
     pthread_mutex_lock(&reg_lock);
     t->gen = global_gen;
@@ -75,6 +81,9 @@ thread_create(void)
     pthread_mutex_unlock(&reg_lock);
     (void)pthread_setspecific(exit_key, t);
     tls_thread = t;
+    void (*hook)(void) = load_acquire(&thread_start_hook);
+    if (hook)
+        hook();
     return t;
 }
 
@@ -183,7 +192,10 @@ static void
 thread_exit(void *arg)
 {
     struct thread_state *t = arg;
+    void (*hook)(void) = load_acquire(&thread_exit_hook);
 
+    if (hook)
+        hook();
     pthread_mutex_lock(&reg_lock);
     /* The timeline does not follow the statistics' generation: hand it off first. */
     if (trace_thread_exit(t->trace, t->tid, t->name))
@@ -226,6 +238,9 @@ thread_reset_all(void)
     nretired_list = 0;
     trace_reset();
     pthread_mutex_unlock(&reg_lock);
+    void (*reset)(void) = load_acquire(&sampler_reset_hook);
+    if (reset)
+        reset(); /* outside the registry lock, like every sampler hook */
 }
 
 /* The owner noticed a reset: zero its own statistics, keep its open frames. No
@@ -814,6 +829,43 @@ void
 thread_init(void)
 {
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* ---- the sampler's views -------------------------------------------------------- */
+
+void
+thread_for_each_live(void (*fn)(void *arg, uint64_t tid, pthread_t self), void *arg)
+{
+    pthread_mutex_lock(&reg_lock);
+    for (struct thread_state *t = live_head; t; t = t->next)
+        fn(arg, t->tid, t->self);
+    pthread_mutex_unlock(&reg_lock);
+}
+
+void
+thread_ensure(void)
+{
+    if (!tls_thread)
+        (void)thread_create();
+}
+
+PROBE_SIGSAFE unsigned
+thread_scope_ids(uint32_t *out, unsigned max)
+{
+    const struct thread_state *t = tls_thread;
+    unsigned n = 0, depth;
+
+    if (!t)
+        return 0;
+    depth = load_relaxed(&t->depth);
+    if (depth > THREAD_MAX_DEPTH)
+        depth = THREAD_MAX_DEPTH;
+    for (unsigned i = depth; i-- > 0 && n < max;) {
+        uint32_t id = t->stack[i].id;
+        if (id)
+            out[n++] = id;
+    }
+    return n;
 }
 
 /* ---- walking stacks from a signal handler --------------------------------------- */

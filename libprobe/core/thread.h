@@ -5,6 +5,7 @@
 #ifndef PROBE_CORE_THREAD_H
 #define PROBE_CORE_THREAD_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,7 @@ struct thread_state {
     uint32_t depth;
     uint32_t overflow_open;     /* scopes entered beyond THREAD_MAX_DEPTH, still open */
     uint64_t tid;
+    pthread_t self;             /* for the sampler's stack bounds */
     char name[THREAD_NAME_MAX];
     uint64_t scopes;
     struct loss_acc loss;

@@ -2,7 +2,9 @@
  * The "collapsed" formatter: folded stacks, as FlameGraph's stackcollapse scripts
  * write them and flamegraph.pl and speedscope read them. One line per path of the
  * calling-context tree, root first: "main;parse;lex 123456", the number being the
- * path's self time in nanoseconds (or its calls). Documented in docs/formats.md.
+ * path's self time in nanoseconds (or its calls). When the sampler ran, the sampled
+ * stacks instead by default ("source=samples|scopes"), weighted by the CPU time they
+ * stand for (or their timer expirations). Documented in docs/formats.md.
  */
 #include "collapsed.h"
 
@@ -17,8 +19,15 @@ enum collapsed_weight {
     COLLAPSED_WEIGHT_CALLS,
 };
 
+enum collapsed_source {
+    COLLAPSED_SOURCE_AUTO,      /* samples when there are any, else scopes */
+    COLLAPSED_SOURCE_SAMPLES,
+    COLLAPSED_SOURCE_SCOPES,
+};
+
 struct collapsed_options {
     enum collapsed_weight weight;
+    enum collapsed_source source;
 };
 
 /* ---- options ----------------------------------------------------------------- */
@@ -43,20 +52,36 @@ collapsed_parse_weight(const char *v, size_t len, enum collapsed_weight *out)
     return PROBE_EINVAL;
 }
 
-/* "key=value[,key=value...]"; today the only key is "weight". */
+static int
+collapsed_parse_source(const char *v, size_t len, enum collapsed_source *out)
+{
+    if (len == 7 && memcmp(v, "samples", 7) == 0)
+        *out = COLLAPSED_SOURCE_SAMPLES;
+    else if (len == 6 && memcmp(v, "scopes", 6) == 0)
+        *out = COLLAPSED_SOURCE_SCOPES;
+    else
+        return PROBE_EINVAL;
+    return 0;
+}
+
+/* "key=value[,key=value...]"; the keys are "weight" and "source". */
 static int
 collapsed_parse_options(const char *options, struct collapsed_options *out)
 {
-    struct collapsed_options o = {.weight = COLLAPSED_WEIGHT_SELF_NS};
+    struct collapsed_options o = {.weight = COLLAPSED_WEIGHT_SELF_NS,
+                                  .source = COLLAPSED_SOURCE_AUTO};
     const char *p = options ? options : "";
 
     while (*p) {
         size_t len = strcspn(p, ",");
         const char *eq = memchr(p, '=', len);
 
-        if (!eq || (size_t)(eq - p) != 6 || memcmp(p, "weight", 6) != 0)
+        if (eq && (size_t)(eq - p) == 6 && memcmp(p, "weight", 6) == 0)
+            TRY(collapsed_parse_weight(eq + 1, len - 7, &o.weight));
+        else if (eq && (size_t)(eq - p) == 6 && memcmp(p, "source", 6) == 0)
+            TRY(collapsed_parse_source(eq + 1, len - 7, &o.source));
+        else
             return PROBE_EINVAL;
-        TRY(collapsed_parse_weight(eq + 1, len - 7, &o.weight));
         p += len;
         if (*p == ',' && *++p == '\0')
             return PROBE_EINVAL;
@@ -136,6 +161,33 @@ collapsed_node(probe_writer *w, const probe_snapshot *snap, const probe_node_inf
     return probe_writer_printf(w, " %" PRIu64 "\n", weight);
 }
 
+/* One line per sampled stack: its frames root first, and its CPU time in ns (or
+ * its timer expirations with weight=calls). */
+static int
+collapsed_samples(probe_writer *w, const probe_snapshot *snap,
+                  const struct collapsed_options *o)
+{
+    size_t count = probe_snapshot_sample_count(snap);
+
+    for (size_t i = 0; i < count; i++) {
+        const probe_sample_info *s = probe_snapshot_sample(snap, i);
+        uint64_t weight;
+
+        if (!s || s->depth == 0)
+            continue;
+        weight = o->weight == COLLAPSED_WEIGHT_CALLS ? s->weight : s->cpu_ns;
+        if (weight == 0)
+            continue;
+        for (unsigned k = 0; k < s->depth; k++) {
+            if (k > 0)
+                TRY(writer_putc(w, ';'));
+            TRY(collapsed_put_name(w, s->frames[k]));
+        }
+        TRY(probe_writer_printf(w, " %" PRIu64 "\n", weight));
+    }
+    return 0;
+}
+
 int
 collapsed_write(const probe_snapshot *snap, probe_writer *w, const char *options,
                 void *user)
@@ -146,6 +198,9 @@ collapsed_write(const probe_snapshot *snap, probe_writer *w, const char *options
 
     (void)user;
     TRY(collapsed_parse_options(options, &o));
+    if (o.source == COLLAPSED_SOURCE_SAMPLES ||
+        (o.source == COLLAPSED_SOURCE_AUTO && probe_snapshot_sample_count(snap) > 0))
+        return collapsed_samples(w, snap, &o);
     for (size_t i = 0; i < count; i++) {
         const probe_node_info *n = probe_snapshot_node(snap, i);
 

@@ -1,0 +1,101 @@
+/**
+ * @file sampler.h
+ * The statistical sampler: where threads spend their CPU time, for code nobody
+ * annotated.
+ *
+ * In CPU mode every thread known to libprobe gets its own timer on its own CPU-time
+ * clock (timer_create on the thread's CPU clock, SIGEV_THREAD_ID), so each thread is
+ * sampled in proportion to its CPU use. A thread is known once it has used libprobe
+ * (a scope, a line, a counter, probe_thread_name()); threads that start using it
+ * after probe_sampler_start() get their timer at that first use. Threads that never
+ * use libprobe are not sampled.
+ *
+ * Each SIGPROF records the thread's stack (frame pointers, bounded by the thread's
+ * stack; code built without frame pointers shows fewer frames) and its open
+ * PROBE_SCOPEs into a preallocated per-thread buffer; the handler allocates nothing,
+ * takes no lock and keeps errno. The kernel may deliver fewer signals than the
+ * interval asks for (a 250 Hz tick delivers 250 per second at 1 kHz) and counts the
+ * rest as timer overruns: every sample is weighted by 1 + its overruns, so
+ * weight x interval is the CPU time it stands for, whatever the tick.
+ *
+ * Samples are aggregated and symbolized (dladdr) when a snapshot is taken, and
+ * appear in it next to the scopes (probe_snapshot_sample(), report.h); the
+ * "collapsed" formatter writes them as folded stacks.
+ *
+ * Once started, the sampler's SIGPROF handler stays installed after stop, and
+ * ignores SIGPROFs it did not ask for (kill(2) and the like), so a signal still in
+ * flight at stop cannot kill the process. A forked child starts with the sampler
+ * stopped (timers are not inherited); its samples so far stay in its snapshots.
+ */
+#ifndef PROBE_SAMPLER_H
+#define PROBE_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <probe/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** What the sampler's clock measures. */
+typedef enum probe_sample_mode {
+    PROBE_SAMPLE_CPU = 0,   /**< CPU time of each thread. */
+    PROBE_SAMPLE_WALL = 1,  /**< Wall time, blocked threads included: not built yet,
+                                 probe_sampler_start() returns PROBE_ENOTSUP. */
+} probe_sample_mode;
+
+/** Options of probe_sampler_start(). Initialise with PROBE_SAMPLER_OPTIONS_INIT. */
+typedef struct probe_sampler_options {
+    size_t size;            /**< sizeof(probe_sampler_options): lets the struct grow. */
+    uint64_t interval_ns;   /**< Sampling interval; 50 us..1 s. Default 1 ms. */
+    int mode;               /**< probe_sample_mode. Default PROBE_SAMPLE_CPU. */
+    unsigned max_depth;     /**< Frames kept per sample, 1..128 (deeper stacks lose
+                                 their outermost frames). Default 64. */
+    unsigned buffer_samples; /**< Per-thread buffer, in samples of 32 frames, at
+                                  least 16; samples that find it full are counted as
+                                  dropped. Default 4096 (1 MiB per thread). */
+} probe_sampler_options;
+
+#define PROBE_SAMPLER_INTERVAL_DEFAULT 1000000u
+#define PROBE_SAMPLER_INTERVAL_MIN 50000u
+#define PROBE_SAMPLER_INTERVAL_MAX 1000000000u
+#define PROBE_SAMPLER_DEPTH_DEFAULT 64u
+#define PROBE_SAMPLER_DEPTH_MAX 128u
+#define PROBE_SAMPLER_BUFFER_DEFAULT 4096u
+
+#define PROBE_SAMPLER_OPTIONS_INIT                                                    \
+    {sizeof(probe_sampler_options), PROBE_SAMPLER_INTERVAL_DEFAULT, PROBE_SAMPLE_CPU, \
+     PROBE_SAMPLER_DEPTH_DEFAULT, PROBE_SAMPLER_BUFFER_DEFAULT}
+
+/**
+ * Start sampling every thread known to libprobe, and every thread that starts
+ * using it from now on.
+ *
+ * @param opts  Options, or NULL for the defaults.
+ * @retval 0              Sampling.
+ * @retval PROBE_EBUSY    Already running.
+ * @retval PROBE_EINVAL   An option is out of range, or @c size is too small.
+ * @retval PROBE_ENOTSUP  PROBE_SAMPLE_WALL (not built yet), or no per-thread CPU
+ *                        timers on this platform.
+ * @retval PROBE_ENOMEM   Out of memory.
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT int probe_sampler_start(const probe_sampler_options *opts);
+
+/**
+ * Stop sampling. What was sampled stays for snapshots. A no-op when stopped.
+ * @retval 0  Always.
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT int probe_sampler_stop(void);
+
+/** @return 1 while sampling, else 0. @note Thread-safe. */
+PROBE_EXPORT int probe_sampler_is_running(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PROBE_SAMPLER_H */

@@ -1,0 +1,48 @@
+/* The seams between the core and the sampler (libprobe/sampler/). The core knows
+ * nothing of signals or timers: it calls hooks the sampler installs at load time,
+ * and offers the sampler a few read-only views of its thread registry. */
+#ifndef PROBE_CORE_SAMPLES_H
+#define PROBE_CORE_SAMPLES_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <probe/report.h>
+
+#include "walk.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+
+/* Called by a thread right after it registers with libprobe (its first use), and by
+ * an exiting thread before its state is unlinked; never under the registry lock. */
+extern void (*thread_start_hook)(void) HIDDEN;
+extern void (*thread_exit_hook)(void) HIDDEN;
+
+/* Call @fn for every live thread, under the registry lock: @fn must not take locks
+ * that are held while calling into the core. */
+void thread_for_each_live(void (*fn)(void *arg, uint64_t tid, pthread_t self), void *arg);
+
+/* Register the calling thread if it is not yet (runs thread_start_hook). */
+void thread_ensure(void);
+
+/* The site ids of the calling thread's open scopes, innermost first, at most @max.
+ * Returns how many were copied. */
+PROBE_SIGSAFE unsigned thread_scope_ids(uint32_t *out, unsigned max);
+
+/* The samples a snapshot holds, built by the sampler; freed with @free. */
+struct sample_set {
+    probe_sample_info *v;
+    size_t n;
+    probe_sampler_info info;
+    void (*free)(struct sample_set *);
+};
+
+/* Set by the sampler: aggregate everything sampled so far (NULL when nothing was,
+ * or out of memory). */
+extern struct sample_set *(*sampler_collect_hook)(void) HIDDEN;
+
+/* Set by the sampler: forget everything sampled so far (probe_reset). */
+extern void (*sampler_reset_hook)(void) HIDDEN;
+
+#endif

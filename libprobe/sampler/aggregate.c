@@ -1,0 +1,269 @@
+/* The stack -> weight table: samples drained from the rings are merged here, off the
+ * signal path, under the sampler lock; a snapshot symbolizes it and merges the stacks
+ * that name the same frames. */
+#include "sampler.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/atomics.h"
+#include "core/thread.h"
+
+#define AGG_BUCKETS 4096
+#define INTERN_BUCKETS 1024
+
+struct stack_ent {
+    struct stack_ent *next;
+    uint64_t hash, tid, weight, ns, signals;
+    unsigned npcs, nscopes;
+    uintptr_t pcs[];            /* then the scope ids, as uintptr_t too */
+};
+
+static struct stack_ent *table[AGG_BUCKETS];
+/* Counters of released slots; live slots' are added at build time. */
+static uint64_t ret_signals, ret_exp, ret_dropped, ret_dropped_exp, agg_dropped,
+    agg_dropped_exp;
+
+static uint64_t
+mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
+    return h;
+}
+
+static void
+add_rec(uint64_t tid, const struct sample_rec *r, uint64_t interval_ns)
+{
+    uint64_t h = mix(tid, r->npcs | (uint64_t)r->nscopes << 32);
+    struct stack_ent *e;
+
+    for (unsigned i = 0; i < r->npcs; i++)
+        h = mix(h, r->pcs[i]);
+    for (unsigned i = 0; i < r->nscopes; i++)
+        h = mix(h, r->scopes[i]);
+    for (e = table[h % AGG_BUCKETS]; e; e = e->next) {
+        if (e->hash != h || e->tid != tid || e->npcs != r->npcs || e->nscopes != r->nscopes)
+            continue;
+        if (memcmp(e->pcs, r->pcs, r->npcs * sizeof(uintptr_t)) != 0)
+            continue;
+        unsigned i = 0;
+        while (i < r->nscopes && e->pcs[e->npcs + i] == r->scopes[i])
+            i++;
+        if (i == r->nscopes)
+            break;
+    }
+    if (!e) {
+        e = malloc(sizeof(*e) + (r->npcs + r->nscopes) * sizeof(uintptr_t));
+        if (!e) {
+            agg_dropped++;
+            agg_dropped_exp += r->weight;
+            return;
+        }
+        *e = (struct stack_ent){.hash = h, .tid = tid, .npcs = r->npcs,
+                                .nscopes = r->nscopes};
+        memcpy(e->pcs, r->pcs, r->npcs * sizeof(uintptr_t));
+        for (unsigned i = 0; i < r->nscopes; i++)
+            e->pcs[r->npcs + i] = r->scopes[i];
+        e->next = table[h % AGG_BUCKETS];
+        table[h % AGG_BUCKETS] = e;
+    }
+    e->weight += r->weight;
+    e->ns += r->weight * interval_ns;
+    e->signals++;
+}
+
+void
+agg_samples_drain(struct slot *s)
+{
+    static struct sample_rec rec; /* large: not on the stack; under the lock */
+
+    while (s->ring.w && ring_pop(&s->ring, &rec))
+        add_rec(s->tid, &rec, s->interval_ns);
+}
+
+void
+agg_samples_totals(const struct slot *s)
+{
+    ret_signals += load_relaxed(&s->signals) - s->base_signals;
+    ret_exp += load_relaxed(&s->expirations) - s->base_exp;
+    ret_dropped += load_relaxed(&s->dropped) - s->base_dropped;
+    ret_dropped_exp += load_relaxed(&s->dropped_exp) - s->base_dropped_exp;
+}
+
+void
+agg_samples_forget(void)
+{
+    for (unsigned b = 0; b < AGG_BUCKETS; b++) {
+        for (struct stack_ent *e = table[b], *next; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+        table[b] = NULL;
+    }
+    ret_signals = ret_exp = ret_dropped = ret_dropped_exp = 0;
+    agg_dropped = agg_dropped_exp = 0;
+}
+
+/* ---- building a snapshot's samples -------------------------------------------- */
+
+struct interned {
+    struct interned *next;
+    char s[];
+};
+
+struct owned_set {
+    struct sample_set set;
+    struct interned *strings[INTERN_BUCKETS];
+    const char **ptrs;          /* every sample's frames then scopes */
+};
+
+static const char *
+intern(struct owned_set *o, const char *s)
+{
+    uint64_t h = 1469598103934665603u;
+
+    for (const char *p = s; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211u;
+    struct interned **b = &o->strings[h % INTERN_BUCKETS];
+    for (struct interned *i = *b; i; i = i->next)
+        if (strcmp(i->s, s) == 0)
+            return i->s;
+    size_t n = strlen(s) + 1;
+    struct interned *i = malloc(sizeof(*i) + n);
+    if (!i)
+        return NULL;
+    memcpy(i->s, s, n);
+    i->next = *b;
+    *b = i;
+    return i->s;
+}
+
+static void
+set_free(struct sample_set *set)
+{
+    struct owned_set *o = (struct owned_set *)set;
+
+    for (size_t b = 0; b < INTERN_BUCKETS; b++) {
+        for (struct interned *i = o->strings[b], *n; i; i = n) {
+            n = i->next;
+            free(i);
+        }
+    }
+    free(o->ptrs);
+    free(o->set.v);
+    free(o);
+}
+
+static int
+same_stack(const probe_sample_info *a, const probe_sample_info *b)
+{
+    if (a->tid != b->tid || a->depth != b->depth || a->nscopes != b->nscopes)
+        return 0;
+    for (unsigned i = 0; i < a->depth; i++)
+        if (a->frames[i] != b->frames[i])
+            return 0;
+    for (unsigned i = 0; i < a->nscopes; i++)
+        if (a->scopes[i] != b->scopes[i])
+            return 0;
+    return 1;
+}
+
+static int
+by_thread(const void *pa, const void *pb)
+{
+    const probe_sample_info *a = pa, *b = pb;
+
+    if (a->tid != b->tid)
+        return a->tid < b->tid ? -1 : 1;
+    return a->weight > b->weight ? -1 : a->weight < b->weight;
+}
+
+struct sample_set *
+agg_samples_build(uint64_t interval_ns, int mode, int running)
+{
+    struct owned_set *o = calloc(1, sizeof(*o));
+    size_t n = 0, nptrs = 0, k = 0, p = 0;
+    char buf[512];
+
+    if (!o)
+        return NULL;
+    o->set.free = set_free;
+    for (size_t b = 0; b < AGG_BUCKETS; b++) {
+        for (struct stack_ent *e = table[b]; e; e = e->next) {
+            n++;
+            nptrs += e->npcs + e->nscopes;
+        }
+    }
+    o->set.v = calloc(n ? n : 1, sizeof(*o->set.v));
+    o->ptrs = calloc(nptrs ? nptrs : 1, sizeof(*o->ptrs));
+    if (!o->set.v || !o->ptrs)
+        goto fail;
+    for (size_t b = 0; b < AGG_BUCKETS; b++) {
+        for (struct stack_ent *e = table[b]; e; e = e->next) {
+            probe_sample_info *s = &o->set.v[k];
+            const char **frames = &o->ptrs[p];
+            const char **scopes = frames + e->npcs;
+
+            p += e->npcs + e->nscopes;
+            for (unsigned i = 0; i < e->npcs; i++) { /* root first */
+                const char *name = symbolize_pc(e->pcs[i], i > 0, buf, sizeof(buf));
+                if (!(frames[e->npcs - 1 - i] = intern(o, name)))
+                    goto fail;
+            }
+            for (unsigned i = 0; i < e->nscopes; i++) { /* outermost first */
+                uint32_t id = (uint32_t)e->pcs[e->npcs + i];
+                if (thread_site_name(id, buf, sizeof(buf)) != 0)
+                    strcpy(buf, "?");
+                if (!(scopes[e->nscopes - 1 - i] = intern(o, buf)))
+                    goto fail;
+            }
+            *s = (probe_sample_info){.thread = PROBE_SAMPLE_NO_THREAD, .tid = e->tid,
+                                     .weight = e->weight, .cpu_ns = e->ns,
+                                     .signals = (unsigned)e->signals, .depth = e->npcs,
+                                     .frames = frames, .nscopes = e->nscopes,
+                                     .scopes = scopes};
+            k++;
+        }
+    }
+    qsort(o->set.v, k, sizeof(*o->set.v), by_thread);
+    /* Stacks of different PCs in the same functions name the same frames: merge
+     * them, within each thread (quadratic in a thread's stacks). */
+    size_t out = 0;
+    for (size_t i = 0; i < k; i++) {
+        size_t j;
+        for (j = out; j-- > 0 && o->set.v[j].tid == o->set.v[i].tid;)
+            if (same_stack(&o->set.v[j], &o->set.v[i]))
+                break;
+        if (j != (size_t)-1 && o->set.v[j].tid == o->set.v[i].tid &&
+            same_stack(&o->set.v[j], &o->set.v[i])) {
+            o->set.v[j].weight += o->set.v[i].weight;
+            o->set.v[j].cpu_ns += o->set.v[i].cpu_ns;
+            o->set.v[j].signals += o->set.v[i].signals;
+        } else {
+            o->set.v[out++] = o->set.v[i];
+        }
+    }
+    o->set.n = out;
+    qsort(o->set.v, out, sizeof(*o->set.v), by_thread);
+
+    probe_sampler_info *in = &o->set.info;
+    in->interval_ns = interval_ns;
+    in->mode = mode;
+    in->running = running;
+    in->signals = ret_signals;
+    in->expirations = ret_exp;
+    in->dropped = ret_dropped + agg_dropped;
+    in->dropped_expirations = ret_dropped_exp + agg_dropped_exp;
+    for (struct slot *s = load_acquire(&slot_list); s; s = s->next) {
+        if (!s->used)
+            continue;
+        in->signals += load_relaxed(&s->signals) - s->base_signals;
+        in->expirations += load_relaxed(&s->expirations) - s->base_exp;
+        in->dropped += load_relaxed(&s->dropped) - s->base_dropped;
+        in->dropped_expirations += load_relaxed(&s->dropped_exp) - s->base_dropped_exp;
+    }
+    return &o->set;
+fail:
+    set_free(&o->set);
+    return NULL;
+}

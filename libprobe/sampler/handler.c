@@ -1,0 +1,70 @@
+/* The SIGPROF handler: record the interrupted stack and scopes of the calling thread
+ * into its ring. Async-signal-safe: no allocation, no lock, errno kept. */
+#include "sampler.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/atomics.h"
+
+struct slot *slot_list;
+
+/* Is @p one of our slots, armed, and the calling thread's? A SIGPROF from kill(2)
+ * has no SI_TIMER code; one forged with sigqueue(2) carries no slot of ours. */
+static PROBE_SIGSAFE struct slot *
+slot_of(void *p)
+{
+    struct slot *s = load_acquire(&slot_list);
+
+    for (unsigned k = 0; s && k < SAMPLER_MAX_SLOTS; k++, s = load_acquire(&s->next)) {
+        if (s != p)
+            continue;
+        if (!load_acquire(&s->armed) || s->tid != (uint64_t)syscall(SYS_gettid))
+            return NULL;
+        return s;
+    }
+    return NULL;
+}
+
+static PROBE_SIGSAFE void
+sampler_handler(int sig, siginfo_t *si, void *uc)
+{
+    int saved = errno;
+    struct sample_rec rec;
+    struct slot *s;
+
+    (void)sig;
+    if (!si || si->si_code != SI_TIMER || !(s = slot_of(si->si_value.sival_ptr)))
+        goto out;
+    rec.weight = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
+    rec.npcs = unwind_context(uc, s->stack_lo, s->stack_hi, rec.pcs, s->max_depth);
+    rec.nscopes = thread_scope_ids(rec.scopes, SAMPLER_MAX_SCOPES);
+    s->signals++;
+    s->expirations += rec.weight;
+    if (ring_push(&s->ring, &rec) < 0) {
+        s->dropped++;
+        s->dropped_exp += rec.weight;
+    }
+out:
+    errno = saved;
+}
+
+int
+handler_install(void)
+{
+    static int installed;
+    struct sigaction sa;
+
+    if (installed)
+        return 0;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = sampler_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGPROF, &sa, NULL) < 0)
+        return -errno;
+    installed = 1;
+    return 0;
+}

@@ -1,0 +1,302 @@
+/* The sampler's lifecycle: per-thread CPU-time timers, the slots that hold them, the
+ * public start/stop, and the hooks by which the core tells us of threads. */
+#include "sampler.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/atomics.h"
+
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
+
+static pthread_mutex_t sampler_lock = PTHREAD_MUTEX_INITIALIZER;
+static int running;
+static probe_sampler_options cur; /* options of the last start */
+
+static struct slot *
+slot_get(void)
+{
+    struct slot *s;
+
+    for (s = slot_list; s; s = s->next)
+        if (!s->used)
+            break;
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return NULL;
+        s->next = slot_list;
+        store_release(&slot_list, s);
+    }
+    if (s->ring.w && (s->ring.mask + 1) != 0 &&
+        (s->ring.mask + 1) < (uint64_t)cur.buffer_samples * SAMPLER_WORDS_PER_SAMPLE)
+        ring_free(&s->ring);
+    if (!s->ring.w && ring_init(&s->ring, cur.buffer_samples) < 0)
+        return NULL;
+    ring_clear(&s->ring);
+    s->used = 1;
+    return s;
+}
+
+static int
+slot_has_tid(uint64_t tid)
+{
+    for (struct slot *s = slot_list; s; s = s->next)
+        if (s->used && s->tid == tid)
+            return 1;
+    return 0;
+}
+
+/* Give thread @tid a timer on its CPU clock. Under the sampler lock. */
+static int
+arm_thread(uint64_t tid, pthread_t self)
+{
+    struct sigevent ev;
+    struct itimerspec its;
+    pthread_attr_t attr;
+    clockid_t clock;
+    struct slot *s;
+
+    if (slot_has_tid(tid))
+        return 0;
+    if (pthread_getcpuclockid(self, &clock) != 0)
+        return PROBE_ENOTSUP;
+    if (!(s = slot_get()))
+        return PROBE_ENOMEM;
+    s->tid = tid;
+    s->stack_lo = s->stack_hi = 0;
+    if (pthread_getattr_np(self, &attr) == 0) {
+        void *addr;
+        size_t size;
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            s->stack_lo = (uintptr_t)addr;
+            s->stack_hi = (uintptr_t)addr + size;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    s->max_depth = cur.max_depth;
+    s->interval_ns = cur.interval_ns;
+    memset(&ev, 0, sizeof(ev));
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = SIGPROF;
+    ev.sigev_value.sival_ptr = s;
+    ev.sigev_notify_thread_id = (pid_t)tid;
+    if (timer_create(clock, &ev, &s->timer) < 0) {
+        s->used = 0;
+        return -errno;
+    }
+    s->has_timer = 1;
+    store_release(&s->armed, 1);
+    its.it_interval.tv_sec = (time_t)(cur.interval_ns / 1000000000u);
+    its.it_interval.tv_nsec = (long)(cur.interval_ns % 1000000000u);
+    its.it_value = its.it_interval;
+    if (timer_settime(s->timer, 0, &its, NULL) < 0) {
+        int err = -errno;
+        store_release(&s->armed, 0);
+        timer_delete(s->timer);
+        s->has_timer = 0;
+        s->used = 0;
+        return err;
+    }
+    return 0;
+}
+
+/* Stop @s's timer, keep its samples, and free it for reuse. Under the lock. */
+static void
+release_slot(struct slot *s, int delete_timer)
+{
+    if (s->has_timer && delete_timer)
+        timer_delete(s->timer);
+    s->has_timer = 0;
+    agg_samples_drain(s);
+    store_release(&s->armed, 0);
+    agg_samples_drain(s); /* a sample taken between the two */
+    agg_samples_totals(s);
+    s->signals = s->expirations = s->dropped = s->dropped_exp = 0;
+    s->base_signals = s->base_exp = s->base_dropped = s->base_dropped_exp = 0;
+    s->tid = 0;
+    s->used = 0;
+}
+
+static void
+arm_cb(void *arg, uint64_t tid, pthread_t self)
+{
+    (void)arg;
+    (void)arm_thread(tid, self); /* a thread exiting meanwhile is not sampled */
+}
+
+/* The core's hooks: a thread's first use of libprobe, and its exit. */
+static void
+on_thread_start(void)
+{
+    if (!load_acquire(&running))
+        return;
+    pthread_mutex_lock(&sampler_lock);
+    if (running)
+        (void)arm_thread((uint64_t)gettid(), pthread_self());
+    pthread_mutex_unlock(&sampler_lock);
+}
+
+static void
+on_thread_exit(void)
+{
+    uint64_t tid = (uint64_t)gettid();
+
+    pthread_mutex_lock(&sampler_lock);
+    for (struct slot *s = slot_list; s; s = s->next)
+        if (s->used && s->tid == tid)
+            release_slot(s, 1);
+    pthread_mutex_unlock(&sampler_lock);
+}
+
+static struct sample_set *
+collect(void)
+{
+    struct sample_set *set;
+
+    pthread_mutex_lock(&sampler_lock);
+    if (!cur.size) {
+        pthread_mutex_unlock(&sampler_lock);
+        return NULL; /* never started */
+    }
+    for (struct slot *s = slot_list; s; s = s->next)
+        if (s->used)
+            agg_samples_drain(s);
+    set = agg_samples_build(cur.interval_ns, cur.mode, running);
+    pthread_mutex_unlock(&sampler_lock);
+    return set;
+}
+
+static int
+check_options(const probe_sampler_options *o)
+{
+    if (o->size < sizeof(probe_sampler_options))
+        return PROBE_EINVAL;
+    if (o->interval_ns < PROBE_SAMPLER_INTERVAL_MIN ||
+        o->interval_ns > PROBE_SAMPLER_INTERVAL_MAX)
+        return PROBE_EINVAL;
+    if (o->mode == PROBE_SAMPLE_WALL)
+        return PROBE_ENOTSUP;
+    if (o->mode != PROBE_SAMPLE_CPU)
+        return PROBE_EINVAL;
+    if (o->max_depth < 1 || o->max_depth > PROBE_SAMPLER_DEPTH_MAX)
+        return PROBE_EINVAL;
+    if (o->buffer_samples < 16 || o->buffer_samples > (1u << 24))
+        return PROBE_EINVAL;
+    return 0;
+}
+
+PROBE_EXPORT int
+probe_sampler_start(const probe_sampler_options *opts)
+{
+    static const probe_sampler_options defaults = PROBE_SAMPLER_OPTIONS_INIT;
+    probe_sampler_options o = defaults;
+    int rc;
+
+    if (opts) {
+        if (opts->size < sizeof(o))
+            return PROBE_EINVAL;
+        o = *opts;
+        o.size = sizeof(o);
+    }
+    if ((rc = check_options(&o)) < 0)
+        return rc;
+    pthread_mutex_lock(&sampler_lock);
+    if (running) {
+        pthread_mutex_unlock(&sampler_lock);
+        return PROBE_EBUSY;
+    }
+    if ((rc = handler_install()) < 0) {
+        pthread_mutex_unlock(&sampler_lock);
+        return rc;
+    }
+    cur = o;
+    store_release(&running, 1);
+    pthread_mutex_unlock(&sampler_lock);
+    /* Outside the lock: the calling thread registers (its start hook arms it). */
+    thread_ensure();
+    pthread_mutex_lock(&sampler_lock);
+    if (running)
+        thread_for_each_live(arm_cb, NULL);
+    pthread_mutex_unlock(&sampler_lock);
+    return 0;
+}
+
+PROBE_EXPORT int
+probe_sampler_stop(void)
+{
+    pthread_mutex_lock(&sampler_lock);
+    if (running) {
+        store_release(&running, 0);
+        for (struct slot *s = slot_list; s; s = s->next)
+            if (s->used)
+                release_slot(s, 1);
+    }
+    pthread_mutex_unlock(&sampler_lock);
+    return 0;
+}
+
+PROBE_EXPORT int
+probe_sampler_is_running(void)
+{
+    return load_acquire(&running);
+}
+
+static void
+atfork_prepare(void)
+{
+    pthread_mutex_lock(&sampler_lock);
+}
+
+static void
+atfork_parent(void)
+{
+    pthread_mutex_unlock(&sampler_lock);
+}
+
+/* Timers are not inherited: the child starts stopped, with what was sampled. */
+static void
+atfork_child(void)
+{
+    pthread_mutex_unlock(&sampler_lock);
+    running = 0;
+    for (struct slot *s = slot_list; s; s = s->next)
+        if (s->used)
+            release_slot(s, 0);
+}
+
+/* probe_reset(): drop what the rings hold and what was merged; the handler's counts
+ * so far become the base that reports subtract. Sampling goes on. */
+static void
+on_reset(void)
+{
+    static struct sample_rec discard; /* large: not on the stack; under the lock */
+
+    pthread_mutex_lock(&sampler_lock);
+    for (struct slot *s = slot_list; s; s = s->next) {
+        if (!s->used)
+            continue;
+        while (s->ring.w && ring_pop(&s->ring, &discard))
+            ;
+        s->base_signals = load_relaxed(&s->signals);
+        s->base_exp = load_relaxed(&s->expirations);
+        s->base_dropped = load_relaxed(&s->dropped);
+        s->base_dropped_exp = load_relaxed(&s->dropped_exp);
+    }
+    agg_samples_forget();
+    pthread_mutex_unlock(&sampler_lock);
+}
+
+void
+sampler_init(void)
+{
+    store_release(&sampler_reset_hook, on_reset);
+    store_release(&sampler_collect_hook, collect);
+    store_release(&thread_start_hook, on_thread_start);
+    store_release(&thread_exit_hook, on_thread_exit);
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}

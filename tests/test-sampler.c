@@ -1,0 +1,347 @@
+/* The statistical sampler (include/probe/sampler.h): options, lifecycle, and that
+ * what it reports is true: the split of CPU time between two loops, and the total
+ * CPU time of each thread, whatever the kernel's tick. Built with frame pointers and
+ * exported symbols so that dladdr() names the loops. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+
+#include "common.h"
+
+#include <probe/sampler.h>
+
+START_TEST(sampler_rejects_bad_options)
+{
+    probe_sampler_options o = PROBE_SAMPLER_OPTIONS_INIT;
+
+    o.interval_ns = 49999;
+    ck_assert_int_eq(probe_sampler_start(&o), PROBE_EINVAL);
+    o.interval_ns = 1000000001u;
+    ck_assert_int_eq(probe_sampler_start(&o), PROBE_EINVAL);
+    o.interval_ns = 0;
+    ck_assert_int_eq(probe_sampler_start(&o), PROBE_EINVAL);
+    o = (probe_sampler_options)PROBE_SAMPLER_OPTIONS_INIT;
+    o.max_depth = PROBE_SAMPLER_DEPTH_MAX + 1;
+    ck_assert_int_eq(probe_sampler_start(&o), PROBE_EINVAL);
+    o = (probe_sampler_options)PROBE_SAMPLER_OPTIONS_INIT;
+    o.size = 4;
+    ck_assert_int_eq(probe_sampler_start(&o), PROBE_EINVAL);
+    o = (probe_sampler_options)PROBE_SAMPLER_OPTIONS_INIT;
+    o.mode = PROBE_SAMPLE_WALL;
+    ck_assert_int_eq(probe_sampler_start(&o), PROBE_ENOTSUP);
+    ck_assert_int_eq(probe_sampler_is_running(), 0);
+    o = (probe_sampler_options)PROBE_SAMPLER_OPTIONS_INIT;
+    o.interval_ns = PROBE_SAMPLER_INTERVAL_MIN;
+    ck_assert_int_eq(probe_sampler_start(&o), 0);
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+}
+END_TEST
+
+START_TEST(sampler_start_twice_is_busy)
+{
+    ck_assert_int_eq(probe_sampler_stop(), 0); /* stopped: a no-op */
+    ck_assert_int_eq(probe_sampler_start(NULL), 0);
+    ck_assert_int_eq(probe_sampler_is_running(), 1);
+    ck_assert_int_eq(probe_sampler_start(NULL), PROBE_EBUSY);
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+    ck_assert_int_eq(probe_sampler_is_running(), 0);
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+}
+END_TEST
+
+/* ---- the known split ------------------------------------------------------------ */
+
+static __thread volatile uint64_t sink; /* per thread: the loops run on several */
+
+/* Exported (not static) so that dladdr() names them. */
+void sampler_test_heavy(uint64_t n);
+void sampler_test_light(uint64_t n);
+void *split_run(void *arg);
+
+__attribute__((noinline)) void
+sampler_test_heavy(uint64_t n)
+{
+    uint64_t x = sink;
+    for (uint64_t i = 0; i < n; i++)
+        x = x * 6364136223846793005u + i;
+    sink = x;
+}
+
+__attribute__((noinline)) void
+sampler_test_light(uint64_t n)
+{
+    uint64_t x = sink;
+    for (uint64_t i = 0; i < n; i++)
+        x = x * 2862933555777941757u + i;
+    sink = x;
+}
+
+struct split {
+    uint64_t tid;
+    uint64_t iters;         /* per ~1 ms of CPU */
+    uint64_t heavy_ns, light_ns, total_ns;
+};
+
+void *
+split_run(void *arg)
+{
+    struct split *s = arg;
+    uint64_t t0, t1, start;
+
+    probe_thread_name("split"); /* known to libprobe: gets its timer now */
+    s->tid = (uint64_t)syscall(SYS_gettid);
+    start = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+    /* Rounds of random length (0.25..1.25 ms), so that samples do not lock to a
+     * phase of the rounds (a fixed 4/3 ms round would with a 4 ms tick). */
+    uint64_t rnd = s->tid * 0x9e3779b97f4a7c15u | 1;
+    while (test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - start < 2000000000u) {
+        rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+        uint64_t round = s->iters / 4 + (rnd >> 11) % s->iters;
+        t0 = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+        sampler_test_heavy(round * 7 / 10);
+        t1 = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+        s->heavy_ns += t1 - t0;
+        sampler_test_light(round * 3 / 10);
+        t0 = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+        s->light_ns += t0 - t1;
+    }
+    s->total_ns = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - start;
+    return NULL;
+}
+
+static uint64_t
+calibrate(void)
+{
+    uint64_t n = 100000, t0 = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+    sampler_test_heavy(n);
+    uint64_t dt = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+    return dt ? n * 1000000u / dt : n;
+}
+
+START_TEST(sampler_cpu_split_is_true)
+{
+    struct split s[2] = {{0}};
+    pthread_t th[2];
+
+    s[0].iters = s[1].iters = calibrate();
+    ck_assert_int_eq(probe_sampler_start(NULL), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, split_run, &s[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+
+    probe_snapshot *snap = probe_snapshot_take();
+    ck_assert_ptr_nonnull(snap);
+    const probe_sampler_info *info = probe_snapshot_sampler_info(snap);
+    ck_assert_uint_eq(info->interval_ns, 1000000u);
+    ck_assert_uint_gt(info->signals, 0);
+    ck_assert_uint_ge(info->expirations, info->signals);
+    /* Sampling noise: a CPU timer delivers about 250 signals per second per thread
+     * here (each weighted by its overruns), so one thread's 2 s give ~500 samples
+     * and a standard error of ~2 points on a 70% share. The two threads pooled
+     * (~1000 samples) must be within 5 points; each alone within 8 (4 sigma). */
+    uint64_t pool_heavy = 0, pool_light = 0, pool_hns = 0, pool_lns = 0;
+    for (int t = 0; t < 2; t++) {
+        uint64_t heavy = 0, light = 0, all = 0;
+        for (size_t i = 0; i < probe_snapshot_sample_count(snap); i++) {
+            const probe_sample_info *x = probe_snapshot_sample(snap, i);
+            if (x->tid != s[t].tid || x->depth == 0)
+                continue;
+            all += x->cpu_ns;
+            const char *leaf = x->frames[x->depth - 1];
+            if (strcmp(leaf, "sampler_test_heavy") == 0)
+                heavy += x->weight;
+            else if (strcmp(leaf, "sampler_test_light") == 0)
+                light += x->weight;
+        }
+        double truth = (double)s[t].heavy_ns / (double)(s[t].heavy_ns + s[t].light_ns);
+        double seen = heavy + light ? (double)heavy / (double)(heavy + light) : 0;
+        double cpu = (double)all / (double)s[t].total_ns;
+        fprintf(stderr,
+                "thread %d: heavy share %.3f (truth %.3f); sampled CPU %.1f ms of "
+                "%.1f ms measured (%.3f); signals %llu, expirations %llu\n",
+                t, seen, truth, all / 1e6, s[t].total_ns / 1e6, cpu,
+                (unsigned long long)info->signals,
+                (unsigned long long)info->expirations);
+        ck_assert_msg(seen > truth - 0.08 && seen < truth + 0.08,
+                      "heavy share %.3f, truth %.3f", seen, truth);
+        ck_assert_msg(cpu > 0.9 && cpu < 1.1, "sampled/measured CPU %.3f", cpu);
+        pool_heavy += heavy;
+        pool_light += light;
+        pool_hns += s[t].heavy_ns;
+        pool_lns += s[t].light_ns;
+    }
+    double truth = (double)pool_hns / (double)(pool_hns + pool_lns);
+    double seen = (double)pool_heavy / (double)(pool_heavy + pool_light);
+    fprintf(stderr, "both threads: heavy share %.3f (truth %.3f)\n", seen, truth);
+    ck_assert_msg(seen > truth - 0.05 && seen < truth + 0.05,
+                  "pooled heavy share %.3f, truth %.3f", seen, truth);
+    /* The collapsed formatter writes the sampled stacks by default. */
+    char line[4096];
+    int found = 0;
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(probe_snapshot_write_fd(snap, fileno(f), "collapsed"), 0);
+    rewind(f);
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, ";sampler_test_heavy "))
+            found = 1;
+        else if (!found && getenv("SAMPLER_DEBUG"))
+            fputs(line, stderr);
+    fclose(f);
+    probe_snapshot_free(snap);
+    ck_assert_msg(found, "no ...;sampler_test_heavy line");
+}
+END_TEST
+
+/* ---- robustness ----------------------------------------------------------------- */
+
+START_TEST(sampler_start_stop_loop)
+{
+    probe_thread_name("main");
+    for (int i = 0; i < 50; i++) {
+        ck_assert_int_eq(probe_sampler_start(NULL), 0);
+        sampler_test_heavy(20000);
+        ck_assert_int_eq(probe_sampler_stop(), 0);
+    }
+    probe_snapshot *snap = probe_snapshot_take();
+    ck_assert_ptr_nonnull(snap);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+START_TEST(sampler_reset_forgets_samples)
+{
+    probe_thread_name("main");
+    ck_assert_int_eq(probe_sampler_start(NULL), 0);
+    sampler_test_heavy(calibrate() * 100); /* about 100 ms of CPU */
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+
+    probe_snapshot *snap = probe_snapshot_take();
+    ck_assert_uint_gt(probe_snapshot_sample_count(snap), 0);
+    ck_assert_uint_gt(probe_snapshot_sampler_info(snap)->signals, 0);
+    probe_snapshot_free(snap);
+
+    probe_reset();
+    snap = probe_snapshot_take();
+    ck_assert_uint_eq(probe_snapshot_sample_count(snap), 0);
+    ck_assert_uint_eq(probe_snapshot_sampler_info(snap)->signals, 0);
+    ck_assert_uint_eq(probe_snapshot_sampler_info(snap)->expirations, 0);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+static void *
+short_thread(void *arg)
+{
+    (void)arg;
+    probe_thread_name("short");
+    sampler_test_heavy(200000);
+    return NULL;
+}
+
+START_TEST(sampler_threads_come_and_go)
+{
+    ck_assert_int_eq(probe_sampler_start(NULL), 0);
+    for (int round = 0; round < 50; round++) {
+        pthread_t th[8];
+        for (int i = 0; i < 8; i++)
+            ck_assert_int_eq(pthread_create(&th[i], NULL, short_thread, NULL), 0);
+        for (int i = 0; i < 8; i++)
+            pthread_join(th[i], NULL);
+    }
+    probe_snapshot *snap = probe_snapshot_take();
+    ck_assert_ptr_nonnull(snap);
+    ck_assert_int_eq(probe_snapshot_sampler_info(snap)->running, 1);
+    probe_snapshot_free(snap);
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+}
+END_TEST
+
+static atomic_int storm_stop;
+
+static void *
+storm(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&storm_stop))
+        kill(getpid(), SIGPROF);
+    return NULL;
+}
+
+START_TEST(sampler_survives_sigprof_storm)
+{
+    pthread_t th;
+    uint64_t t0 = test_now_ns();
+
+    probe_thread_name("main");
+    ck_assert_int_eq(probe_sampler_start(NULL), 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, storm, NULL), 0);
+    while (test_now_ns() - t0 < 300000000u)
+        sampler_test_heavy(100000);
+    atomic_store(&storm_stop, 1);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+    probe_snapshot *snap = probe_snapshot_take();
+    ck_assert_ptr_nonnull(snap);
+    ck_assert_uint_gt(probe_snapshot_sampler_info(snap)->signals, 0);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+/* Timers are not inherited: the child starts with the sampler stopped, and can
+ * start its own. */
+START_TEST(sampler_fork_child_starts_stopped)
+{
+    int status = -1;
+
+    probe_thread_name("main");
+    ck_assert_int_eq(probe_sampler_start(NULL), 0);
+    sampler_test_heavy(1000000);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int ok = probe_sampler_is_running() == 0 && probe_sampler_stop() == 0 &&
+                 probe_sampler_start(NULL) == 0;
+        uint64_t t0 = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+        while (ok && test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - t0 < 100000000u)
+            sampler_test_heavy(100000);
+        ok = ok && probe_sampler_stop() == 0;
+        probe_snapshot *snap = probe_snapshot_take();
+        ok = ok && snap && probe_snapshot_sampler_info(snap)->signals > 0;
+        probe_snapshot_free(snap);
+        _exit(ok ? 0 : 1);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_eq(probe_sampler_is_running(), 1);
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+}
+END_TEST
+
+static Suite *
+sampler_suite(void)
+{
+    Suite *s = suite_create("sampler");
+    TCase *tc = tcase_create("api");
+
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_test(tc, sampler_rejects_bad_options);
+    tcase_add_test(tc, sampler_start_twice_is_busy);
+    tcase_add_test(tc, sampler_start_stop_loop);
+    tcase_add_test(tc, sampler_reset_forgets_samples);
+    tcase_add_test(tc, sampler_threads_come_and_go);
+    tcase_add_test(tc, sampler_survives_sigprof_storm);
+    tcase_add_test(tc, sampler_fork_child_starts_stopped);
+    tcase_add_test(tc, sampler_cpu_split_is_true);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return test_run(sampler_suite());
+}
