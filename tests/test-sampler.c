@@ -222,6 +222,12 @@ START_TEST(sampler_reset_forgets_samples)
     probe_snapshot *snap = probe_snapshot_take();
     ck_assert_uint_gt(probe_snapshot_sample_count(snap), 0);
     ck_assert_uint_gt(probe_snapshot_sampler_info(snap)->signals, 0);
+    /* The json report carries them (docs/json-schema.md, "samples"). */
+    char *json = NULL;
+    ck_assert_int_eq(probe_snapshot_format(snap, "json", &json, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(json, "\"samples\":{\"interval_ns\":1000000,\"mode\":\"cpu\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"sampler_test_heavy\"]"));
+    free(json);
     probe_snapshot_free(snap);
 
     probe_reset();

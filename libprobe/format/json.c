@@ -339,6 +339,70 @@ json_losses(probe_writer *w, const probe_snapshot *snap)
     return writer_putc(w, '}');
 }
 
+static int
+json_names(probe_writer *w, int *first, const char *key, const char *const *v, unsigned n)
+{
+    TRY(json_key(w, first, key));
+    TRY(writer_putc(w, '['));
+    for (unsigned i = 0; i < n; i++) {
+        if (i)
+            TRY(writer_putc(w, ','));
+        TRY(jsonstr_write(w, v[i]));
+    }
+    return writer_putc(w, ']');
+}
+
+static int
+json_sample(probe_writer *w, const probe_sample_info *s)
+{
+    int f = 1;
+
+    TRY(writer_putc(w, '{'));
+    TRY(json_key(w, &f, "thread"));
+    if (s->thread == PROBE_SAMPLE_NO_THREAD)
+        TRY(probe_writer_puts(w, "null"));
+    else
+        TRY(probe_writer_printf(w, "%zu", s->thread));
+    TRY(json_u64(w, &f, "tid", s->tid));
+    TRY(json_u64(w, &f, "weight", s->weight));
+    TRY(json_u64(w, &f, "cpu_ns", s->cpu_ns));
+    TRY(json_u64(w, &f, "signals", s->signals));
+    TRY(json_names(w, &f, "frames", s->frames, s->depth));
+    TRY(json_names(w, &f, "scopes", s->scopes, s->nscopes));
+    return writer_putc(w, '}');
+}
+
+/* The sampler's stacks (<probe/sampler.h>); null when it never ran. */
+static int
+json_samples(probe_writer *w, const probe_snapshot *snap)
+{
+    const probe_sampler_info *in = probe_snapshot_sampler_info(snap);
+    size_t n = probe_snapshot_sample_count(snap);
+    int f = 1;
+
+    TRY(json_key(w, NULL, "samples"));
+    if (!in || !in->interval_ns)
+        return probe_writer_puts(w, "null");
+    TRY(writer_putc(w, '{'));
+    TRY(json_u64(w, &f, "interval_ns", in->interval_ns));
+    TRY(json_str(w, &f, "mode", in->mode == PROBE_SAMPLE_WALL ? "wall" : "cpu"));
+    TRY(json_bool(w, &f, "running", in->running));
+    TRY(json_u64(w, &f, "signals", in->signals));
+    TRY(json_u64(w, &f, "expirations", in->expirations));
+    TRY(json_u64(w, &f, "dropped", in->dropped));
+    TRY(json_u64(w, &f, "dropped_expirations", in->dropped_expirations));
+    TRY(json_key(w, &f, "stacks"));
+    TRY(writer_putc(w, '['));
+    for (size_t i = 0; i < n; i++) {
+        const probe_sample_info *s = probe_snapshot_sample(snap, i);
+        if (!s)
+            continue;
+        TRY(probe_writer_puts(w, i ? ",\n  " : "\n  "));
+        TRY(json_sample(w, s));
+    }
+    return probe_writer_puts(w, "\n]}");
+}
+
 int
 json_check_options(const char *options)
 {
@@ -350,7 +414,7 @@ json_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
 {
     static int (*const sections[])(probe_writer *, const probe_snapshot *) = {
         json_clock, json_sites, json_edges, json_nodes, json_threads, json_rusage,
-        json_losses,
+        json_losses, json_samples,
     };
 
     (void)user;
