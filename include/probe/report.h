@@ -5,8 +5,9 @@
  * (live and exited). Formatters read only snapshots. Built-in formats: "text",
  * "json", "collapsed" (folded stacks for FlameGraph and speedscope), "callgrind"
  * (for callgrind_annotate and KCachegrind), "chrome" (Trace Event Format for Perfetto
- * and chrome://tracing: the timeline when tracing, else the aggregate) and
- * "speedscope"; docs/formats.md describes all but text and json.
+ * and chrome://tracing: the timeline when tracing, else the aggregate),
+ * "speedscope" and "tree" (the sampler's call tree, "tree:threshold=2,hide_libs=1");
+ * docs/formats.md describes all but text and json.
  * A format name may carry options after a colon, passed to the formatter:
  * "text:sort=self" (sort keys: total, self, calls, name), "collapsed:weight=calls"
  * (weight=self_ns|calls), "callgrind:events=ns+calls" (events=ns|ns+calls).

@@ -14,6 +14,7 @@
 #include "json.h"
 #include "speedscope.h"
 #include "text.h"
+#include "tree.h"
 #include "writer.h"
 
 enum slot_state {
@@ -52,6 +53,7 @@ static const struct {
     {"callgrind", callgrind_write, callgrind_check_options},
     {"chrome", chrome_write, chrome_check_options},
     {"speedscope", speedscope_write, speedscope_check_options},
+    {"tree", tree_write, tree_check_options},
 };
 
 /* Held only for table lookups and updates, never across a callback, so a
