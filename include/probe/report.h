@@ -336,7 +336,7 @@ PROBE_EXPORT int probe_snapshot_write_fd(const probe_snapshot *snap, int fd,
  * @retval 0              Success.
  * @retval PROBE_EINVAL   @p format is NULL or names no registered formatter.
  * @retval PROBE_EBADF    @p fd is negative.
- * @retval PROBE_ENODATA  Nothing has been recorded and no site is registered.
+ * @retval PROBE_ENODATA  No site is registered and nothing was sampled or traced.
  * @retval PROBE_EIO      write(2) failed; errno is kept.
  * @retval PROBE_ENOMEM   Out of memory.
  * @note Thread-safe. Not async-signal-safe.
@@ -349,7 +349,7 @@ PROBE_EXPORT int probe_report_fd(int fd, const char *format);
  *
  * @retval 0              Success.
  * @retval PROBE_EINVAL   @p path or @p format is NULL or empty, or no such format.
- * @retval PROBE_ENODATA  Nothing has been recorded and no site is registered.
+ * @retval PROBE_ENODATA  No site is registered and nothing was sampled or traced.
  * @retval PROBE_ELOOP    @p path is a symbolic link.
  * @retval -errno         open(2) failed (PROBE_ENOENT, PROBE_EACCES, ...).
  * @retval PROBE_EIO      write(2) failed.

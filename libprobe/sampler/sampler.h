@@ -62,6 +62,8 @@ PROBE_SIGSAFE int ring_push(struct ring *r, const struct sample_rec *s);
 int ring_pop(struct ring *r, struct sample_rec *out);
 
 /* unwind.c: the interrupted PC and its callers, innermost first. */
+/* Note where loaded code is (at start, outside any handler). */
+void unwind_refresh_code(void);
 PROBE_SIGSAFE unsigned unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi,
                                       uintptr_t *pcs, unsigned max);
 

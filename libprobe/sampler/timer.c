@@ -215,6 +215,7 @@ probe_sampler_start(const probe_sampler_options *opts)
         return rc;
     }
     cur = o;
+    unwind_refresh_code();
     store_release(&running, 1);
     pthread_mutex_unlock(&sampler_lock);
     /* Outside the lock: the calling thread registers (its start hook arms it). */
