@@ -12,6 +12,7 @@
 #include "chrome.h"
 #include "collapsed.h"
 #include "json.h"
+#include "pprof.h"
 #include "speedscope.h"
 #include "text.h"
 #include "tree.h"
@@ -54,6 +55,7 @@ static const struct {
     {"chrome", chrome_write, chrome_check_options},
     {"speedscope", speedscope_write, speedscope_check_options},
     {"tree", tree_write, tree_check_options},
+    {"pprof", pprof_write, pprof_check_options},
 };
 
 /* Held only for table lookups and updates, never across a callback, so a

@@ -1,0 +1,15 @@
+/* Internal: the built-in "pprof" formatter (the sampled stacks as a gzip-compressed
+ * profile.proto message for `go tool pprof`; docs/formats.md). */
+#ifndef PROBE_FORMAT_PPROF_H
+#define PROBE_FORMAT_PPROF_H
+
+#include <probe/report.h>
+
+/* No options: anything but "" is PROBE_EINVAL. */
+int pprof_check_options(const char *options);
+
+/* The formatter's write callback. */
+int pprof_write(const probe_snapshot *snap, probe_writer *w, const char *options,
+                void *user);
+
+#endif
