@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cells.h"
 #include "writer.h"
 
 /* The call tree stops descending here, and stops printing after so many lines. */
@@ -88,41 +89,6 @@ text_check_options(const char *options)
 
 /* ---- cells ------------------------------------------------------------------- */
 
-/* @ns in a unit picked for it, always 9 columns wide ("µ" is one column). */
-static void
-text_time(char *buf, size_t size, uint64_t ns)
-{
-    static const struct {
-        uint64_t div;
-        const char *unit;
-    } units[] = {{1000000000, "s "}, {1000000, "ms"}, {1000, "µs"}};
-
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (ns < units[i].div)
-            continue;
-
-        double v = (double)ns / (double)units[i].div;
-        int prec = v < 10 ? 3 : v < 100 ? 2 : v < 1000 ? 1 : 0;
-
-        snprintf(buf, size, "%6.*f %s", prec, v, units[i].unit);
-        return;
-    }
-    snprintf(buf, size, "%6" PRIu64 " ns", ns);
-}
-
-/* text_time() without the padding, for running text. */
-static const char *
-text_time_trim(char *buf, size_t size, uint64_t ns)
-{
-    text_time(buf, size, ns);
-
-    size_t n = strlen(buf);
-
-    while (n > 0 && buf[n - 1] == ' ')
-        buf[--n] = '\0';
-    return buf + strspn(buf, " ");
-}
-
 static void
 text_bytes(char *buf, size_t size, uint64_t bytes)
 {
@@ -158,36 +124,15 @@ text_percent(uint64_t part, uint64_t whole)
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-/* Names are any bytes: escape control bytes so that one site stays one line. */
-static int
-text_put_name(probe_writer *w, const char *s)
-{
-    if (!s)
-        return probe_writer_puts(w, "?");
-    for (const char *p = s; *p;) {
-        size_t run = 0;
-
-        while (p[run] && (unsigned char)p[run] >= 0x20 && p[run] != 0x7f)
-            run++;
-        TRY(probe_writer_write(w, p, run));
-        p += run;
-        if (*p) {
-            TRY(probe_writer_printf(w, "\\x%02x", (unsigned char)*p));
-            p++;
-        }
-    }
-    return 0;
-}
-
 /* "name (file:line function)" */
 static int
 text_put_site(probe_writer *w, const probe_site_info *s)
 {
-    TRY(text_put_name(w, s->name));
+    TRY(cells_put_name(w, s->name));
     TRY(probe_writer_puts(w, " ("));
-    TRY(text_put_name(w, s->file));
+    TRY(cells_put_name(w, s->file));
     TRY(probe_writer_printf(w, ":%u ", s->line));
-    TRY(text_put_name(w, s->function));
+    TRY(cells_put_name(w, s->function));
     return probe_writer_puts(w, ")");
 }
 
@@ -301,10 +246,10 @@ text_header(probe_writer *w, const probe_snapshot *snap)
     TRY(probe_writer_puts(w, "libprobe report (" PROBE_SCHEMA ")\n"));
     if (clk) {
         TRY(probe_writer_puts(w, "clock:    "));
-        TRY(text_put_name(w, clk->name));
+        TRY(cells_put_name(w, clk->name));
         TRY(probe_writer_printf(w, ", %.3f ns per tick\n", clk->ns_per_tick));
         TRY(probe_writer_printf(w, "elapsed:  %s\n",
-                                text_time_trim(t, sizeof(t), clk->elapsed_ns)));
+                                cells_time_trim(t, sizeof(t), clk->elapsed_ns)));
     }
     TRY(probe_writer_printf(w, "threads:  %zu (%zu live)\n", nthreads, live));
     TRY(probe_writer_printf(w, "%" PRIu64 " scope calls", calls));
@@ -335,7 +280,7 @@ text_scope_row(probe_writer *w, const probe_site_info *s)
     text_calls(cell, sizeof(cell), s);
     TRY(probe_writer_printf(w, "%12s", cell));
     for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
-        text_time(cell, sizeof(cell), ns[i]);
+        cells_time(cell, sizeof(cell), ns[i]);
         TRY(probe_writer_printf(w, "  %s", cell));
     }
     TRY(probe_writer_puts(w, "  "));
@@ -495,10 +440,10 @@ text_tree_node(struct text_tree *t, const probe_node_info *n, uint64_t parent_to
     if (!s || !text_tree_budget(t))
         return 0;
     TRY(text_tree_indent(t));
-    TRY(text_put_name(t->w, s->name));
+    TRY(cells_put_name(t->w, s->name));
     TRY(probe_writer_printf(t->w, "  %" PRIu64 " call%s, %s", n->calls,
                             n->calls == 1 ? "" : "s",
-                            text_time_trim(time, sizeof(time), n->total_ns)));
+                            cells_time_trim(time, sizeof(time), n->total_ns)));
     if (t->depth)
         TRY(probe_writer_printf(t->w, ", %.1f%%", text_percent(n->total_ns, parent_total)));
     if (text_tree_on_path(t, n->site))
@@ -561,14 +506,14 @@ text_usage_rows(probe_writer *w, const probe_site_info **v, size_t n)
         const probe_site_info *s = v[i];
         if (!s->has_usage || !s->usage_calls)
             continue;
-        text_time(user, sizeof(user), s->user_ns);
-        text_time(sys, sizeof(sys), s->system_ns);
+        cells_time(user, sizeof(user), s->user_ns);
+        cells_time(sys, sizeof(sys), s->system_ns);
         TRY(probe_writer_printf(w,
                                 "%10" PRIu64 "  %s  %s  %9" PRIu64 "  %9" PRIu64 "  %9" PRIu64
                                 "  %9" PRIu64 "  ",
                                 s->usage_calls, user, sys, s->minor_faults, s->major_faults,
                                 s->voluntary_switches, s->involuntary_switches));
-        TRY(text_put_name(w, s->name));
+        TRY(cells_put_name(w, s->name));
         TRY(probe_writer_puts(w, "\n"));
     }
     return 0;
@@ -621,7 +566,7 @@ text_counter_rows(probe_writer *w, const probe_site_info **v, size_t n)
                                     s->calls));
         else
             TRY(probe_writer_printf(w, "%20s  %12s  ", "-", "never"));
-        TRY(text_put_name(w, s->name));
+        TRY(cells_put_name(w, s->name));
         TRY(probe_writer_puts(w, "\n"));
     }
     return 0;
@@ -662,16 +607,16 @@ text_line_row(probe_writer *w, const probe_site_info *s, const char **file)
     if (!*file || text_cmp_str(*file, s->file) != 0) {
         *file = s->file ? s->file : "";
         TRY(probe_writer_puts(w, "  "));
-        TRY(text_put_name(w, s->file));
+        TRY(cells_put_name(w, s->file));
         TRY(probe_writer_puts(w, "\n"));
     }
     if (s->calls)
         TRY(probe_writer_printf(w, "%12" PRIu64 "  ", s->calls));
     else
         TRY(probe_writer_printf(w, "%12s  ", ">>>>>>"));
-    TRY(text_put_name(w, s->file));
+    TRY(cells_put_name(w, s->file));
     TRY(probe_writer_printf(w, ":%u  ", s->line));
-    TRY(text_put_name(w, s->function));
+    TRY(cells_put_name(w, s->function));
     return probe_writer_puts(w, s->calls ? "\n" : "  (never ran)\n");
 }
 
@@ -730,7 +675,7 @@ text_threads(probe_writer *w, const probe_snapshot *snap)
             continue;
         TRY(probe_writer_printf(w, "%12" PRIu64 "  %12" PRIu64 "  %-6s  ", t->tid,
                                 t->scopes, t->live ? "live" : "exited"));
-        TRY(text_put_name(w, t->name));
+        TRY(cells_put_name(w, t->name));
         TRY(probe_writer_puts(w, "\n"));
     }
     if (shown < n)
@@ -776,8 +721,8 @@ text_rusage(probe_writer *w, const probe_snapshot *snap)
         return 0;
     text_bytes(rss, sizeof(rss), ru->max_rss_bytes);
     return probe_writer_printf(w, "\nResources: user %s, system %s, max RSS %s\n",
-                               text_time_trim(user, sizeof(user), ru->user_ns),
-                               text_time_trim(sys, sizeof(sys), ru->system_ns), rss);
+                               cells_time_trim(user, sizeof(user), ru->user_ns),
+                               cells_time_trim(sys, sizeof(sys), ru->system_ns), rss);
 }
 
 int

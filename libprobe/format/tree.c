@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cells.h"
 #include "writer.h"
 
 /* The tree stops descending here, and stops printing after so many lines. */
@@ -124,60 +125,11 @@ tree_check_options(const char *options)
 
 /* ---- cells ------------------------------------------------------------------- */
 
-/* @ns in a unit picked for it, always 9 columns wide ("µ" is one column). */
-static void
-tree_time(char *buf, size_t size, uint64_t ns)
-{
-    static const struct {
-        uint64_t div;
-        const char *unit;
-    } units[] = {{1000000000, "s "}, {1000000, "ms"}, {1000, "µs"}};
-
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (ns < units[i].div)
-            continue;
-
-        double v = (double)ns / (double)units[i].div;
-        int prec = v < 10 ? 3 : v < 100 ? 2 : v < 1000 ? 1 : 0;
-
-        snprintf(buf, size, "%6.*f %s", prec, v, units[i].unit);
-        return;
-    }
-    snprintf(buf, size, "%6" PRIu64 " ns", ns);
-}
-
-/* tree_time() without the padding, for running text. */
-static const char *
-tree_time_trim(char *buf, size_t size, uint64_t ns)
-{
-    tree_time(buf, size, ns);
-
-    size_t n = strlen(buf);
-
-    while (n > 0 && buf[n - 1] == ' ')
-        buf[--n] = '\0';
-    return buf + strspn(buf, " ");
-}
-
-/* Names are any bytes: escape control bytes so that one frame stays one line. */
+/* An empty name is shown as "?" here: a frame always has something to show. */
 static int
 tree_put_name(probe_writer *w, const char *s)
 {
-    if (!s || !*s)
-        return probe_writer_puts(w, "?");
-    for (const char *p = s; *p;) {
-        size_t run = 0;
-
-        while (p[run] && (unsigned char)p[run] >= 0x20 && p[run] != 0x7f)
-            run++;
-        TRY(probe_writer_write(w, p, run));
-        p += run;
-        if (*p) {
-            TRY(probe_writer_printf(w, "\\x%02x", (unsigned char)*p));
-            p++;
-        }
-    }
-    return 0;
+    return cells_put_name(w, s && *s ? s : NULL);
 }
 
 /* A frame without a symbol: "module+0xoffset" (sampler.h never prints bare
@@ -363,7 +315,7 @@ tree_columns(struct tree *t, double total, double self, uint64_t signals, uint64
              unsigned depth)
 {
     char cell[TREE_CELL];
-    const char *time = tree_time_trim(cell, sizeof(cell), ns);
+    const char *time = cells_time_trim(cell, sizeof(cell), ns);
     int cols = 0;
 
     /* Right-aligned in 9 columns: UTF-8 continuation bytes take none. */
@@ -548,7 +500,7 @@ tree_thread(struct tree *t, uint64_t tid)
         TRY(probe_writer_puts(t->w, " "));
     }
     TRY(probe_writer_printf(t->w, "(tid %" PRIu64 "): %" PRIu64 " samples, %s CPU\n", tid,
-                            signals, tree_time_trim(cell, sizeof(cell), t->thread_ns)));
+                            signals, cells_time_trim(cell, sizeof(cell), t->thread_ns)));
     if (!tree_budget(t))
         return 0;
     TRY(probe_writer_puts(t->w, "  total    self  samples        CPU  call tree\n"));
@@ -564,7 +516,7 @@ tree_header(probe_writer *w, const probe_snapshot *snap, const struct tree_optio
     char cell[TREE_CELL];
 
     TRY(probe_writer_printf(w, "Sampled call tree (CPU time, %s interval): ",
-                            tree_time_trim(cell, sizeof(cell), si->interval_ns)));
+                            cells_time_trim(cell, sizeof(cell), si->interval_ns)));
     TRY(probe_writer_printf(
         w, "%" PRIu64 " signals, %" PRIu64 " expirations, %" PRIu64 " dropped\n",
         si->signals, si->expirations, si->dropped));
