@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "options.h"
 #include "writer.h"
 
 struct callgrind_options {
@@ -46,21 +47,18 @@ static int
 callgrind_parse_options(const char *options, struct callgrind_options *out)
 {
     struct callgrind_options o = {0};
-    const char *p = options ? options : "";
+    struct option_kv kv;
+    int more;
 
-    while (*p) {
-        size_t len = strcspn(p, ",");
-
-        if (len == 9 && memcmp(p, "events=ns", 9) == 0)
+    while ((more = options_next(&options, &kv)) > 0) {
+        if (options_key(&kv, "events") && options_value(&kv, "ns"))
             o.calls = 0;
-        else if (len == 15 && memcmp(p, "events=ns+calls", 15) == 0)
+        else if (options_key(&kv, "events") && options_value(&kv, "ns+calls"))
             o.calls = 1;
         else
             return PROBE_EINVAL;
-        p += len;
-        if (*p == ',' && *++p == '\0')
-            return PROBE_EINVAL;
     }
+    TRY(more);
     *out = o;
     return 0;
 }

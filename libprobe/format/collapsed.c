@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "options.h"
 #include "writer.h"
 
 enum collapsed_weight {
@@ -70,22 +71,18 @@ collapsed_parse_options(const char *options, struct collapsed_options *out)
 {
     struct collapsed_options o = {.weight = COLLAPSED_WEIGHT_SELF_NS,
                                   .source = COLLAPSED_SOURCE_AUTO};
-    const char *p = options ? options : "";
+    struct option_kv kv;
+    int more;
 
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        const char *eq = memchr(p, '=', len);
-
-        if (eq && (size_t)(eq - p) == 6 && memcmp(p, "weight", 6) == 0)
-            TRY(collapsed_parse_weight(eq + 1, len - 7, &o.weight));
-        else if (eq && (size_t)(eq - p) == 6 && memcmp(p, "source", 6) == 0)
-            TRY(collapsed_parse_source(eq + 1, len - 7, &o.source));
+    while ((more = options_next(&options, &kv)) > 0) {
+        if (options_key(&kv, "weight"))
+            TRY(collapsed_parse_weight(kv.value, kv.vlen, &o.weight));
+        else if (options_key(&kv, "source"))
+            TRY(collapsed_parse_source(kv.value, kv.vlen, &o.source));
         else
             return PROBE_EINVAL;
-        p += len;
-        if (*p == ',' && *++p == '\0')
-            return PROBE_EINVAL;
     }
+    TRY(more);
     *out = o;
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cells.h"
+#include "options.h"
 #include "writer.h"
 
 /* The call tree stops descending here, and stops printing after so many lines. */
@@ -62,19 +63,15 @@ static int
 text_parse_options(const char *options, struct text_options *out)
 {
     struct text_options o = {.sort = TEXT_SORT_TOTAL};
-    const char *p = options;
+    struct option_kv kv;
+    int more;
 
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        const char *eq = memchr(p, '=', len);
-
-        if (!eq || (size_t)(eq - p) != 4 || memcmp(p, "sort", 4) != 0)
+    while ((more = options_next(&options, &kv)) > 0) {
+        if (!options_key(&kv, "sort"))
             return PROBE_EINVAL;
-        TRY(text_parse_sort(eq + 1, len - 5, &o.sort));
-        p += len;
-        if (*p == ',' && *++p == '\0')
-            return PROBE_EINVAL;
+        TRY(text_parse_sort(kv.value, kv.vlen, &o.sort));
     }
+    TRY(more);
     *out = o;
     return 0;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cells.h"
+#include "options.h"
 #include "writer.h"
 
 /* The tree stops descending here, and stops printing after so many lines. */
@@ -91,26 +92,20 @@ static int
 tree_parse_options(const char *options, struct tree_options *out)
 {
     struct tree_options o = {.threshold = 1.0, .hide_libs = 0};
-    const char *p = options ? options : "";
+    struct option_kv kv;
+    int more;
 
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        const char *eq = memchr(p, '=', len);
-        size_t klen = eq ? (size_t)(eq - p) : len;
-        size_t vlen = eq ? len - klen - 1 : 0;
-
-        if (eq && klen == 9 && memcmp(p, "threshold", 9) == 0) {
-            TRY(tree_parse_threshold(eq + 1, vlen, &o.threshold));
-        } else if (eq && klen == 9 && memcmp(p, "hide_libs", 9) == 0 && vlen == 1 &&
-                   (eq[1] == '0' || eq[1] == '1')) {
-            o.hide_libs = eq[1] == '1';
-        } else {
-            return PROBE_EINVAL;
-        }
-        p += len;
-        if (*p == ',' && *++p == '\0')
+    while ((more = options_next(&options, &kv)) > 0) {
+        if (options_key(&kv, "threshold"))
+            TRY(tree_parse_threshold(kv.value, kv.vlen, &o.threshold));
+        else if (options_key(&kv, "hide_libs") && options_value(&kv, "0"))
+            o.hide_libs = 0;
+        else if (options_key(&kv, "hide_libs") && options_value(&kv, "1"))
+            o.hide_libs = 1;
+        else
             return PROBE_EINVAL;
     }
+    TRY(more);
     *out = o;
     return 0;
 }
