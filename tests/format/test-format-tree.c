@@ -51,9 +51,15 @@ tree_test_outer(uint64_t iters)
     PROBE_SCOPE("tree_work");
     uint64_t start = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
 
+    uint64_t rnd = 88172645463325252u;
+
+    /* Rounds of random length: a fixed one can beat with the kernel's tick and put
+     * every sample in the same loop. */
     while (test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - start < 300000000u) {
-        tree_test_heavy(iters * 7 / 10);
-        tree_test_light(iters * 3 / 10);
+        rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+        uint64_t round = iters / 4 + rnd % (iters + 1);
+        tree_test_heavy(round * 7 / 10);
+        tree_test_light(round * 3 / 10);
     }
 }
 
