@@ -232,6 +232,50 @@ START_TEST(not_recording_means_no_events)
 }
 END_TEST
 
+/* Does the file at @path hold @needle? */
+static int
+file_has(const char *path, const char *needle)
+{
+    static char buf[1 << 16];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+START_TEST(flight_recorder_with_a_path_is_written_at_stop)
+{
+    char dir[] = "/tmp/probe-flight-XXXXXX", path[64];
+    probe_trace_options o = PROBE_TRACE_OPTIONS_INIT;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/flight.json", dir);
+    o.path = path;
+
+    /* probe_trace_stop() writes it. */
+    ck_assert_int_eq(probe_trace_start(&o), 0);
+    tt_outer();
+    ck_assert_int_eq(probe_trace_stop(), 0);
+    ck_assert(file_has(path, "\"traceEvents\""));
+    ck_assert(file_has(path, "\"name\":\"tt_inner\""));
+    ck_assert_int_eq(unlink(path), 0);
+
+    /* probe_stop() writes it too, and tracing goes on. */
+    ck_assert_int_eq(probe_trace_start(&o), 0);
+    tt_outer();
+    ck_assert_int_eq(probe_stop(), 0);
+    ck_assert(file_has(path, "\"name\":\"tt_outer\""));
+    ck_assert_int_eq(probe_trace_is_active(), 1);
+    probe_start();
+    probe_trace_stop();
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 static Suite *
 trace_suite(void)
 {
@@ -246,6 +290,7 @@ trace_suite(void)
     tcase_add_test(tc, exited_threads_keep_their_timeline);
     tcase_add_test(tc, reset_and_restart_forget_the_timeline);
     tcase_add_test(tc, not_recording_means_no_events);
+    tcase_add_test(tc, flight_recorder_with_a_path_is_written_at_stop);
     suite_add_tcase(s, tc);
     return s;
 }

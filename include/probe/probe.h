@@ -50,10 +50,12 @@ PROBE_EXPORT int probe_start(void);
 
 /**
  * Stop recording. Data recorded so far is kept for reports. Scopes that were entered
- * while recording are still timed when they close. Idempotent.
+ * while recording are still timed when they close. Idempotent. When a flight-recorder
+ * trace was started with a path (<probe/trace.h>), its events are written there.
  *
- * @retval 0  Success (also when already stopped).
- * @note Thread-safe and async-signal-safe.
+ * @retval 0       Success (also when already stopped).
+ * @retval other   Writing the flight recorder's file failed (probe_report_write()).
+ * @note Thread-safe. Async-signal-safe, unless a flight recorder has a path.
  */
 PROBE_EXPORT int probe_stop(void);
 

@@ -43,7 +43,10 @@ typedef struct probe_trace_options {
     size_t buffer_events;       /**< Flight: events kept per thread. Stream: events per
                                      buffer (each thread has two). 0 = 65536; else
                                      16 .. 16777216. */
-    const char *path;           /**< Stream: the Chrome trace file to write (created
+    const char *path;           /**< Flight (optional): where the recorder is written
+                                     as a Chrome trace by probe_stop(),
+                                     probe_trace_stop() and at exit.
+                                     Stream: the Chrome trace file to write (created
                                      0644 or truncated; a symlink is refused). */
 } probe_trace_options;
 
@@ -73,6 +76,7 @@ PROBE_EXPORT int probe_trace_start(const probe_trace_options *opts);
  * @retval 0             Success (also when tracing was off).
  * @retval PROBE_EIO     Stream mode: writing the file failed at some point; errno kept.
  * @retval PROBE_ENOMEM  Stream mode: the writer ran out of memory; events were lost.
+ * @retval other         Flight mode with a path: probe_report_write()'s error.
  * @note Thread-safe. Not async-signal-safe.
  */
 PROBE_EXPORT int probe_trace_stop(void);

@@ -5,6 +5,7 @@
 #include "atomics.h"
 #include "clock.h"
 #include "thread.h"
+#include "trace.h"
 
 void
 lifecycle_init(void)
@@ -24,7 +25,7 @@ PROBE_EXPORT int
 probe_stop(void)
 {
     store_relaxed(&probe__recording, 0);
-    return 0;
+    return trace_on_recording_stop(); /* a flight recorder with a path is written */
 }
 
 PROBE_EXPORT int

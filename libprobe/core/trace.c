@@ -34,6 +34,7 @@ static uint64_t orphans_dropped;      /* what drained orphans had lost */
 /* Stream mode converts ticks with one ratio for the whole session: a ratio refined
  * between drains could make a later event look earlier than the one before it. */
 static double stream_ns_per_tick;
+static char *flight_path;             /* flight mode: written at stop and exit */
 
 /* Interned instant names: never freed, so events can point at them. */
 static const char *interned[TRACE_NAMES];
@@ -312,11 +313,28 @@ options_valid(const probe_trace_options *o, uint32_t *cap)
     return 1;
 }
 
-/* A stream left running at exit would leave its file unfinished: stop it. */
+/* A stream left running at exit would leave its file unfinished, and a flight
+ * recorder with a path would never be written: stop tracing. */
 static void
 trace_at_exit(void)
 {
     (void)probe_trace_stop();
+}
+
+/* Write the flight recorder to its path, if it has one (ctl_lock held). */
+static int
+flight_dump(void)
+{
+    return flight_path && trace_stream_backend ? trace_stream_backend->dump(flight_path) : 0;
+}
+
+int
+trace_on_recording_stop(void)
+{
+    pthread_mutex_lock(&ctl_lock);
+    int rc = load_relaxed(&trace_on) && !load_relaxed(&session_stream) ? flight_dump() : 0;
+    pthread_mutex_unlock(&ctl_lock);
+    return rc;
 }
 
 PROBE_EXPORT int
@@ -349,9 +367,13 @@ probe_trace_start(const probe_trace_options *opts)
     if (stream)
         stream_ns_per_tick = npt;
     int rc = stream ? trace_stream_backend->open(opts->path) : 0;
+    free(flight_path);
+    flight_path = NULL;
+    if (rc == 0 && !stream && opts->path && *opts->path && !(flight_path = strdup(opts->path)))
+        rc = PROBE_ENOMEM;
     if (rc == 0)
         store_release(&trace_on, 1);
-    if (rc == 0 && stream && !exit_hook)
+    if (rc == 0 && (stream || flight_path) && !exit_hook)
         exit_hook = atexit(trace_at_exit) == 0;
     pthread_mutex_unlock(&ctl_lock);
     return rc;
@@ -367,6 +389,8 @@ probe_trace_stop(void)
         store_release(&trace_on, 0);
         if (load_relaxed(&session_stream))
             rc = trace_stream_backend->close();
+        else
+            rc = flight_dump();
     }
     pthread_mutex_unlock(&ctl_lock);
     return rc;

@@ -103,7 +103,11 @@ struct trace_stream_ops {
     int (*open)(const char *path);  /* 0 or a negative PROBE_E* */
     int (*close)(void);             /* after the last drain: 0 or PROBE_EIO */
     void (*forget)(void);           /* in a forked child: drop it all, write nothing */
+    int (*dump)(const char *path);  /* write the flight recorder as a Chrome trace */
 };
+
+/* probe_stop(): a flight recorder with a path is written there. */
+int trace_on_recording_stop(void);
 extern const struct trace_stream_ops *trace_stream_backend
     __attribute__((visibility("hidden")));
 

@@ -374,7 +374,14 @@ stream_forget(void)
     stream_free_session();
 }
 
-static const struct trace_stream_ops stream_ops = {stream_open, stream_close, stream_forget};
+static int
+flight_dump_chrome(const char *path)
+{
+    return probe_report_write(path, "chrome");
+}
+
+static const struct trace_stream_ops stream_ops = {stream_open, stream_close, stream_forget,
+                                                   flight_dump_chrome};
 
 /* Called at load by init.c, before autoreport.c may start a stream. */
 void
