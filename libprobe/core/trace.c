@@ -321,20 +321,27 @@ trace_at_exit(void)
     (void)probe_trace_stop();
 }
 
-/* Write the flight recorder to its path, if it has one (ctl_lock held). */
+/* Write the flight recorder to @path (a copy, freed here), outside ctl_lock: the
+ * report takes the formatter registry's lock, which fork handlers take before
+ * ctl_lock. */
 static int
-flight_dump(void)
+flight_dump(char *path)
 {
-    return flight_path && trace_stream_backend ? trace_stream_backend->dump(flight_path) : 0;
+    int rc = path && trace_stream_backend ? trace_stream_backend->dump(path) : 0;
+
+    free(path);
+    return rc;
 }
 
 int
 trace_on_recording_stop(void)
 {
     pthread_mutex_lock(&ctl_lock);
-    int rc = load_relaxed(&trace_on) && !load_relaxed(&session_stream) ? flight_dump() : 0;
+    char *path = load_relaxed(&trace_on) && !load_relaxed(&session_stream) && flight_path
+                     ? strdup(flight_path)
+                     : NULL;
     pthread_mutex_unlock(&ctl_lock);
-    return rc;
+    return flight_dump(path);
 }
 
 PROBE_EXPORT int
@@ -383,17 +390,18 @@ PROBE_EXPORT int
 probe_trace_stop(void)
 {
     int rc = 0;
+    char *path = NULL;
 
     pthread_mutex_lock(&ctl_lock);
     if (load_relaxed(&trace_on)) {
         store_release(&trace_on, 0);
         if (load_relaxed(&session_stream))
             rc = trace_stream_backend->close();
-        else
-            rc = flight_dump();
+        else if (flight_path)
+            path = strdup(flight_path);
     }
     pthread_mutex_unlock(&ctl_lock);
-    return rc;
+    return rc < 0 ? rc : flight_dump(path);
 }
 
 PROBE_EXPORT int
