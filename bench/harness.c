@@ -64,3 +64,19 @@ bench_cpu_model(char *buf, size_t size)
     fclose(f);
     return buf;
 }
+
+uint64_t
+bench_calibrate(double (*batch)(void *arg, uint64_t n), void *arg, uint64_t min_n, double ms)
+{
+    uint64_t n = min_n;
+    double per = 0;
+
+    for (;;) {
+        per = batch(arg, n);
+        if (per * (double)n >= 2e6 || n >= (UINT64_C(1) << 40))
+            break;
+        n *= 4;
+    }
+    double want = ms * 1e6 / (per > 0 ? per : 1e-3);
+    return want < (double)min_n ? min_n : (uint64_t)want;
+}

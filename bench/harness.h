@@ -16,6 +16,11 @@ uint64_t bench_now_ns(void);
 double bench_quantile(const double *v, unsigned n, double q);
 double bench_median(const double *v, unsigned n);
 
+/* The batch size that makes one call of @batch (which runs n iterations and returns
+ * ns per iteration) take about @ms milliseconds; at least @min_n. */
+uint64_t bench_calibrate(double (*batch)(void *arg, uint64_t n), void *arg, uint64_t min_n,
+                         double ms);
+
 /* The CPU's model name from /proc/cpuinfo, or "unknown CPU", in @buf. */
 const char *bench_cpu_model(char *buf, size_t size);
 

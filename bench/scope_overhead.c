@@ -192,20 +192,16 @@ batch_ns(struct variant *v, uint64_t n)
 
 /* Choose n so one batch takes about ms milliseconds. Called twice: once to warm up
  * (the thread's first scope, lazy binding, caches), once to measure. */
+static double
+batch_thunk(void *v, uint64_t n)
+{
+    return batch_ns(v, n);
+}
+
 static void
 calibrate(struct variant *v, double ms)
 {
-    uint64_t n = 1000;
-    double per = 0;
-
-    for (;;) {
-        per = batch_ns(v, n);
-        if (per * (double)n >= 2e6 || n >= (UINT64_C(1) << 40))
-            break;
-        n *= 4;
-    }
-    double want = ms * 1e6 / (per > 0 ? per : 1e-3);
-    v->n = want < 1000 ? 1000 : (uint64_t)want;
+    v->n = bench_calibrate(batch_thunk, v, 1000, ms);
 }
 
 /* ---- (e): threads ------------------------------------------------------------------ */
