@@ -116,12 +116,20 @@ typedef struct probe_sample_info {
     uint64_t tid;               /**< Kernel thread id. */
     uint64_t weight;            /**< Timer expirations: each signal counts 1 + the
                                      expirations the kernel merged into it. */
-    uint64_t cpu_ns;            /**< weight x the interval the samples were taken at. */
+    uint64_t cpu_ns;            /**< weight x the interval the samples were taken at:
+                                     CPU time in PROBE_SAMPLE_CPU mode, wall time in
+                                     PROBE_SAMPLE_WALL mode. */
     unsigned signals;           /**< Signals that delivered these samples. */
     unsigned depth;             /**< Number of frames. */
     const char *const *frames;  /**< Root first; the last is where the thread was. */
     unsigned nscopes;           /**< PROBE_SCOPEs open at the sample. */
     const char *const *scopes;  /**< Their names, outermost first. */
+    const uint64_t *addresses;  /**< The frames' code addresses, parallel to
+                                     @c frames: the interrupted PC last, return
+                                     addresses above it. Stacks that name the same
+                                     frames are merged and keep the first one's. */
+    int blocked;                /**< PROBE_SAMPLE_WALL: 1 if the thread was off CPU
+                                     (blocked in the kernel) at these samples. */
 } probe_sample_info;
 
 #define PROBE_SAMPLE_NO_THREAD ((size_t)-1)

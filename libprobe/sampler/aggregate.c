@@ -115,6 +115,7 @@ struct owned_set {
     struct sample_set set;
     struct interned *strings[INTERN_BUCKETS];
     const char **ptrs;          /* every sample's frames then scopes */
+    uint64_t *addrs;            /* every sample's frame addresses */
 };
 
 static const char *
@@ -150,6 +151,7 @@ set_free(struct sample_set *set)
         }
     }
     free(o->ptrs);
+    free(o->addrs);
     free(o->set.v);
     free(o);
 }
@@ -196,17 +198,20 @@ agg_samples_build(uint64_t interval_ns, int mode, int running)
     }
     o->set.v = calloc(n ? n : 1, sizeof(*o->set.v));
     o->ptrs = calloc(nptrs ? nptrs : 1, sizeof(*o->ptrs));
-    if (!o->set.v || !o->ptrs)
+    o->addrs = calloc(nptrs ? nptrs : 1, sizeof(*o->addrs));
+    if (!o->set.v || !o->ptrs || !o->addrs)
         goto fail;
     for (size_t b = 0; b < AGG_BUCKETS; b++) {
         for (struct stack_ent *e = table[b]; e; e = e->next) {
             probe_sample_info *s = &o->set.v[k];
             const char **frames = &o->ptrs[p];
             const char **scopes = frames + e->npcs;
+            uint64_t *addrs = &o->addrs[p];
 
             p += e->npcs + e->nscopes;
             for (unsigned i = 0; i < e->npcs; i++) { /* root first */
                 const char *name = symbolize_pc(e->pcs[i], i > 0, buf, sizeof(buf));
+                addrs[e->npcs - 1 - i] = e->pcs[i];
                 if (!(frames[e->npcs - 1 - i] = intern(o, name)))
                     goto fail;
             }
@@ -221,7 +226,7 @@ agg_samples_build(uint64_t interval_ns, int mode, int running)
                                      .weight = e->weight, .cpu_ns = e->ns,
                                      .signals = (unsigned)e->signals, .depth = e->npcs,
                                      .frames = frames, .nscopes = e->nscopes,
-                                     .scopes = scopes};
+                                     .scopes = scopes, .addresses = addrs};
             k++;
         }
     }
