@@ -2,6 +2,7 @@
  * what it reports is true: the split of CPU time between two loops, and the total
  * CPU time of each thread, whatever the kernel's tick. Built with frame pointers and
  * exported symbols so that dladdr() names the loops. */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -28,8 +29,13 @@ START_TEST(sampler_rejects_bad_options)
     o.size = 4;
     ck_assert_int_eq(probe_sampler_start(&o), PROBE_EINVAL);
     o = (probe_sampler_options)PROBE_SAMPLER_OPTIONS_INIT;
+    o.mode = 2;
+    ck_assert_int_eq(probe_sampler_start(&o), PROBE_EINVAL);
+    o.mode = -1;
+    ck_assert_int_eq(probe_sampler_start(&o), PROBE_EINVAL);
     o.mode = PROBE_SAMPLE_WALL;
-    ck_assert_int_eq(probe_sampler_start(&o), PROBE_ENOTSUP);
+    o.buffer_samples = 15;
+    ck_assert_int_eq(probe_sampler_start(&o), PROBE_EINVAL);
     ck_assert_int_eq(probe_sampler_is_running(), 0);
     o = (probe_sampler_options)PROBE_SAMPLER_OPTIONS_INIT;
     o.interval_ns = PROBE_SAMPLER_INTERVAL_MIN;
@@ -197,6 +203,135 @@ START_TEST(sampler_cpu_split_is_true)
 }
 END_TEST
 
+/* ---- wall mode: time off the CPU -------------------------------------------------- */
+
+void wall_test_nap(uint64_t *slept_ns, int *eintr);
+void *wall_sleeper(void *arg);
+
+struct sleeper {
+    uint64_t tid, iters, slept_ns, cpu_ns;
+    int eintr;
+};
+
+/* Exported so that its name is found; blocked in nanosleep(2) for 2 ms. */
+__attribute__((noinline)) void
+wall_test_nap(uint64_t *slept_ns, int *eintr)
+{
+    struct timespec ts = {0, 2000000};
+    uint64_t t0 = test_now_ns();
+
+    if (nanosleep(&ts, NULL) < 0 && errno == EINTR)
+        (*eintr)++;
+    *slept_ns += test_now_ns() - t0;
+}
+
+/* About half its time asleep: 2 ms naps between CPU rounds of random length around
+ * 2 ms, so that the naps do not lock to the sampling ticks. */
+void *
+wall_sleeper(void *arg)
+{
+    struct sleeper *s = arg;
+    uint64_t rnd, start;
+
+    probe_thread_name("sleeper");
+    s->tid = (uint64_t)syscall(SYS_gettid);
+    rnd = s->tid * 0x9e3779b97f4a7c15u | 1;
+    start = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+    for (int i = 0; i < 300; i++) {
+        PROBE_SCOPE("wall_round");
+        rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+        wall_test_nap(&s->slept_ns, &s->eintr);
+        sampler_test_heavy(s->iters + (rnd >> 11) % (2 * s->iters));
+    }
+    s->cpu_ns = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - start;
+    return NULL;
+}
+
+START_TEST(sampler_wall_sees_blocked_time)
+{
+    probe_sampler_options o = PROBE_SAMPLER_OPTIONS_INIT;
+    struct sleeper sl = {0};
+    pthread_t th;
+
+    sl.iters = calibrate(); /* ~1 ms of CPU; rounds of 1..3 ms */
+    o.mode = PROBE_SAMPLE_WALL;
+    ck_assert_int_eq(probe_sampler_start(&o), 0);
+    ck_assert_int_eq(probe_sampler_start(&o), PROBE_EBUSY);
+    ck_assert_int_eq(pthread_create(&th, NULL, wall_sleeper, &sl), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+
+    /* The sampler never woke the sleeper early: blocked threads get no signal. */
+    ck_assert_int_eq(sl.eintr, 0);
+    probe_snapshot *snap = probe_snapshot_take();
+    ck_assert_ptr_nonnull(snap);
+    ck_assert_int_eq(probe_snapshot_sampler_info(snap)->mode, PROBE_SAMPLE_WALL);
+    uint64_t blocked = 0, on_cpu = 0, in_nap = 0, scoped = 0;
+    for (size_t i = 0; i < probe_snapshot_sample_count(snap); i++) {
+        const probe_sample_info *x = probe_snapshot_sample(snap, i);
+        if (x->tid != sl.tid || x->depth == 0)
+            continue;
+        if (!x->blocked) {
+            on_cpu += x->cpu_ns;
+            continue;
+        }
+        blocked += x->cpu_ns;
+        ck_assert_str_eq(x->frames[x->depth - 1], PROBE_SAMPLE_BLOCKED_FRAME);
+        ck_assert_uint_eq(x->addresses[x->depth - 1], 0);
+        for (unsigned f = 0; f < x->depth; f++)
+            if (strcmp(x->frames[f], "wall_test_nap") == 0)
+                in_nap += x->cpu_ns;
+        if (x->nscopes == 1 && strcmp(x->scopes[0], "wall_round") == 0)
+            scoped += x->cpu_ns;
+    }
+    /* The truth off the CPU: 300 naps of 2 ms and the timer's slack (tens of us).
+     * The time the sleeper measured around its naps is no truth on a busy machine:
+     * it includes the wait for a CPU after each wake-up, which is not blocked. */
+    double naps_ns = 300 * 2e6;
+    double truth = naps_ns / (naps_ns + (double)sl.cpu_ns);
+    double seen = blocked + on_cpu ? (double)blocked / (double)(blocked + on_cpu) : 0;
+    fprintf(stderr,
+            "wall: blocked %.1f ms sampled, %.1f ms asleep (%.1f ms measured around "
+            "the naps); on CPU %.1f ms sampled, %.1f ms measured; blocked share %.3f "
+            "(truth %.3f); in wall_test_nap %.1f ms, in scope %.1f ms\n",
+            blocked / 1e6, naps_ns / 1e6, sl.slept_ns / 1e6, on_cpu / 1e6,
+            sl.cpu_ns / 1e6, seen, truth, in_nap / 1e6, scoped / 1e6);
+    ck_assert_msg(seen > truth - 0.05 && seen < truth + 0.05, "blocked share %.3f, truth %.3f",
+                  seen, truth);
+    double ratio = (double)blocked / naps_ns;
+    ck_assert_msg(ratio > 0.95 && ratio < 1.1, "sampled/true blocked time %.3f", ratio);
+    double cpu = (double)on_cpu / (double)sl.cpu_ns;
+    ck_assert_msg(cpu > 0.9 && cpu < 1.1, "sampled/measured CPU time %.3f", cpu);
+    /* The stack scan finds the function that slept, and the scope it slept in. */
+    ck_assert_msg(in_nap > blocked * 8 / 10, "wall_test_nap in %.1f of %.1f ms",
+                  in_nap / 1e6, blocked / 1e6);
+    ck_assert_msg(scoped > blocked * 9 / 10, "scope in %.1f of %.1f ms", scoped / 1e6,
+                  blocked / 1e6);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+START_TEST(sampler_wall_start_stop_loop)
+{
+    probe_sampler_options o = PROBE_SAMPLER_OPTIONS_INIT;
+
+    o.mode = PROBE_SAMPLE_WALL;
+    o.interval_ns = PROBE_SAMPLER_INTERVAL_MIN;
+    probe_thread_name("main");
+    for (int i = 0; i < 30; i++) {
+        ck_assert_int_eq(probe_sampler_start(&o), 0);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        ck_assert_int_eq(probe_sampler_stop(), 0);
+        ck_assert_int_eq(probe_sampler_is_running(), 0);
+    }
+    probe_snapshot *snap = probe_snapshot_take();
+    ck_assert_ptr_nonnull(snap);
+    ck_assert_uint_gt(probe_snapshot_sampler_info(snap)->signals, 0);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
 /* ---- robustness ----------------------------------------------------------------- */
 
 START_TEST(sampler_start_stop_loop)
@@ -343,6 +478,8 @@ sampler_suite(void)
     tcase_add_test(tc, sampler_survives_sigprof_storm);
     tcase_add_test(tc, sampler_fork_child_starts_stopped);
     tcase_add_test(tc, sampler_cpu_split_is_true);
+    tcase_add_test(tc, sampler_wall_sees_blocked_time);
+    tcase_add_test(tc, sampler_wall_start_stop_loop);
     suite_add_tcase(s, tc);
     return s;
 }

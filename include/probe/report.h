@@ -126,13 +126,19 @@ typedef struct probe_sample_info {
     const char *const *scopes;  /**< Their names, outermost first. */
     const uint64_t *addresses;  /**< The frames' code addresses, parallel to
                                      @c frames: the interrupted PC last, return
-                                     addresses above it. Stacks that name the same
-                                     frames are merged and keep the first one's. */
+                                     addresses above it, 0 for a synthetic frame.
+                                     Stacks that name the same frames are merged and
+                                     keep the first one's. */
     int blocked;                /**< PROBE_SAMPLE_WALL: 1 if the thread was off CPU
                                      (blocked in the kernel) at these samples. */
 } probe_sample_info;
 
 #define PROBE_SAMPLE_NO_THREAD ((size_t)-1)
+
+/** The innermost frame of a PROBE_SAMPLE_WALL sample taken while its thread was
+ *  blocked (its address is 0): off-CPU time, as in off-CPU flame graphs. */
+#define PROBE_SAMPLE_BLOCKED_FRAME "[blocked]"
+
 
 /** The sampler's counters, over everything in the snapshot. */
 typedef struct probe_sampler_info {

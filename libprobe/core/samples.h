@@ -30,6 +30,10 @@ void thread_ensure(void);
  * Returns how many were copied. */
 PROBE_SIGSAFE unsigned thread_scope_ids(uint32_t *out, unsigned max);
 
+/* The same for the live thread @tid, read from another thread (the wall-clock
+ * sampler): best effort while @tid pushes and pops. Not for signal handlers. */
+unsigned thread_scope_ids_of(uint64_t tid, uint32_t *out, unsigned max);
+
 /* The samples a snapshot holds, built by the sampler; freed with @free. */
 struct sample_set {
     probe_sample_info *v;

@@ -868,6 +868,32 @@ thread_scope_ids(uint32_t *out, unsigned max)
     return n;
 }
 
+/* Another thread's open scopes, read while it runs: a deliberate race, like the fault
+ * dumper's walk (a frame being pushed may show its predecessor's id; ids are whole
+ * words, never torn). The registry lock keeps the state from being freed. */
+__attribute__((noinline, no_sanitize_thread)) unsigned
+thread_scope_ids_of(uint64_t tid, uint32_t *out, unsigned max)
+{
+    unsigned n = 0;
+
+    pthread_mutex_lock(&reg_lock);
+    for (const struct thread_state *t = live_head; t; t = t->next) {
+        if (t->tid != tid)
+            continue;
+        unsigned depth = t->depth;
+        if (depth > THREAD_MAX_DEPTH)
+            depth = THREAD_MAX_DEPTH;
+        for (unsigned i = depth; i-- > 0 && n < max;) {
+            uint32_t id = t->stack[i].id;
+            if (id)
+                out[n++] = id;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return n;
+}
+
 /* ---- walking stacks from a signal handler --------------------------------------- */
 
 static PROBE_SIGSAFE void

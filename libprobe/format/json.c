@@ -367,6 +367,8 @@ json_sample(probe_writer *w, const probe_sample_info *s)
     TRY(json_u64(w, &f, "weight", s->weight));
     TRY(json_u64(w, &f, "cpu_ns", s->cpu_ns));
     TRY(json_u64(w, &f, "signals", s->signals));
+    TRY(json_key(w, &f, "blocked"));
+    TRY(probe_writer_puts(w, s->blocked ? "true" : "false"));
     TRY(json_names(w, &f, "frames", s->frames, s->depth));
     TRY(json_names(w, &f, "scopes", s->scopes, s->nscopes));
     return writer_putc(w, '}');

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <probe/sampler.h>
+
 #include "cells.h"
 #include "options.h"
 #include "writer.h"
@@ -494,11 +496,14 @@ tree_thread(struct tree *t, uint64_t tid)
         TRY(tree_put_name(t->w, name));
         TRY(probe_writer_puts(t->w, " "));
     }
-    TRY(probe_writer_printf(t->w, "(tid %" PRIu64 "): %" PRIu64 " samples, %s CPU\n", tid,
-                            signals, cells_time_trim(cell, sizeof(cell), t->thread_ns)));
+    int wall = probe_snapshot_sampler_info(t->snap)->mode == PROBE_SAMPLE_WALL;
+    TRY(probe_writer_printf(t->w, "(tid %" PRIu64 "): %" PRIu64 " samples, %s %s\n", tid,
+                            signals, cells_time_trim(cell, sizeof(cell), t->thread_ns),
+                            wall ? "sampled" : "CPU"));
     if (!tree_budget(t))
         return 0;
-    TRY(probe_writer_puts(t->w, "  total    self  samples        CPU  call tree\n"));
+    TRY(probe_writer_puts(t->w, wall ? "  total    self  samples       time  call tree\n"
+                                     : "  total    self  samples        CPU  call tree\n"));
     if (t->roots == TREE_NONE)
         return 0;
     return tree_children(t, t->roots, 0, 1);
@@ -510,7 +515,11 @@ tree_header(probe_writer *w, const probe_snapshot *snap, const struct tree_optio
     const probe_sampler_info *si = probe_snapshot_sampler_info(snap);
     char cell[TREE_CELL];
 
-    TRY(probe_writer_printf(w, "Sampled call tree (CPU time, %s interval): ",
+    TRY(probe_writer_printf(w, "Sampled call tree (%s, %s interval): ",
+                            si->mode == PROBE_SAMPLE_WALL
+                                ? "wall time: on CPU, and " PROBE_SAMPLE_BLOCKED_FRAME
+                                  " off it"
+                                : "CPU time",
                             cells_time_trim(cell, sizeof(cell), si->interval_ns)));
     TRY(probe_writer_printf(
         w, "%" PRIu64 " signals, %" PRIu64 " expirations, %" PRIu64 " dropped\n",

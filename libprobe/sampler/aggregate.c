@@ -15,7 +15,7 @@
 struct stack_ent {
     struct stack_ent *next;
     uint64_t hash, tid, weight, ns, signals;
-    unsigned npcs, nscopes;
+    unsigned npcs, nscopes, blocked;
     uintptr_t pcs[];            /* then the scope ids, as uintptr_t too */
 };
 
@@ -34,7 +34,7 @@ mix(uint64_t h, uint64_t v)
 static void
 add_rec(uint64_t tid, const struct sample_rec *r, uint64_t interval_ns)
 {
-    uint64_t h = mix(tid, r->npcs | (uint64_t)r->nscopes << 32);
+    uint64_t h = mix(tid, r->npcs | (uint64_t)r->nscopes << 32 | (uint64_t)r->blocked << 63);
     struct stack_ent *e;
 
     for (unsigned i = 0; i < r->npcs; i++)
@@ -42,7 +42,8 @@ add_rec(uint64_t tid, const struct sample_rec *r, uint64_t interval_ns)
     for (unsigned i = 0; i < r->nscopes; i++)
         h = mix(h, r->scopes[i]);
     for (e = table[h % AGG_BUCKETS]; e; e = e->next) {
-        if (e->hash != h || e->tid != tid || e->npcs != r->npcs || e->nscopes != r->nscopes)
+        if (e->hash != h || e->tid != tid || e->npcs != r->npcs ||
+            e->nscopes != r->nscopes || e->blocked != r->blocked)
             continue;
         if (memcmp(e->pcs, r->pcs, r->npcs * sizeof(uintptr_t)) != 0)
             continue;
@@ -60,7 +61,7 @@ add_rec(uint64_t tid, const struct sample_rec *r, uint64_t interval_ns)
             return;
         }
         *e = (struct stack_ent){.hash = h, .tid = tid, .npcs = r->npcs,
-                                .nscopes = r->nscopes};
+                                .nscopes = r->nscopes, .blocked = r->blocked};
         memcpy(e->pcs, r->pcs, r->npcs * sizeof(uintptr_t));
         for (unsigned i = 0; i < r->nscopes; i++)
             e->pcs[r->npcs + i] = r->scopes[i];
@@ -68,7 +69,7 @@ add_rec(uint64_t tid, const struct sample_rec *r, uint64_t interval_ns)
         table[h % AGG_BUCKETS] = e;
     }
     e->weight += r->weight;
-    e->ns += r->weight * interval_ns;
+    e->ns += r->blocked ? r->ns : r->weight * interval_ns;
     e->signals++;
 }
 
@@ -79,15 +80,32 @@ agg_samples_drain(struct slot *s)
 
     while (s->ring.w && ring_pop(&s->ring, &rec))
         add_rec(s->tid, &rec, s->interval_ns);
+    while (s->wring.w && ring_pop(&s->wring, &rec))
+        add_rec(s->tid, &rec, s->interval_ns);
+}
+
+/* A slot's counts since the last reset: the handler's and the wall thread's. */
+static void
+slot_counts(const struct slot *s, struct counts *c)
+{
+    c->signals = load_relaxed(&s->hc.signals) + s->wc.signals - s->base.signals;
+    c->expirations = load_relaxed(&s->hc.expirations) + s->wc.expirations -
+                     s->base.expirations;
+    c->dropped = load_relaxed(&s->hc.dropped) + s->wc.dropped - s->base.dropped;
+    c->dropped_exp = load_relaxed(&s->hc.dropped_exp) + s->wc.dropped_exp -
+                     s->base.dropped_exp;
 }
 
 void
 agg_samples_totals(const struct slot *s)
 {
-    ret_signals += load_relaxed(&s->signals) - s->base_signals;
-    ret_exp += load_relaxed(&s->expirations) - s->base_exp;
-    ret_dropped += load_relaxed(&s->dropped) - s->base_dropped;
-    ret_dropped_exp += load_relaxed(&s->dropped_exp) - s->base_dropped_exp;
+    struct counts c;
+
+    slot_counts(s, &c);
+    ret_signals += c.signals;
+    ret_exp += c.expirations;
+    ret_dropped += c.dropped;
+    ret_dropped_exp += c.dropped_exp;
 }
 
 void
@@ -159,7 +177,8 @@ set_free(struct sample_set *set)
 static int
 same_stack(const probe_sample_info *a, const probe_sample_info *b)
 {
-    if (a->tid != b->tid || a->depth != b->depth || a->nscopes != b->nscopes)
+    if (a->tid != b->tid || a->depth != b->depth || a->nscopes != b->nscopes ||
+        a->blocked != b->blocked)
         return 0;
     for (unsigned i = 0; i < a->depth; i++)
         if (a->frames[i] != b->frames[i])
@@ -193,7 +212,7 @@ agg_samples_build(uint64_t interval_ns, int mode, int running)
     for (size_t b = 0; b < AGG_BUCKETS; b++) {
         for (struct stack_ent *e = table[b]; e; e = e->next) {
             n++;
-            nptrs += e->npcs + e->nscopes;
+            nptrs += e->npcs + e->blocked + e->nscopes;
         }
     }
     o->set.v = calloc(n ? n : 1, sizeof(*o->set.v));
@@ -204,11 +223,15 @@ agg_samples_build(uint64_t interval_ns, int mode, int running)
     for (size_t b = 0; b < AGG_BUCKETS; b++) {
         for (struct stack_ent *e = table[b]; e; e = e->next) {
             probe_sample_info *s = &o->set.v[k];
+            unsigned depth = e->npcs + e->blocked;
             const char **frames = &o->ptrs[p];
-            const char **scopes = frames + e->npcs;
+            const char **scopes = frames + depth;
             uint64_t *addrs = &o->addrs[p];
 
-            p += e->npcs + e->nscopes;
+            p += depth + e->nscopes;
+            /* Off-CPU time ends in a frame of its own, as in off-CPU flame graphs. */
+            if (e->blocked && !(frames[depth - 1] = intern(o, PROBE_SAMPLE_BLOCKED_FRAME)))
+                goto fail;
             for (unsigned i = 0; i < e->npcs; i++) { /* root first */
                 const char *name = symbolize_pc(e->pcs[i], i > 0, buf, sizeof(buf));
                 addrs[e->npcs - 1 - i] = e->pcs[i];
@@ -224,9 +247,10 @@ agg_samples_build(uint64_t interval_ns, int mode, int running)
             }
             *s = (probe_sample_info){.thread = PROBE_SAMPLE_NO_THREAD, .tid = e->tid,
                                      .weight = e->weight, .cpu_ns = e->ns,
-                                     .signals = (unsigned)e->signals, .depth = e->npcs,
+                                     .signals = (unsigned)e->signals, .depth = depth,
                                      .frames = frames, .nscopes = e->nscopes,
-                                     .scopes = scopes, .addresses = addrs};
+                                     .scopes = scopes, .addresses = addrs,
+                                     .blocked = (int)e->blocked};
             k++;
         }
     }
@@ -262,10 +286,12 @@ agg_samples_build(uint64_t interval_ns, int mode, int running)
     for (struct slot *s = load_acquire(&slot_list); s; s = s->next) {
         if (!s->used)
             continue;
-        in->signals += load_relaxed(&s->signals) - s->base_signals;
-        in->expirations += load_relaxed(&s->expirations) - s->base_exp;
-        in->dropped += load_relaxed(&s->dropped) - s->base_dropped;
-        in->dropped_expirations += load_relaxed(&s->dropped_exp) - s->base_dropped_exp;
+        struct counts c;
+        slot_counts(s, &c);
+        in->signals += c.signals;
+        in->expirations += c.expirations;
+        in->dropped += c.dropped;
+        in->dropped_expirations += c.dropped_exp;
     }
     return &o->set;
 fail:

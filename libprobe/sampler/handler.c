@@ -39,13 +39,14 @@ sampler_handler(int sig, siginfo_t *si, void *uc)
     if (!si || si->si_code != SI_TIMER || !(s = slot_of(si->si_value.sival_ptr)))
         goto out;
     rec.weight = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
+    rec.blocked = 0;
     rec.npcs = unwind_context(uc, s->stack_lo, s->stack_hi, rec.pcs, s->max_depth);
     rec.nscopes = thread_scope_ids(rec.scopes, SAMPLER_MAX_SCOPES);
-    s->signals++;
-    s->expirations += rec.weight;
+    owner_add(&s->hc.signals, 1);
+    owner_add(&s->hc.expirations, rec.weight);
     if (ring_push(&s->ring, &rec) < 0) {
-        s->dropped++;
-        s->dropped_exp += rec.weight;
+        owner_add(&s->hc.dropped, 1);
+        owner_add(&s->hc.dropped_exp, rec.weight);
     }
 out:
     errno = saved;

@@ -41,22 +41,25 @@ ring_clear(struct ring *r)
 }
 
 static inline size_t
-rec_words(unsigned npcs, unsigned nscopes)
+rec_words(const struct sample_rec *s)
 {
-    return 2 + npcs + (nscopes + 1) / 2;
+    return 2 + (s->blocked != 0) + s->npcs + (s->nscopes + 1) / 2;
 }
 
 PROBE_SIGSAFE int
 ring_push(struct ring *r, const struct sample_rec *s)
 {
     uint64_t head = r->head, tail = load_acquire(&r->tail);
-    size_t need = rec_words(s->npcs, s->nscopes);
+    size_t need = rec_words(s);
 
     if (need > r->mask + 1 - (head - tail))
         return -1;
     uint64_t at = head;
     r->w[at++ & r->mask] = s->weight;
-    r->w[at++ & r->mask] = (uint64_t)s->npcs | (uint64_t)s->nscopes << 16;
+    r->w[at++ & r->mask] = (uint64_t)s->npcs | (uint64_t)s->nscopes << 16 |
+                           (uint64_t)(s->blocked != 0) << 32;
+    if (s->blocked)
+        r->w[at++ & r->mask] = s->ns;
     for (unsigned i = 0; i < s->npcs; i++)
         r->w[at++ & r->mask] = s->pcs[i];
     for (unsigned i = 0; i < s->nscopes; i += 2) {
@@ -78,6 +81,8 @@ ring_pop(struct ring *r, struct sample_rec *out)
     uint64_t c = r->w[tail++ & r->mask];
     out->npcs = (unsigned)(c & 0xffff);
     out->nscopes = (unsigned)(c >> 16 & 0xffff);
+    out->blocked = (unsigned)(c >> 32 & 1);
+    out->ns = out->blocked ? r->w[tail++ & r->mask] : 0;
     if (out->npcs > PROBE_SAMPLER_DEPTH_MAX)
         out->npcs = PROBE_SAMPLER_DEPTH_MAX; /* never written: a bug if it happens */
     if (out->nscopes > SAMPLER_MAX_SCOPES)

@@ -4,6 +4,7 @@
 #ifndef PROBE_SAMPLER_SAMPLER_H
 #define PROBE_SAMPLER_SAMPLER_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,8 +31,17 @@ struct ring {
 struct sample_rec {
     uint64_t weight;
     unsigned npcs, nscopes;
+    unsigned blocked;       /* WALL: taken off CPU, by the wall thread */
+    uint64_t ns;            /* blocked: the off-CPU time it stands for; else 0 (the
+                               weight x the interval) */
     uintptr_t pcs[PROBE_SAMPLER_DEPTH_MAX];
     uint32_t scopes[SAMPLER_MAX_SCOPES];
+};
+
+/* What a slot's samples were: samples (signals, or blocked observations), the timer
+ * expirations or wall ticks they stand for, and those lost to a full ring. */
+struct counts {
+    uint64_t signals, expirations, dropped, dropped_exp;
 };
 
 /* A thread's sampling state. Slots are never freed while the library is loaded (a
@@ -45,13 +55,19 @@ struct slot {
     int has_timer;
     uintptr_t stack_lo, stack_hi;
     unsigned max_depth;
-    uint64_t interval_ns;   /* of the timer, for the CPU time of its samples */
-    struct ring ring;
-    /* Written by the handler only. */
-    uint64_t signals, expirations, dropped, dropped_exp;
-    /* The handler's counts at the last probe_reset(): reports subtract them. */
-    uint64_t base_signals, base_exp, base_dropped, base_dropped_exp;
+    uint64_t interval_ns;   /* of the timer, for the time its samples stand for */
+    struct ring ring;       /* written by the handler */
+    /* WALL mode: the wall thread's view of the thread. */
+    struct ring wring;      /* blocked samples, written by the wall thread */
+    int stat_fd, sys_fd, sched_fd; /* /proc/self/task/TID/{stat,syscall,schedstat} */
+    uint64_t look_wall, look_busy; /* at the last blocked look: monotonic ns, and the
+                                      thread's ns on a CPU or waiting for one */
+    struct counts hc;       /* written by the handler only */
+    struct counts wc;       /* written by the wall thread only, under the lock */
+    struct counts base;     /* hc + wc at the last probe_reset(): reports subtract */
 };
+
+extern pthread_mutex_t sampler_lock __attribute__((visibility("hidden")));
 
 /* ring.c */
 int ring_init(struct ring *r, unsigned samples);
@@ -66,6 +82,21 @@ int ring_pop(struct ring *r, struct sample_rec *out);
 void unwind_refresh_code(void);
 PROBE_SIGSAFE unsigned unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi,
                                       uintptr_t *pcs, unsigned max);
+
+/* The callers of a thread blocked in the kernel, found by scanning its stack up
+ * from @sp (read from another thread): @pc first, then return addresses, innermost
+ * first. Heuristic: a word is taken when it returns just after a call into loaded
+ * code; a frame-pointer chain is followed from the first frame record found. */
+unsigned unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uintptr_t hi,
+                     uintptr_t *pcs, unsigned max);
+
+/* wall.c: PROBE_SAMPLE_WALL's sampling thread. Under the sampler lock, except
+ * wall_stop(), which joins the thread and must be called without it. */
+int wall_open(struct slot *s);
+void wall_close(struct slot *s);
+int wall_start(uint64_t interval_ns);
+void wall_stop(void);
+void wall_atfork_child(void);
 
 /* handler.c */
 int handler_install(void);

@@ -1,5 +1,6 @@
-/* The sampler's lifecycle: per-thread CPU-time timers, the slots that hold them, the
- * public start/stop, and the hooks by which the core tells us of threads. */
+/* The sampler's lifecycle: per-thread CPU-time timers (or, in wall mode, the wall
+ * thread's view of each thread), the slots that hold them, the public start/stop, and
+ * the hooks by which the core tells us of threads. */
 #include "sampler.h"
 
 #include <errno.h>
@@ -13,7 +14,10 @@
 #define sigev_notify_thread_id _sigev_un._tid
 #endif
 
-static pthread_mutex_t sampler_lock = PTHREAD_MUTEX_INITIALIZER;
+/* ctl_lock serialises start and stop (stop joins the wall thread, which takes the
+ * sampler lock); sampler_lock guards the slots. Order: ctl_lock, sampler_lock. */
+static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t sampler_lock = PTHREAD_MUTEX_INITIALIZER;
 static int running;
 static probe_sampler_options cur; /* options of the last start */
 
@@ -38,6 +42,15 @@ slot_get(void)
     if (!s->ring.w && ring_init(&s->ring, cur.buffer_samples) < 0)
         return NULL;
     ring_clear(&s->ring);
+    if (cur.mode == PROBE_SAMPLE_WALL) {
+        if (s->wring.w && (s->wring.mask + 1) <
+                              (uint64_t)cur.buffer_samples * SAMPLER_WORDS_PER_SAMPLE)
+            ring_free(&s->wring);
+        if (!s->wring.w && ring_init(&s->wring, cur.buffer_samples) < 0)
+            return NULL;
+        ring_clear(&s->wring);
+    }
+    s->stat_fd = s->sys_fd = s->sched_fd = -1;
     s->used = 1;
     return s;
 }
@@ -80,14 +93,23 @@ arm_thread(uint64_t tid, pthread_t self)
     }
     s->max_depth = cur.max_depth;
     s->interval_ns = cur.interval_ns;
+    if (cur.mode == PROBE_SAMPLE_WALL) {
+        int rc = wall_open(s); /* for the wall thread's look at it when blocked */
+        if (rc < 0) {
+            s->used = 0;
+            return rc;
+        }
+    }
     memset(&ev, 0, sizeof(ev));
     ev.sigev_notify = SIGEV_THREAD_ID;
     ev.sigev_signo = SIGPROF;
     ev.sigev_value.sival_ptr = s;
     ev.sigev_notify_thread_id = (pid_t)tid;
     if (timer_create(clock, &ev, &s->timer) < 0) {
+        int err = -errno;
+        wall_close(s);
         s->used = 0;
-        return -errno;
+        return err;
     }
     s->has_timer = 1;
     store_release(&s->armed, 1);
@@ -99,6 +121,7 @@ arm_thread(uint64_t tid, pthread_t self)
         store_release(&s->armed, 0);
         timer_delete(s->timer);
         s->has_timer = 0;
+        wall_close(s);
         s->used = 0;
         return err;
     }
@@ -112,12 +135,14 @@ release_slot(struct slot *s, int delete_timer)
     if (s->has_timer && delete_timer)
         timer_delete(s->timer);
     s->has_timer = 0;
+    wall_close(s);
     agg_samples_drain(s);
     store_release(&s->armed, 0);
     agg_samples_drain(s); /* a sample taken between the two */
     agg_samples_totals(s);
-    s->signals = s->expirations = s->dropped = s->dropped_exp = 0;
-    s->base_signals = s->base_exp = s->base_dropped = s->base_dropped_exp = 0;
+    memset(&s->hc, 0, sizeof(s->hc));
+    memset(&s->wc, 0, sizeof(s->wc));
+    memset(&s->base, 0, sizeof(s->base));
     s->tid = 0;
     s->used = 0;
 }
@@ -179,15 +204,30 @@ check_options(const probe_sampler_options *o)
     if (o->interval_ns < PROBE_SAMPLER_INTERVAL_MIN ||
         o->interval_ns > PROBE_SAMPLER_INTERVAL_MAX)
         return PROBE_EINVAL;
-    if (o->mode == PROBE_SAMPLE_WALL)
-        return PROBE_ENOTSUP;
-    if (o->mode != PROBE_SAMPLE_CPU)
+    if (o->mode != PROBE_SAMPLE_CPU && o->mode != PROBE_SAMPLE_WALL)
         return PROBE_EINVAL;
     if (o->max_depth < 1 || o->max_depth > PROBE_SAMPLER_DEPTH_MAX)
         return PROBE_EINVAL;
     if (o->buffer_samples < 16 || o->buffer_samples > (1u << 24))
         return PROBE_EINVAL;
     return 0;
+}
+
+/* Stop sampling: the wall thread first (it takes the sampler lock), then the
+ * timers. Under ctl_lock. */
+static void
+stop_locked(void)
+{
+    if (!load_acquire(&running))
+        return;
+    if (cur.mode == PROBE_SAMPLE_WALL)
+        wall_stop();
+    pthread_mutex_lock(&sampler_lock);
+    store_release(&running, 0);
+    for (struct slot *s = slot_list; s; s = s->next)
+        if (s->used)
+            release_slot(s, 1);
+    pthread_mutex_unlock(&sampler_lock);
 }
 
 PROBE_EXPORT int
@@ -205,39 +245,37 @@ probe_sampler_start(const probe_sampler_options *opts)
     }
     if ((rc = check_options(&o)) < 0)
         return rc;
+    pthread_mutex_lock(&ctl_lock);
     pthread_mutex_lock(&sampler_lock);
     if (running) {
-        pthread_mutex_unlock(&sampler_lock);
-        return PROBE_EBUSY;
+        rc = PROBE_EBUSY;
+    } else if ((rc = handler_install()) == 0) {
+        cur = o;
+        unwind_refresh_code();
+        store_release(&running, 1);
     }
-    if ((rc = handler_install()) < 0) {
-        pthread_mutex_unlock(&sampler_lock);
+    pthread_mutex_unlock(&sampler_lock);
+    if (rc < 0) {
+        pthread_mutex_unlock(&ctl_lock);
         return rc;
     }
-    cur = o;
-    unwind_refresh_code();
-    store_release(&running, 1);
-    pthread_mutex_unlock(&sampler_lock);
     /* Outside the lock: the calling thread registers (its start hook arms it). */
     thread_ensure();
     pthread_mutex_lock(&sampler_lock);
-    if (running)
-        thread_for_each_live(arm_cb, NULL);
+    thread_for_each_live(arm_cb, NULL);
     pthread_mutex_unlock(&sampler_lock);
-    return 0;
+    if (o.mode == PROBE_SAMPLE_WALL && (rc = wall_start(o.interval_ns)) < 0)
+        stop_locked();
+    pthread_mutex_unlock(&ctl_lock);
+    return rc;
 }
 
 PROBE_EXPORT int
 probe_sampler_stop(void)
 {
-    pthread_mutex_lock(&sampler_lock);
-    if (running) {
-        store_release(&running, 0);
-        for (struct slot *s = slot_list; s; s = s->next)
-            if (s->used)
-                release_slot(s, 1);
-    }
-    pthread_mutex_unlock(&sampler_lock);
+    pthread_mutex_lock(&ctl_lock);
+    stop_locked();
+    pthread_mutex_unlock(&ctl_lock);
     return 0;
 }
 
@@ -250,6 +288,7 @@ probe_sampler_is_running(void)
 static void
 atfork_prepare(void)
 {
+    pthread_mutex_lock(&ctl_lock);
     pthread_mutex_lock(&sampler_lock);
 }
 
@@ -257,14 +296,18 @@ static void
 atfork_parent(void)
 {
     pthread_mutex_unlock(&sampler_lock);
+    pthread_mutex_unlock(&ctl_lock);
 }
 
-/* Timers are not inherited: the child starts stopped, with what was sampled. */
+/* Timers and the wall thread are not inherited: the child starts stopped, with what
+ * was sampled. */
 static void
 atfork_child(void)
 {
     pthread_mutex_unlock(&sampler_lock);
+    pthread_mutex_unlock(&ctl_lock);
     running = 0;
+    wall_atfork_child();
     for (struct slot *s = slot_list; s; s = s->next)
         if (s->used)
             release_slot(s, 0);
@@ -283,10 +326,12 @@ on_reset(void)
             continue;
         while (s->ring.w && ring_pop(&s->ring, &discard))
             ;
-        s->base_signals = load_relaxed(&s->signals);
-        s->base_exp = load_relaxed(&s->expirations);
-        s->base_dropped = load_relaxed(&s->dropped);
-        s->base_dropped_exp = load_relaxed(&s->dropped_exp);
+        while (s->wring.w && ring_pop(&s->wring, &discard))
+            ;
+        s->base.signals = load_relaxed(&s->hc.signals) + s->wc.signals;
+        s->base.expirations = load_relaxed(&s->hc.expirations) + s->wc.expirations;
+        s->base.dropped = load_relaxed(&s->hc.dropped) + s->wc.dropped;
+        s->base.dropped_exp = load_relaxed(&s->hc.dropped_exp) + s->wc.dropped_exp;
     }
     agg_samples_forget();
     pthread_mutex_unlock(&sampler_lock);

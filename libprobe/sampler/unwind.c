@@ -127,3 +127,55 @@ unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
 #endif
     return n;
 }
+
+/* A frame record at @a: the saved frame pointer above it and a return address just
+ * after a call. */
+static __attribute__((no_sanitize_address, no_sanitize_thread)) int
+frame_record(uintptr_t a, uintptr_t hi)
+{
+    const uintptr_t *w = (const uintptr_t *)a;
+
+    return w[0] > a && w[0] <= hi - 2 * sizeof(uintptr_t) &&
+           !(w[0] & (sizeof(uintptr_t) - 1)) && after_call(w[1]);
+}
+
+/* Read from another thread, which may wake and write meanwhile: ASan and TSan must
+ * not instrument the reads (they are within the thread's stack, always mapped). */
+__attribute__((noinline, no_sanitize_address, no_sanitize_thread)) unsigned
+unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
+            unsigned max)
+{
+    const unsigned scan_words = 512; /* how far frameless callers may reach */
+    unsigned n = 0;
+
+    if (max == 0)
+        return 0;
+    pcs[n++] = pc;
+    if (sp < lo || sp >= hi || (sp & (sizeof(uintptr_t) - 1)))
+        return n;
+    uintptr_t a = sp, fp = 0;
+    /* Frameless callers (libc's wrappers) left only return addresses: take them up to
+     * the first frame record, where the frame-pointer chain starts. */
+    for (unsigned k = 0; k < scan_words && a <= hi - 2 * sizeof(uintptr_t) && n < max;
+         k++, a += sizeof(uintptr_t)) {
+        if (frame_record(a, hi)) {
+            fp = a;
+            break;
+        }
+        uintptr_t w = *(const uintptr_t *)a;
+        if (w != pc && after_call(w))
+            pcs[n++] = w;
+    }
+    while (fp && n < max) {
+        const uintptr_t *frame = (const uintptr_t *)fp;
+        uintptr_t next = frame[0], ret = frame[1];
+        if (!ret)
+            break;
+        pcs[n++] = ret;
+        if (next <= fp || next > hi - 2 * sizeof(uintptr_t) ||
+            (next & (sizeof(uintptr_t) - 1)))
+            break;
+        fp = next;
+    }
+    return n;
+}
