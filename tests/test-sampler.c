@@ -463,6 +463,80 @@ START_TEST(sampler_fork_child_starts_stopped)
 }
 END_TEST
 
+static volatile sig_atomic_t user_sigprofs;
+
+static void
+user_sigprof(int sig)
+{
+    (void)sig;
+    user_sigprofs++;
+}
+
+/* A SIGPROF that is not a sample goes to the handler the program had before. Run in
+ * a child of its own: the handler is installed at a process's first start. */
+START_TEST(sampler_chains_previous_sigprof_handler)
+{
+    int status = -1;
+    pid_t pid = fork();
+
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = user_sigprof;
+        sigemptyset(&sa.sa_mask);
+        int ok = sigaction(SIGPROF, &sa, NULL) == 0;
+        probe_thread_name("main");
+        ok = ok && probe_sampler_start(NULL) == 0;
+        for (int i = 0; ok && i < 100; i++) {
+            kill(getpid(), SIGPROF);
+            sampler_test_heavy(100000);
+        }
+        uint64_t t0 = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+        while (ok && test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - t0 < 50000000u)
+            sampler_test_heavy(100000);
+        ok = ok && probe_sampler_stop() == 0;
+        kill(getpid(), SIGPROF); /* after stop too */
+        probe_snapshot *snap = probe_snapshot_take();
+        int sampled = snap && probe_snapshot_sampler_info(snap)->signals > 0;
+        probe_snapshot_free(snap);
+        _exit(!ok ? 1 : user_sigprofs != 101 ? 2 : !sampled ? 3 : 0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+}
+END_TEST
+
+/* The sampler thread is not inherited: the child starts stopped and may start again. */
+START_TEST(sampler_wall_fork_child_starts_stopped)
+{
+    probe_sampler_options o = PROBE_SAMPLER_OPTIONS_INIT;
+    int status = -1;
+
+    o.mode = PROBE_SAMPLE_WALL;
+    probe_thread_name("main");
+    ck_assert_int_eq(probe_sampler_start(&o), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int ok = probe_sampler_is_running() == 0 && probe_sampler_start(&o) == 0;
+        struct timespec ts = {0, 50000000};
+        ok = ok && nanosleep(&ts, NULL) == 0; /* no EINTR from the sampler */
+        ok = ok && probe_sampler_stop() == 0;
+        probe_snapshot *snap = probe_snapshot_take();
+        int blocked = 0;
+        for (size_t i = 0; snap && i < probe_snapshot_sample_count(snap); i++)
+            blocked |= probe_snapshot_sample(snap, i)->blocked;
+        probe_snapshot_free(snap);
+        _exit(!ok ? 1 : !blocked ? 2 : 0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+    ck_assert_int_eq(probe_sampler_is_running(), 1);
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+}
+END_TEST
+
 static Suite *
 sampler_suite(void)
 {
@@ -480,6 +554,11 @@ sampler_suite(void)
     tcase_add_test(tc, sampler_cpu_split_is_true);
     tcase_add_test(tc, sampler_wall_sees_blocked_time);
     tcase_add_test(tc, sampler_wall_start_stop_loop);
+#ifndef __SANITIZE_THREAD__ /* TSan kills a child that starts a thread after a
+                               multi-threaded fork (its die_after_fork) */
+    tcase_add_test(tc, sampler_wall_fork_child_starts_stopped);
+#endif
+    tcase_add_test(tc, sampler_chains_previous_sigprof_handler);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -18,14 +18,30 @@
  * rest as timer overruns: every sample is weighted by 1 + its overruns, so
  * weight x interval is the CPU time it stands for, whatever the tick.
  *
- * Samples are aggregated and symbolized (dladdr) when a snapshot is taken, and
- * appear in it next to the scopes (probe_snapshot_sample(), report.h); the
- * "collapsed" formatter writes them as folded stacks.
+ * In WALL mode, time on a CPU is sampled the same way, and time off it too: a thread
+ * of libprobe's ("probe-sampler", all signals blocked) wakes every interval and
+ * looks at every sampled thread. A thread blocked in the kernel is never signalled
+ * (a signal would cut its sleep short with EINTR): the sampler thread records it
+ * itself, from the PC and stack pointer /proc/self/task/TID/syscall gives (callers
+ * found by scanning its stack, a heuristic), with its open scopes, as a sample whose
+ * innermost frame is "[blocked]" (PROBE_SAMPLE_BLOCKED_FRAME) and whose time is the
+ * thread's exact off-CPU time since the last look (/proc/self/task/TID/schedstat).
+ * Time a thread spends runnable but waiting for a CPU is in neither kind of sample.
  *
- * Once started, the sampler's SIGPROF handler stays installed after stop, and
- * ignores SIGPROFs it did not ask for (kill(2) and the like), so a signal still in
- * flight at stop cannot kill the process. A forked child starts with the sampler
- * stopped (timers are not inherited); its samples so far stay in its snapshots.
+ * Samples are aggregated and symbolized when a snapshot is taken, and appear in it
+ * next to the scopes (probe_snapshot_sample(), report.h); the "tree", "collapsed",
+ * "pprof", "speedscope" and "json" formatters write them.
+ *
+ * Once started, the sampler's SIGPROF handler stays installed after stop. SIGPROFs
+ * it did not ask for (kill(2), the program's own setitimer(2)) go to the handler
+ * that was installed before the first start, if it was a function; otherwise they
+ * are ignored, so a signal still in flight at stop cannot kill the process. A forked
+ * child starts with the sampler stopped (timers and the sampler thread are not
+ * inherited); its samples so far stay in its snapshots, and it may start again.
+ *
+ * Threads: see above; a thread that never uses libprobe is not sampled. A preload
+ * library interposing pthread_create(3), so that every thread is known from its
+ * start, comes with the `probe run` command and is not built yet.
  */
 #ifndef PROBE_SAMPLER_H
 #define PROBE_SAMPLER_H
@@ -42,8 +58,8 @@ extern "C" {
 /** What the sampler's clock measures. */
 typedef enum probe_sample_mode {
     PROBE_SAMPLE_CPU = 0,   /**< CPU time of each thread. */
-    PROBE_SAMPLE_WALL = 1,  /**< Wall time, blocked threads included: not built yet,
-                                 probe_sampler_start() returns PROBE_ENOTSUP. */
+    PROBE_SAMPLE_WALL = 1,  /**< Wall time: CPU time as in CPU mode, plus the time
+                                 each thread spends blocked in the kernel. */
 } probe_sample_mode;
 
 /** Options of probe_sampler_start(). Initialise with PROBE_SAMPLER_OPTIONS_INIT. */
@@ -55,7 +71,8 @@ typedef struct probe_sampler_options {
                                  their outermost frames). Default 64. */
     unsigned buffer_samples; /**< Per-thread buffer, in samples of 32 frames, at
                                   least 16; samples that find it full are counted as
-                                  dropped. Default 4096 (1 MiB per thread). */
+                                  dropped. Default 4096 (1 MiB per thread; twice
+                                  that in WALL mode). */
 } probe_sampler_options;
 
 #define PROBE_SAMPLER_INTERVAL_DEFAULT 1000000u
@@ -77,9 +94,9 @@ typedef struct probe_sampler_options {
  * @retval 0              Sampling.
  * @retval PROBE_EBUSY    Already running.
  * @retval PROBE_EINVAL   An option is out of range, or @c size is too small.
- * @retval PROBE_ENOTSUP  PROBE_SAMPLE_WALL (not built yet), or no per-thread CPU
- *                        timers on this platform.
- * @retval PROBE_ENOMEM   Out of memory.
+ * @retval PROBE_ENOTSUP  No per-thread CPU timers on this platform, or (WALL) no
+ *                        /proc/self/task.
+ * @retval PROBE_ENOMEM   Out of memory, or (WALL) no thread could be created.
  * @note Thread-safe. Not async-signal-safe.
  */
 PROBE_EXPORT int probe_sampler_start(const probe_sampler_options *opts);

@@ -11,6 +11,21 @@
 
 struct slot *slot_list;
 
+/* The SIGPROF action before ours: SIGPROFs that are not our samples go to it. */
+static struct sigaction previous;
+
+/* Hand a SIGPROF that is not ours to the program's own handler, if it had one. */
+static PROBE_SIGSAFE void
+chain(int sig, siginfo_t *si, void *uc)
+{
+    if (previous.sa_flags & SA_SIGINFO) {
+        if (previous.sa_sigaction)
+            previous.sa_sigaction(sig, si, uc);
+    } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+        previous.sa_handler(sig);
+    }
+}
+
 /* Is @p one of our slots, armed, and the calling thread's? A SIGPROF from kill(2)
  * has no SI_TIMER code; one forged with sigqueue(2) carries no slot of ours. */
 static PROBE_SIGSAFE struct slot *
@@ -35,9 +50,11 @@ sampler_handler(int sig, siginfo_t *si, void *uc)
     struct sample_rec rec;
     struct slot *s;
 
-    (void)sig;
-    if (!si || si->si_code != SI_TIMER || !(s = slot_of(si->si_value.sival_ptr)))
+    if (!si || si->si_code != SI_TIMER || !(s = slot_of(si->si_value.sival_ptr))) {
+        errno = saved;
+        chain(sig, si, uc); /* with the errno it was interrupted with */
         goto out;
+    }
     rec.weight = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
     rec.blocked = 0;
     rec.npcs = unwind_context(uc, s->stack_lo, s->stack_hi, rec.pcs, s->max_depth);
@@ -64,7 +81,7 @@ handler_install(void)
     sa.sa_sigaction = sampler_handler;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGPROF, &sa, NULL) < 0)
+    if (sigaction(SIGPROF, &sa, &previous) < 0)
         return -errno;
     installed = 1;
     return 0;

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/atomics.h"
 
@@ -245,6 +246,8 @@ probe_sampler_start(const probe_sampler_options *opts)
     }
     if ((rc = check_options(&o)) < 0)
         return rc;
+    if (o.mode == PROBE_SAMPLE_WALL && access("/proc/self/task", R_OK) != 0)
+        return PROBE_ENOTSUP; /* the wall thread reads thread states there */
     pthread_mutex_lock(&ctl_lock);
     pthread_mutex_lock(&sampler_lock);
     if (running) {

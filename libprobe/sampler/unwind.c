@@ -131,12 +131,23 @@ unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
 /* A frame record at @a: the saved frame pointer above it and a return address just
  * after a call. */
 static __attribute__((no_sanitize_address, no_sanitize_thread)) int
-frame_record(uintptr_t a, uintptr_t hi)
+frame_record1(uintptr_t a, uintptr_t hi)
 {
     const uintptr_t *w = (const uintptr_t *)a;
 
     return w[0] > a && w[0] <= hi - 2 * sizeof(uintptr_t) &&
            !(w[0] & (sizeof(uintptr_t) - 1)) && after_call(w[1]);
+}
+
+/* A frame record whose caller's is one too, or is the outermost (return address 0):
+ * a word pair in a frameless function's locals rarely passes both. */
+static __attribute__((no_sanitize_address, no_sanitize_thread)) int
+frame_record(uintptr_t a, uintptr_t hi)
+{
+    if (!frame_record1(a, hi))
+        return 0;
+    uintptr_t next = *(const uintptr_t *)a;
+    return frame_record1(next, hi) || ((const uintptr_t *)next)[1] == 0;
 }
 
 /* Read from another thread, which may wake and write meanwhile: ASan and TSan must
@@ -169,8 +180,8 @@ unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uintptr_t hi, uintptr_t *p
     while (fp && n < max) {
         const uintptr_t *frame = (const uintptr_t *)fp;
         uintptr_t next = frame[0], ret = frame[1];
-        if (!ret)
-            break;
+        if (!after_call(ret))
+            break; /* the outermost frame (0), or not a chain of frames after all */
         pcs[n++] = ret;
         if (next <= fp || next > hi - 2 * sizeof(uintptr_t) ||
             (next & (sizeof(uintptr_t) - 1)))
