@@ -107,8 +107,10 @@ typedef struct probe_event_info {
 /**
  * One distinct sampled stack of one thread (sampler.h), aggregated over every sample
  * that had the same frames and open scopes. Frames are symbolized when the snapshot
- * is taken: a function name from dladdr(3), else "module+0xoffset" (the offset from
- * the module's load address), never a bare address.
+ * is taken: a function name from dladdr(3), else from the module's ELF symbol table
+ * (static functions, programs not linked with -rdynamic), else from its debugging
+ * information (libdw builds), else "module+0xoffset" (the offset from the module's
+ * load address), never a bare address. Names are not demangled.
  */
 typedef struct probe_sample_info {
     size_t thread;              /**< Index into the snapshot's threads, or

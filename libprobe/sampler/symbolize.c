@@ -1,10 +1,19 @@
 /* Names for sampled addresses, at snapshot time (never in the handler): the symbol
- * dladdr(3) finds, else "module+0xoffset" from the module's load address. */
+ * dladdr(3) finds (.dynsym), else the module's own symbol table (.symtab, elfsym.c),
+ * else, with libdw, its separate debugging information (debuginfo.c), else
+ * "module+0xoffset" from the module's load address. */
 #include "sampler.h"
+#include "symbolize.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "elfsym.h"
+#ifdef PROBE_HAVE_LIBDW
+#include "debuginfo.h"
+#endif
 
 const char *
 symbolize_pc(uintptr_t pc, int is_return, char *buf, size_t len)
@@ -16,6 +25,12 @@ symbolize_pc(uintptr_t pc, int is_return, char *buf, size_t len)
     memset(&info, 0, sizeof(info));
     if (dladdr((void *)at, &info) && info.dli_sname && info.dli_sname[0])
         return info.dli_sname;
+    if (elfsym_lookup(at, buf, len) == 0)
+        return buf;
+#ifdef PROBE_HAVE_LIBDW
+    if (debuginfo_name(at, buf, len) == 0)
+        return buf;
+#endif
     if (info.dli_fname && info.dli_fname[0]) {
         const char *base = strrchr(info.dli_fname, '/');
         base = base ? base + 1 : info.dli_fname;
@@ -25,4 +40,44 @@ symbolize_pc(uintptr_t pc, int is_return, char *buf, size_t len)
         snprintf(buf, len, "[unknown]+0x%lx", (unsigned long)at);
     }
     return buf;
+}
+
+int
+symbolize_line(uintptr_t pc, int is_return, const char **ret_file, unsigned *ret_line)
+{
+#ifdef PROBE_HAVE_LIBDW
+    if (!pc)
+        return PROBE_ENOENT;
+    return debuginfo_line(is_return ? pc - 1 : pc, ret_file, ret_line);
+#else
+    (void)pc;
+    (void)is_return;
+    (void)ret_file;
+    (void)ret_line;
+    return PROBE_ENOTSUP;
+#endif
+}
+
+static void
+fork_prepare(void)
+{
+    elfsym_fork_lock(1);
+#ifdef PROBE_HAVE_LIBDW
+    debuginfo_fork_lock(1);
+#endif
+}
+
+static void
+fork_done(void)
+{
+#ifdef PROBE_HAVE_LIBDW
+    debuginfo_fork_lock(0);
+#endif
+    elfsym_fork_lock(0);
+}
+
+void
+symbolize_init(void)
+{
+    pthread_atfork(fork_prepare, fork_done, fork_done);
 }

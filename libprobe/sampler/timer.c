@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/atomics.h"
+#include "symbolize.h"
 
 #ifndef sigev_notify_thread_id
 #define sigev_notify_thread_id _sigev_un._tid
@@ -343,6 +344,7 @@ on_reset(void)
 void
 sampler_init(void)
 {
+    symbolize_init(); /* first: its fork handlers' prepare runs after ours */
     store_release(&sampler_reset_hook, on_reset);
     store_release(&sampler_collect_hook, collect);
     store_release(&thread_start_hook, on_thread_start);

@@ -1,11 +1,13 @@
 /* The "pprof" formatter: a real, short sampler run written as a pprof profile and as
  * a JSON report of the same snapshot, for check_pprof.py to compare. Built with frame
- * pointers and exported symbols so that the samples name the loop below.
+ * pointers but, as users build their programs, without exported symbols (no
+ * -rdynamic): the samples name the loops below from the ELF .symtab.
  *
- * usage: test-format-pprof PPROF JSON EMPTY_PPROF
+ * usage: test-format-pprof PPROF JSON EMPTY_PPROF WALL_PPROF
  *
- * EMPTY_PPROF gets the profile of a snapshot without samples. Exits 0 when every call
- * succeeded, 1 with a message otherwise. */
+ * EMPTY_PPROF gets the profile of a snapshot without samples; WALL_PPROF that of a
+ * wall-clock run, or nothing when wall-clock sampling is not supported. Exits 0 when
+ * every call succeeded, 1 with a message otherwise. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,7 +21,7 @@
 
 static volatile uint64_t sink;
 
-/* Exported (not static) so that dladdr() names it. */
+/* Not static, but not exported either: dladdr() cannot name it. */
 void pprof_test_loop(uint64_t ns);
 
 static uint64_t
@@ -41,6 +43,25 @@ pprof_test_loop(uint64_t ns)
     while (cpu_ns() - start < ns) {
         for (uint64_t i = 0; i < 200000; i++)
             x = x * 6364136223846793005u + i;
+        sink = x;
+    }
+}
+
+/* The same, static. */
+#if defined(__clang__)
+__attribute__((noinline))
+#else
+__attribute__((noinline, noclone))
+#endif
+static void
+pprof_test_static(uint64_t ns)
+{
+    uint64_t start = cpu_ns();
+    uint64_t x = sink;
+
+    while (cpu_ns() - start < ns) {
+        for (uint64_t i = 0; i < 200000; i++)
+            x = x * 2862933555777941757u + i;
         sink = x;
     }
 }
@@ -75,8 +96,8 @@ write_file(const probe_snapshot *snap, const char *path, const char *format)
 int
 main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s PPROF JSON EMPTY_PPROF\n", argv[0]);
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s PPROF JSON EMPTY_PPROF WALL_PPROF\n", argv[0]);
         return 2;
     }
 
@@ -104,7 +125,8 @@ main(int argc, char **argv)
 
     probe_thread_name("pprof-main");
     check(probe_sampler_start(NULL), "probe_sampler_start");
-    pprof_test_loop(300000000u);
+    pprof_test_loop(200000000u);
+    pprof_test_static(200000000u);
     check(probe_sampler_stop(), "probe_sampler_stop");
 
     snap = probe_snapshot_take();
@@ -125,6 +147,27 @@ main(int argc, char **argv)
         failed = 1;
     }
     free(buf);
+    probe_snapshot_free(snap);
+
+    /* Wall-clock sampling: "wall" time instead of "cpu", where it is supported. */
+    probe_sampler_options o = PROBE_SAMPLER_OPTIONS_INIT;
+
+    o.mode = PROBE_SAMPLE_WALL;
+    probe_reset();
+
+    int r = probe_sampler_start(&o);
+
+    if (r == PROBE_ENOTSUP)
+        return failed;
+    check(r, "probe_sampler_start(PROBE_SAMPLE_WALL)");
+    pprof_test_loop(100000000u);
+    check(probe_sampler_stop(), "probe_sampler_stop");
+    snap = probe_snapshot_take();
+    if (!snap) {
+        fprintf(stderr, "probe_snapshot_take failed\n");
+        return 1;
+    }
+    write_file(snap, argv[4], "pprof");
     probe_snapshot_free(snap);
     return failed;
 }
