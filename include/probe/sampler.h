@@ -3,12 +3,14 @@
  * The statistical sampler: where threads spend their CPU time, for code nobody
  * annotated.
  *
- * In CPU mode every thread known to libprobe gets its own timer on its own CPU-time
+ * In CPU mode every thread of the process gets its own timer on its own CPU-time
  * clock (timer_create on the thread's CPU clock, SIGEV_THREAD_ID), so each thread is
- * sampled in proportion to its CPU use. A thread is known once it has used libprobe
- * (a scope, a line, a counter, probe_thread_name()); threads that start using it
- * after probe_sampler_start() get their timer at that first use. Threads that never
- * use libprobe are not sampled.
+ * sampled in proportion to its CPU use. Threads running at probe_sampler_start() are
+ * armed then. A thread created later is armed at its first use of libprobe (a
+ * scope, a line, a counter, probe_thread_name()), or else by the sampler thread,
+ * which lists /proc/self/task every 10 ms: a thread that never uses libprobe loses
+ * at most its first 10 ms. (A thread id reused within those 10 ms keeps the dead
+ * thread's timer, and is not sampled.)
  *
  * Each SIGPROF records the thread's stack (frame pointers, bounded by the thread's
  * stack; code built without frame pointers shows fewer frames) and its open
@@ -39,9 +41,8 @@
  * child starts with the sampler stopped (timers and the sampler thread are not
  * inherited); its samples so far stay in its snapshots, and it may start again.
  *
- * Threads: see above; a thread that never uses libprobe is not sampled. A preload
- * library interposing pthread_create(3), so that every thread is known from its
- * start, comes with the `probe run` command and is not built yet.
+ * The sampler thread ("probe-sampler", every signal blocked) runs while sampling, in
+ * both modes; it is not sampled.
  */
 #ifndef PROBE_SAMPLER_H
 #define PROBE_SAMPLER_H
@@ -87,8 +88,7 @@ typedef struct probe_sampler_options {
      PROBE_SAMPLER_DEPTH_DEFAULT, PROBE_SAMPLER_BUFFER_DEFAULT}
 
 /**
- * Start sampling every thread known to libprobe, and every thread that starts
- * using it from now on.
+ * Start sampling every thread of the process, and every thread created from now on.
  *
  * @param opts  Options, or NULL for the defaults.
  * @retval 0              Sampling.

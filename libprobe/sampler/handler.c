@@ -3,7 +3,9 @@
 #include "sampler.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <ucontext.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -43,6 +45,31 @@ slot_of(void *p)
     return NULL;
 }
 
+/* The stack of a thread libprobe does not know: from the interrupted stack pointer
+ * up to the thread pointer, under which glibc puts every thread's stack (the main
+ * thread's bounds come from /proc/self/maps instead). Noted for the wall thread. */
+static PROBE_SIGSAFE void
+foreign_bounds(struct slot *s, const void *ucontext, uintptr_t *lo, uintptr_t *hi)
+{
+#if defined(__x86_64__)
+    const ucontext_t *uc = ucontext;
+    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+    uintptr_t tp = (uintptr_t)pthread_self();
+
+    if (sp < tp && tp - sp < ((uintptr_t)1 << 30)) {
+        *lo = sp;
+        *hi = tp;
+        if (!load_relaxed(&s->tp_hi))
+            store_relaxed(&s->tp_hi, tp);
+    }
+#else
+    (void)s;
+    (void)ucontext;
+    (void)lo;
+    (void)hi;
+#endif
+}
+
 static PROBE_SIGSAFE void
 sampler_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -57,7 +84,10 @@ sampler_handler(int sig, siginfo_t *si, void *uc)
     }
     rec.weight = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
     rec.blocked = 0;
-    rec.npcs = unwind_context(uc, s->stack_lo, s->stack_hi, rec.pcs, s->max_depth);
+    uintptr_t lo = s->stack_lo, hi = s->stack_hi;
+    if (!hi)
+        foreign_bounds(s, uc, &lo, &hi);
+    rec.npcs = unwind_context(uc, lo, hi, rec.pcs, s->max_depth);
     rec.nscopes = thread_scope_ids(rec.scopes, SAMPLER_MAX_SCOPES);
     owner_add(&s->hc.signals, 1);
     owner_add(&s->hc.expirations, rec.weight);

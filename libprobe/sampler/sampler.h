@@ -51,6 +51,10 @@ struct slot {
     int used;               /* owned by a thread (under the sampler lock) */
     int armed;              /* the handler may record into it */
     uint64_t tid;
+    int foreign;            /* found in /proc/self/task, not known to libprobe */
+    uint64_t seen;          /* foreign: the last discovery pass that listed it */
+    uintptr_t tp_hi;        /* foreign: where its stack ends, as its handler saw
+                               (its thread pointer); 0 until then (atomic) */
     timer_t timer;
     int has_timer;
     uintptr_t stack_lo, stack_hi;
@@ -90,13 +94,23 @@ PROBE_SIGSAFE unsigned unwind_context(const void *ucontext, uintptr_t lo, uintpt
 unsigned unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uintptr_t hi,
                      uintptr_t *pcs, unsigned max);
 
-/* wall.c: PROBE_SAMPLE_WALL's sampling thread. Under the sampler lock, except
- * wall_stop(), which joins the thread and must be called without it. */
+/* wall.c: PROBE_SAMPLE_WALL's looks at blocked threads, under the sampler lock
+ * (wall_tick takes it). */
 int wall_open(struct slot *s);
 void wall_close(struct slot *s);
-int wall_start(uint64_t interval_ns);
-void wall_stop(void);
-void wall_atfork_child(void);
+void wall_tick(uint64_t ticks);
+
+/* monitor.c: the sampler thread, in both modes: it finds new threads every
+ * SAMPLER_DISCOVER_NS and, in WALL mode, looks at blocked ones every interval.
+ * monitor_stop() joins it and must be called without the sampler lock. */
+#define SAMPLER_DISCOVER_NS 10000000u
+int monitor_start(uint64_t interval_ns, int wall);
+void monitor_stop(void);
+void monitor_atfork_child(void);
+
+/* timer.c: arm every thread /proc/self/task lists (but @skip_tid), release the
+ * foreign ones gone. Under the sampler lock. */
+void sampler_discover_threads(uint64_t skip_tid);
 
 /* handler.c */
 int handler_install(void);

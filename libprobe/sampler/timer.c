@@ -3,7 +3,9 @@
  * the hooks by which the core tells us of threads. */
 #include "sampler.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,16 @@ slot_get(void)
     return s;
 }
 
+static uint64_t discover_gen;
+
+static void
+mark_seen(uint64_t tid, uint64_t gen)
+{
+    for (struct slot *s = slot_list; s; s = s->next)
+        if (s->used && s->tid == tid)
+            s->seen = gen;
+}
+
 static int
 slot_has_tid(uint64_t tid)
 {
@@ -66,25 +78,59 @@ slot_has_tid(uint64_t tid)
     return 0;
 }
 
-/* Give thread @tid a timer on its CPU clock. Under the sampler lock. */
+/* The CPU-time clock of thread @tid of this process, as the kernel numbers them
+ * (what pthread_getcpuclockid() returns, for a thread we have no pthread_t of). */
+static clockid_t
+tid_cpu_clock(uint64_t tid)
+{
+    return (clockid_t)((~(unsigned)tid) << 3) | 6; /* per-thread, CPUCLOCK_SCHED */
+}
+
+/* The main thread's stack, from /proc/self/maps (a thread libprobe does not know). */
+static void
+main_stack(uintptr_t *lo, uintptr_t *hi)
+{
+    char line[512];
+    FILE *f = fopen("/proc/self/maps", "re");
+
+    *lo = *hi = 0;
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long a, b;
+        if (strstr(line, "[stack]") && sscanf(line, "%lx-%lx", &a, &b) == 2) {
+            *lo = a;
+            *hi = b;
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* Give thread @tid a timer on its CPU clock. @self is its pthread_t when it is known
+ * to libprobe (@known); otherwise it was found in /proc/self/task. Under the lock. */
 static int
-arm_thread(uint64_t tid, pthread_t self)
+arm_thread_as(uint64_t tid, pthread_t self, int known)
 {
     struct sigevent ev;
     struct itimerspec its;
     pthread_attr_t attr;
-    clockid_t clock;
+    clockid_t clock = tid_cpu_clock(tid);
     struct slot *s;
 
     if (slot_has_tid(tid))
         return 0;
-    if (pthread_getcpuclockid(self, &clock) != 0)
+    if (known && pthread_getcpuclockid(self, &clock) != 0)
         return PROBE_ENOTSUP;
     if (!(s = slot_get()))
         return PROBE_ENOMEM;
     s->tid = tid;
+    s->foreign = !known;
     s->stack_lo = s->stack_hi = 0;
-    if (pthread_getattr_np(self, &attr) == 0) {
+    store_relaxed(&s->tp_hi, 0);
+    if (!known && tid == (uint64_t)getpid()) {
+        main_stack(&s->stack_lo, &s->stack_hi);
+    } else if (known && pthread_getattr_np(self, &attr) == 0) {
         void *addr;
         size_t size;
         if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
@@ -149,11 +195,50 @@ release_slot(struct slot *s, int delete_timer)
     s->used = 0;
 }
 
+static int
+arm_thread(uint64_t tid, pthread_t self)
+{
+    return arm_thread_as(tid, self, 1);
+}
+
 static void
 arm_cb(void *arg, uint64_t tid, pthread_t self)
 {
     (void)arg;
     (void)arm_thread(tid, self); /* a thread exiting meanwhile is not sampled */
+}
+
+/* Every thread of the process gets a timer, whether it uses libprobe or not: the
+ * ones /proc/self/task lists that have none yet are armed, and the slots of the
+ * ones gone are released. Called at start and by the sampler thread every
+ * SAMPLER_DISCOVER_NS. Under the sampler lock. */
+void
+sampler_discover_threads(uint64_t skip_tid)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    uint64_t gen = ++discover_gen;
+
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        char *end;
+        unsigned long long tid = strtoull(e->d_name, &end, 10);
+        if (*end || !tid || tid == skip_tid)
+            continue;
+        struct slot *s;
+        for (s = slot_list; s; s = s->next)
+            if (s->used && s->tid == tid)
+                break;
+        if (s)
+            s->seen = gen;
+        else if (arm_thread_as(tid, (pthread_t)0, 0) == 0)
+            mark_seen(tid, gen);
+    }
+    closedir(d);
+    for (struct slot *s = slot_list; s; s = s->next)
+        if (s->used && s->foreign && s->seen != gen)
+            release_slot(s, 1); /* exited; the kernel keeps a dead thread's timer */
 }
 
 /* The core's hooks: a thread's first use of libprobe, and its exit. */
@@ -222,8 +307,7 @@ stop_locked(void)
 {
     if (!load_acquire(&running))
         return;
-    if (cur.mode == PROBE_SAMPLE_WALL)
-        wall_stop();
+    monitor_stop();
     pthread_mutex_lock(&sampler_lock);
     store_release(&running, 0);
     for (struct slot *s = slot_list; s; s = s->next)
@@ -267,8 +351,9 @@ probe_sampler_start(const probe_sampler_options *opts)
     thread_ensure();
     pthread_mutex_lock(&sampler_lock);
     thread_for_each_live(arm_cb, NULL);
+    sampler_discover_threads(0); /* and the threads that never used libprobe */
     pthread_mutex_unlock(&sampler_lock);
-    if (o.mode == PROBE_SAMPLE_WALL && (rc = wall_start(o.interval_ns)) < 0)
+    if ((rc = monitor_start(o.interval_ns, o.mode == PROBE_SAMPLE_WALL)) < 0)
         stop_locked();
     pthread_mutex_unlock(&ctl_lock);
     return rc;
@@ -311,7 +396,7 @@ atfork_child(void)
     pthread_mutex_unlock(&sampler_lock);
     pthread_mutex_unlock(&ctl_lock);
     running = 0;
-    wall_atfork_child();
+    monitor_atfork_child();
     for (struct slot *s = slot_list; s; s = s->next)
         if (s->used)
             release_slot(s, 0);

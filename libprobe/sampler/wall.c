@@ -27,13 +27,6 @@
 
 #include "core/atomics.h"
 
-static pthread_t wall_thread;
-static int wall_running;        /* the thread exists (under ctl_lock of timer.c) */
-static int wall_quit;           /* under wall_mu */
-static uint64_t wall_interval;
-static pthread_mutex_t wall_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wall_cv;
-
 static uint64_t
 now_ns(void)
 {
@@ -42,6 +35,8 @@ now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+
 
 static void
 wall_close_fd(int *fd)
@@ -154,7 +149,12 @@ record_blocked(struct slot *s, uint64_t ticks, uintptr_t sp, uintptr_t pc)
         s->look_wall = now;
         s->look_busy = busy;
     }
-    rec.npcs = unwind_scan(sp, pc, s->stack_lo, s->stack_hi, rec.pcs, s->max_depth);
+    uintptr_t lo = s->stack_lo, hi = s->stack_hi;
+    if (!hi) { /* a thread libprobe does not know: its handler saw where its stack ends */
+        lo = sp;
+        hi = load_relaxed(&s->tp_hi);
+    }
+    rec.npcs = unwind_scan(sp, pc, lo, hi, rec.pcs, s->max_depth);
     rec.nscopes = thread_scope_ids_of(s->tid, rec.scopes, SAMPLER_MAX_SCOPES);
     s->wc.signals++;
     s->wc.expirations += ticks;
@@ -164,8 +164,10 @@ record_blocked(struct slot *s, uint64_t ticks, uintptr_t sp, uintptr_t pc)
     }
 }
 
-static void
-tick(uint64_t ticks)
+/* One look at every sampled thread; @ticks intervals passed since the last. Called
+ * by the sampler thread (monitor.c). */
+void
+wall_tick(uint64_t ticks)
 {
     pthread_mutex_lock(&sampler_lock);
     for (struct slot *s = slot_list; s; s = s->next) {
@@ -181,74 +183,3 @@ tick(uint64_t ticks)
     pthread_mutex_unlock(&sampler_lock);
 }
 
-static void *
-wall_main(void *arg)
-{
-    uint64_t next = now_ns() + wall_interval;
-
-    (void)arg;
-    pthread_mutex_lock(&wall_mu);
-    while (!wall_quit) {
-        struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
-        if (pthread_cond_timedwait(&wall_cv, &wall_mu, &ts) != ETIMEDOUT)
-            continue; /* woken to quit, or spuriously */
-        uint64_t now = now_ns();
-        if (now < next)
-            continue;
-        /* Late (a loaded machine): the ticks missed are weighed in, not lost. */
-        uint64_t ticks = 1 + (now - next) / wall_interval;
-        next += ticks * wall_interval;
-        pthread_mutex_unlock(&wall_mu);
-        tick(ticks);
-        pthread_mutex_lock(&wall_mu);
-    }
-    pthread_mutex_unlock(&wall_mu);
-    return NULL;
-}
-
-int
-wall_start(uint64_t interval_ns)
-{
-    pthread_condattr_t ca;
-    sigset_t all, old;
-    int rc;
-
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&wall_cv, &ca);
-    pthread_condattr_destroy(&ca);
-    wall_interval = interval_ns;
-    wall_quit = 0;
-    /* The thread takes no signal: the program's signals go to its own threads. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&wall_thread, NULL, wall_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0)
-        return rc == EAGAIN ? PROBE_ENOMEM : -rc;
-    (void)pthread_setname_np(wall_thread, "probe-sampler");
-    wall_running = 1;
-    return 0;
-}
-
-void
-wall_stop(void)
-{
-    if (!wall_running)
-        return;
-    pthread_mutex_lock(&wall_mu);
-    wall_quit = 1;
-    pthread_cond_signal(&wall_cv);
-    pthread_mutex_unlock(&wall_mu);
-    pthread_join(wall_thread, NULL);
-    pthread_cond_destroy(&wall_cv);
-    wall_running = 0;
-}
-
-/* The wall thread is not in the child; its lock may have been held by it. */
-void
-wall_atfork_child(void)
-{
-    wall_running = 0;
-    pthread_mutex_init(&wall_mu, NULL);
-}
