@@ -3,13 +3,19 @@
  * (https://www.speedscope.app/file-format-schema.json). With a timeline (tracing,
  * <probe/trace.h>) one "evented" profile per thread opens and closes a frame per
  * scope; without one, a single "sampled" profile holds each calling-context path
- * weighted by its self time. Frames are scope sites. Documented in docs/formats.md.
+ * weighted by its self time. Frames are scope sites. When the sampler ran, one more
+ * "sampled" profile per thread holds its sampled stacks, weighted by their time;
+ * their frames are the native ones, after the sites'. Documented in docs/formats.md.
  */
 #include "speedscope.h"
 
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <probe/sampler.h>
 
 #include "jsonstr.h"
 #include "timeline.h"
@@ -26,7 +32,68 @@ struct speedscope_ctx {
     int first_profile;
     int first_event;
     int in_profile; /* the current thread has a profile */
+    /* The sampler's native frames: distinct names, numbered after the sites'. */
+    const char **native;        /* open-addressing table of names */
+    size_t *native_frame;       /* their frame indexes */
+    size_t native_cap;          /* a power of two, or 0 */
+    const char **native_names;  /* by frame index - site_frames */
+    size_t native_count;
+    size_t site_frames;         /* frames before the native ones */
 };
+
+static uint64_t
+speedscope_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603u;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211u;
+    return h;
+}
+
+/* The slot of @name in the native table: where it is, or the empty one to put it. */
+static size_t
+speedscope_native_slot(const struct speedscope_ctx *c, const char *name)
+{
+    size_t i = speedscope_hash(name) & (c->native_cap - 1);
+
+    while (c->native[i] && strcmp(c->native[i], name) != 0)
+        i = (i + 1) & (c->native_cap - 1);
+    return i;
+}
+
+/* Number the distinct frame names of every sampled stack, after @site_frames. */
+static int
+speedscope_number_natives(struct speedscope_ctx *c, size_t site_frames)
+{
+    size_t n = probe_snapshot_sample_count(c->snap), total = 0, next = site_frames;
+
+    c->site_frames = site_frames;
+    for (size_t i = 0; i < n; i++)
+        total += probe_snapshot_sample(c->snap, i)->depth;
+    if (!total)
+        return 0;
+    c->native_cap = 16;
+    while (c->native_cap < 2 * total)
+        c->native_cap *= 2;
+    c->native = calloc(c->native_cap, sizeof(*c->native));
+    c->native_frame = calloc(c->native_cap, sizeof(*c->native_frame));
+    c->native_names = calloc(total, sizeof(*c->native_names));
+    if (!c->native || !c->native_frame || !c->native_names)
+        return PROBE_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const probe_sample_info *x = probe_snapshot_sample(c->snap, i);
+        for (unsigned d = 0; d < x->depth; d++) {
+            size_t k = speedscope_native_slot(c, x->frames[d]);
+            if (!c->native[k]) {
+                c->native[k] = x->frames[d];
+                c->native_frame[k] = next++;
+                c->native_names[c->native_count++] = x->frames[d];
+            }
+        }
+    }
+    return 0;
+}
 
 static size_t
 speedscope_frame(const struct speedscope_ctx *c, size_t site)
@@ -97,6 +164,13 @@ speedscope_frames(struct speedscope_ctx *c)
             TRY(jsonstr_write(w, s->file));
             TRY(probe_writer_printf(w, ",\"line\":%u", s->line));
         }
+        TRY(writer_putc(w, '}'));
+    }
+    for (size_t i = 0; i < c->native_count; i++) { /* the native frames, in order */
+        TRY(probe_writer_puts(w, first ? "\n" : ",\n"));
+        first = 0;
+        TRY(probe_writer_puts(w, "{\"name\":"));
+        TRY(jsonstr_write(w, c->native_names[i]));
         TRY(writer_putc(w, '}'));
     }
     return probe_writer_puts(w, "\n]}");
@@ -263,6 +337,62 @@ speedscope_sampled(struct speedscope_ctx *c)
     return r;
 }
 
+/* ---- the sampler's stacks ------------------------------------------------------ */
+
+/* Samples are grouped by thread (snapshot order): one profile per thread. */
+static int
+speedscope_sampler_thread(struct speedscope_ctx *c, size_t from, size_t to)
+{
+    const probe_sample_info *x0 = probe_snapshot_sample(c->snap, from);
+    const probe_thread_info *th =
+        x0->thread != PROBE_SAMPLE_NO_THREAD ? probe_snapshot_thread(c->snap, x0->thread) : NULL;
+    int wall = probe_snapshot_sampler_info(c->snap)->mode == PROBE_SAMPLE_WALL;
+    uint64_t total = 0;
+
+    for (size_t i = from; i < to; i++)
+        total += probe_snapshot_sample(c->snap, i)->cpu_ns;
+    TRY(probe_writer_puts(c->w, c->first_profile ? "\n" : ",\n"));
+    c->first_profile = 0;
+    char name[256];
+    snprintf(name, sizeof(name), "%s%s(tid %" PRIu64 "): sampled %s",
+             th && th->name ? th->name : "", th && th->name && *th->name ? " " : "",
+             x0->tid, wall ? "wall time" : "CPU time");
+    TRY(probe_writer_puts(c->w, "{\"type\":\"sampled\",\"name\":"));
+    TRY(jsonstr_write(c->w, name));
+    TRY(probe_writer_printf(c->w,
+                            ",\"unit\":\"nanoseconds\",\"startValue\":0,\"endValue\":%" PRIu64
+                            ",\"samples\":[",
+                            total));
+    for (size_t i = from; i < to; i++) {
+        const probe_sample_info *x = probe_snapshot_sample(c->snap, i);
+        TRY(probe_writer_puts(c->w, i > from ? ",\n[" : "\n["));
+        for (unsigned d = 0; d < x->depth; d++) {
+            size_t k = speedscope_native_slot(c, x->frames[d]);
+            TRY(probe_writer_printf(c->w, d ? ",%zu" : "%zu", c->native_frame[k]));
+        }
+        TRY(writer_putc(c->w, ']'));
+    }
+    TRY(probe_writer_puts(c->w, "\n],\"weights\":["));
+    for (size_t i = from; i < to; i++)
+        TRY(probe_writer_printf(c->w, i > from ? ",%" PRIu64 : "%" PRIu64,
+                                probe_snapshot_sample(c->snap, i)->cpu_ns));
+    return probe_writer_puts(c->w, "]}");
+}
+
+static int
+speedscope_sampler(struct speedscope_ctx *c)
+{
+    size_t n = probe_snapshot_sample_count(c->snap);
+
+    for (size_t from = 0, to; from < n; from = to) {
+        uint64_t tid = probe_snapshot_sample(c->snap, from)->tid;
+        for (to = from + 1; to < n && probe_snapshot_sample(c->snap, to)->tid == tid; to++)
+            ;
+        TRY(speedscope_sampler_thread(c, from, to));
+    }
+    return 0;
+}
+
 /* ---- document ---------------------------------------------------------------- */
 
 int
@@ -291,13 +421,20 @@ speedscope_write(const probe_snapshot *snap, probe_writer *w, const char *option
     if (!c.frame)
         return PROBE_ENOMEM;
     speedscope_mark_sites(&c, timeline);
-    r = probe_writer_puts(w, "{\"$schema\":\"" SPEEDSCOPE_SCHEMA "\",\n");
+    /* The scopes' profile(s) first; with nothing but sampled stacks, only theirs. */
+    int scopes = timeline || probe_snapshot_node_count(snap) > 0 ||
+                 probe_snapshot_sample_count(snap) == 0;
+    r = speedscope_number_natives(&c, speedscope_number_frames(&c));
+    if (r == 0)
+        r = probe_writer_puts(w, "{\"$schema\":\"" SPEEDSCOPE_SCHEMA "\",\n");
     if (r == 0)
         r = speedscope_frames(&c);
     if (r == 0)
         r = probe_writer_puts(w, ",\n\"profiles\":[");
-    if (r == 0)
+    if (r == 0 && scopes)
         r = timeline ? speedscope_evented(&c) : speedscope_sampled(&c);
+    if (r == 0)
+        r = speedscope_sampler(&c);
     if (r == 0)
         r = probe_writer_printf(w,
                                 "\n],\n\"name\":\"libprobe\",\"activeProfileIndex\":0,"
@@ -305,5 +442,8 @@ speedscope_write(const probe_snapshot *snap, probe_writer *w, const char *option
                                 PROBE_VERSION_MAJOR, PROBE_VERSION_MINOR,
                                 PROBE_VERSION_PATCH);
     free(c.frame);
+    free(c.native);
+    free(c.native_frame);
+    free(c.native_names);
     return r;
 }

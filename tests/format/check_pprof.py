@@ -267,6 +267,39 @@ def check_program(p, program, libdw):
         expect(fn in seen, f'no location of {fn}')
 
 
+def check_speedscope(path, stacks):
+    """The sampler's stacks as speedscope "sampled" profiles, one per thread: the same
+    stacks (frame names, root first) and weights (cpu_ns) as the JSON report's."""
+    with open(path, 'rb') as f:
+        doc = json.loads(f.read().decode('utf-8'))
+    frames = [fr.get('name') for fr in doc.get('shared', {}).get('frames', [])]
+    want = {}
+    for st in stacks:
+        want.setdefault(st['tid'], []).append((tuple(st['frames']), st['cpu_ns']))
+    got = {}
+    for prof in doc.get('profiles', []):
+        name = prof.get('name', '')
+        if prof.get('type') != 'sampled' or '(tid ' not in name:
+            continue
+        tid = int(name.split('(tid ')[1].split(')')[0])
+        samples, weights = prof.get('samples', []), prof.get('weights', [])
+        if not expect(len(samples) == len(weights),
+                      f'speedscope: {len(samples)} samples, {len(weights)} weights'):
+            continue
+        ok = all(0 <= i < len(frames) for s in samples for i in s)
+        if not expect(ok, f'speedscope: a frame index out of range in {name}'):
+            continue
+        got[tid] = [(tuple(frames[i] for i in s), w) for s, w in zip(samples, weights)]
+        expect(prof.get('endValue') == sum(weights),
+               f'speedscope: endValue {prof.get("endValue")} != {sum(weights)}')
+    expect(sorted(got) == sorted(want),
+           f'speedscope: profiles for threads {sorted(got)}, JSON {sorted(want)}')
+    for tid in want:
+        expect(sorted(got.get(tid, [])) == sorted(want[tid]),
+               f'speedscope: thread {tid}\'s stacks differ from the JSON report\'s')
+    print(f'speedscope: {len(got)} sampled profile(s), {len(frames)} frames')
+
+
 def main():
     program, go = sys.argv[1], sys.argv[2]
     libdw = len(sys.argv) > 3 and sys.argv[3] == 'libdw'
@@ -275,7 +308,9 @@ def main():
         json_path = os.path.join(tmp, 'out.json')
         empty_path = os.path.join(tmp, 'empty.pb.gz')
         wall_path = os.path.join(tmp, 'wall.pb.gz')
-        proc = subprocess.run([program, prof_path, json_path, empty_path, wall_path],
+        speedscope_path = os.path.join(tmp, 'out.speedscope.json')
+        proc = subprocess.run([program, prof_path, json_path, empty_path, wall_path,
+                               speedscope_path],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             print(f'{program} exited with {proc.returncode}:\n'
@@ -312,6 +347,7 @@ def main():
         expect(leaf_cpu * 2 > cpu, f'{TEST_FUNCTIONS} are the leaves of {leaf_cpu} of '
                f'{cpu} ns')
         check_program(p, program, libdw)
+        check_speedscope(speedscope_path, stacks)
         print(f'profile: {p["raw_size"]} bytes gzip\'d, {len(p["samples"])} samples, '
               f'{len(p["locations"])} locations, {len(p["mapping"])} mappings, '
               f'{cpu} ns of CPU')

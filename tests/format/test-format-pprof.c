@@ -96,8 +96,8 @@ write_file(const probe_snapshot *snap, const char *path, const char *format)
 int
 main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s PPROF JSON EMPTY_PPROF WALL_PPROF\n", argv[0]);
+    if (argc != 6) {
+        fprintf(stderr, "usage: %s PPROF JSON EMPTY_PPROF WALL_PPROF SPEEDSCOPE\n", argv[0]);
         return 2;
     }
 
@@ -136,6 +136,7 @@ main(int argc, char **argv)
     }
     write_file(snap, argv[1], "pprof");
     write_file(snap, argv[2], "json");
+    write_file(snap, argv[5], "speedscope"); /* a sampled profile per thread */
 
     /* The memory backend gives the same bytes but for the time stamp: check a size. */
     size_t len = 0;
