@@ -46,11 +46,12 @@ extern "C" {
  * disposition is restored and the signal raised again, so the exit status, the
  * core dump and any outer crash reporter are what they would have been without
  * libprobe. If that previous handler recovers from the fault (siglongjmp), the
- * signal stays with it from then on: the next one is not dumped. The handler runs on an alternate signal stack (64 KiB, allocated
- * once and never freed) installed for the calling thread and for the main thread,
- * so a stack overflow in either of them is reported too; other threads get one only
- * if they install their own (sigaltstack(2)). A fault inside the dumper does not
- * loop: the process dies by that signal.
+ * signal stays with it from then on: the next one is not dumped. The handler runs
+ * on an alternate signal stack (64 KiB), installed for the calling thread, for the
+ * main thread, and for each thread that starts using libprobe while enabled (freed
+ * at its exit), so a stack overflow in them is reported too; other threads get one
+ * only if they install their own (sigaltstack(2)). A fault inside the dumper does
+ * not loop: the process dies by that signal.
  *
  * Calling it again while enabled replaces @p fd and @p all_threads.
  *

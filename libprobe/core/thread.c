@@ -42,6 +42,8 @@ static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 void (*thread_start_hook)(void);
 void (*sampler_reset_hook)(void);
 void (*thread_exit_hook)(void);
+void (*fault_thread_start_hook)(void);
+void (*fault_thread_exit_hook)(void);
 
 /* ---- creation, exit, reset ------------------------------------------------------ */
 
@@ -83,6 +85,8 @@ thread_create(void)
     tls_thread = t;
     void (*hook)(void) = load_acquire(&thread_start_hook);
     if (hook)
+        hook();
+    if ((hook = load_acquire(&fault_thread_start_hook)))
         hook();
     return t;
 }
@@ -195,6 +199,8 @@ thread_exit(void *arg)
     void (*hook)(void) = load_acquire(&thread_exit_hook);
 
     if (hook)
+        hook();
+    if ((hook = load_acquire(&fault_thread_exit_hook)))
         hook();
     pthread_mutex_lock(&reg_lock);
     /* The timeline does not follow the statistics' generation: hand it off first. */

@@ -52,6 +52,12 @@ typedef void (*walk_fn)(void *arg, const struct walk_thread *t,
  * thread is walked (first) even if it never used libprobe, with no frames. */
 PROBE_SIGSAFE unsigned thread_walk(walk_fn fn, void *arg);
 
+/* Set by the fault handler: called by a thread right after it registers with
+ * libprobe (its first use), and by an exiting thread, never under a lock (its
+ * alternate signal stack). */
+extern void (*fault_thread_start_hook)(void) __attribute__((visibility("hidden")));
+extern void (*fault_thread_exit_hook)(void) __attribute__((visibility("hidden")));
+
 /* Describe site @id without locking (signal handlers). 0 on success. */
 PROBE_SIGSAFE int sites_describe_unlocked(uint32_t id, struct walk_frame *out);
 

@@ -113,6 +113,15 @@ altstack_map(void)
     return p + guard;
 }
 
+static void
+altstack_unmap(void *base)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t guard = page > 0 ? (size_t)page : 4096;
+
+    munmap((char *)base - guard, ALTSTACK_SIZE + guard);
+}
+
 static PROBE_SIGSAFE int
 altstack_has(void)
 {
@@ -150,6 +159,35 @@ altstack_install_self(void)
     if (is_main)
         main_altstack = base;
     return altstack_set(base) < 0 ? PROBE_EINVAL : 0;
+}
+
+/* A thread that registers with libprobe while faults are handled gets an alternate
+ * stack of its own, so that its stack overflow is reported too; it is unmapped when
+ * the thread exits (its own, so nothing else has it installed). */
+static __thread void *thread_altstack;
+
+static void
+altstack_thread_start(void)
+{
+    if (!__atomic_load_n(&enabled, __ATOMIC_ACQUIRE) || altstack_has())
+        return;
+    void *base = altstack_map();
+    if (base && altstack_set(base) == 0)
+        thread_altstack = base;
+    else if (base)
+        altstack_unmap(base);
+}
+
+static void
+altstack_thread_exit(void)
+{
+    stack_t off = {.ss_flags = SS_DISABLE};
+
+    if (!thread_altstack)
+        return;
+    if (sigaltstack(&off, NULL) == 0)
+        altstack_unmap(thread_altstack);
+    thread_altstack = NULL;
 }
 
 static int
@@ -198,6 +236,8 @@ probe_fault_enable(int fd, int all_threads)
             }
         }
         __atomic_store_n(&enabled, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&fault_thread_start_hook, altstack_thread_start, __ATOMIC_RELEASE);
+        __atomic_store_n(&fault_thread_exit_hook, altstack_thread_exit, __ATOMIC_RELEASE);
     }
 out:
     pthread_mutex_unlock(&enable_lock);

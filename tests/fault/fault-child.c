@@ -288,6 +288,14 @@ main(int argc, char **argv)
         pthread_join(t, NULL);
         return 0;
     }
+    if (strcmp(mode, "overflow-late") == 0) {
+        /* Enabled first; a thread that starts using libprobe later overflows. */
+        pthread_t t;
+        CHECK(probe_fault_enable(STDERR_FILENO, 1) == 0);
+        CHECK(pthread_create(&t, NULL, worker, NULL) == 0);
+        pthread_join(t, NULL);
+        return 0;
+    }
     if (strcmp(mode, "overflow-main") == 0) {
         /* Enabled from another thread; the main thread overflows its stack. */
         pthread_t t;

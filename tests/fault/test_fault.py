@@ -190,6 +190,12 @@ def case_overflow_thread():
     check_overflow(rc, err, 'worker')
 
 
+def case_overflow_late():
+    # Its first use of libprobe (probe_thread_name) gave it an alternate stack.
+    rc, out, err = run('overflow-late')
+    check_overflow(rc, err, 'worker')
+
+
 def case_overflow_main():
     rc, out, err = run('overflow-main')
     check_overflow(rc, err, 'main')
