@@ -83,6 +83,22 @@ threads_native_self(struct out *o, const void *start_pc)
     print_frames(o, frames, n, start_pc);
 }
 
+/* The reserved signal's action before ours: a signal that is no request of ours
+ * (someone else's use of it) goes there. */
+static struct sigaction previous_action;
+
+static PROBE_SIGSAFE void
+chain_previous(int sig, siginfo_t *info, void *ucontext)
+{
+    if (previous_action.sa_flags & SA_SIGINFO) {
+        if (previous_action.sa_sigaction)
+            previous_action.sa_sigaction(sig, info, ucontext);
+    } else if (previous_action.sa_handler != SIG_DFL &&
+               previous_action.sa_handler != SIG_IGN) {
+        previous_action.sa_handler(sig);
+    }
+}
+
 static PROBE_SIGSAFE void
 on_request(int sig, siginfo_t *info, void *ucontext)
 {
@@ -90,8 +106,6 @@ on_request(int sig, siginfo_t *info, void *ucontext)
     uint64_t self = fault_gettid();
     uint64_t expected = self << 2 | PH_ASKED;
 
-    (void)sig;
-    (void)info;
     if (__atomic_compare_exchange_n(&req_state, &expected, self << 2 | PH_WRITING, 0,
                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
         if (req_kind == ASK_CALL) {
@@ -102,6 +116,9 @@ on_request(int sig, siginfo_t *info, void *ucontext)
             req_pc = threads_context_pc(ucontext);
         }
         __atomic_store_n(&req_state, self << 2 | PH_DONE, __ATOMIC_RELEASE);
+    } else {
+        errno = saved_errno;
+        chain_previous(sig, info, ucontext);
     }
     errno = saved_errno;
 }
@@ -186,7 +203,7 @@ threads_init_once(void)
     /* The first backtrace() loads libgcc_s (dlopen, malloc): never in a handler. */
     (void)backtrace(frames, 2);
     sigemptyset(&sa.sa_mask);
-    if (sigaction(FAULT_SIGNAL, &sa, NULL) < 0)
+    if (sigaction(FAULT_SIGNAL, &sa, &previous_action) < 0)
         init_rc = -errno;
 }
 

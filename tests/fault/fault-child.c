@@ -376,6 +376,18 @@ main(int argc, char **argv)
         CHECK(probe_fault_unregister(SIGUSR1) == PROBE_ENOENT);
         return 0;
     }
+    if (strcmp(mode, "rt-chain") == 0) {
+        /* The program used libprobe's reserved signal before: it still gets it. */
+        signal(SIGRTMAX - 2, previous_handler);
+        CHECK(probe_fault_enable(STDERR_FILENO, 1) == 0);
+        spawn(waiter, NULL);
+        sleep_s(0.05);
+        CHECK(probe_fault_dump(STDOUT_FILENO, 1) == 0); /* its own requests are not chained */
+        printf("previous handler ran before: %s\n", previous_ran ? "yes" : "no");
+        CHECK(raise(SIGRTMAX - 2) == 0);
+        printf("previous handler ran after: %s\n", previous_ran ? "yes" : "no");
+        return 0;
+    }
     if (strcmp(mode, "watchdog") == 0) {
         PROBE_SCOPE("stuck_here");
         CHECK(probe_fault_dump_later(0.2, 0, STDOUT_FILENO, 0) == 0);

@@ -272,6 +272,18 @@ def case_usr1_chain():
            'with chain, the previous handler must run', out)
 
 
+def case_rt_chain():
+    rc, out, err = run('rt-chain')
+    expect(rc == 0, 'exit %r' % rc, out + err)
+    expect(out.startswith('Dump requested\n'), 'no dump header', out)
+    expect(re.search(r'^Thread \d+ "waiter":$', out, re.M),
+           'the other thread is not in the dump', out)
+    expect('previous handler ran before: no' in out,
+           'a request of the dumper went to the previous handler', out)
+    expect('previous handler ran after: yes' in out,
+           'the reserved signal\'s previous handler did not run', out)
+
+
 def case_usr1_chain_default():
     rc, out, err = run('usr1-chain-default')
     expect(out.startswith('Dump requested: SIGUSR1\n'), 'no header', out)
