@@ -1,18 +1,33 @@
-/* Frame-pointer unwinding from a signal's ucontext, bounded by the thread's stack:
- * no read outside [lo, hi), frames strictly moving up the stack, a bounded count.
+/* Unwinding from a signal's ucontext, bounded by the thread's stack: no read outside
+ * [lo, hi), frames strictly moving up the stack, a bounded count.
+ *
+ * Each frame is unwound by its DWARF CFI when its module's .eh_frame_hdr was
+ * recorded at start (cfi.c: code built without frame pointers, gcc -O2's default);
+ * else, or when its rules are ones cfi.c does not follow (PLT entries, CFA
+ * expressions), by its frame pointer. Modules loaded after probe_sampler_start()
+ * have no table until the next start, so their frames take the frame-pointer step;
+ * a module dlclose()d after start leaves a stale table whose memory a sample could
+ * read (a hazard noted in cfi.h, not solved).
  *
  * Compilers leave leaf functions without a frame even with -fno-omit-frame-pointer,
- * so the frame chain skips the leaf's caller. Its return address is then at the top
- * of the stack: it is taken when it points into loaded code just after a call
- * instruction, and the frame chain does not already have it. */
+ * so the frame chain skips the leaf's caller. When the interrupted frame has no
+ * usable CFI, its caller's return address is then taken from the top of the stack:
+ * when it points into loaded code just after a call instruction, and the frame
+ * chain does not already have it. */
 #include "sampler.h"
 
 #include <link.h>
 #include <ucontext.h>
 
+#include "cfi.h"
 #include "core/atomics.h"
 
 #define UNWIND_CODE_RANGES 512
+
+/* The walk reads raw stack words (saved frame pointers, return addresses, the word
+ * at the top of the stack), which may lie in an ASan redzone of the interrupted
+ * frame: bounded reads of mapped memory, not bugs for ASan to report. */
+#define RAW_STACK_READ __attribute__((no_sanitize_address))
 
 struct code_range {
     uintptr_t lo, hi;
@@ -47,6 +62,7 @@ unwind_refresh_code(void)
     filling = 0;
     dl_iterate_phdr(add_module, NULL);
     store_release(&nranges, filling);
+    cfi_refresh();
 }
 
 static PROBE_SIGSAFE int
@@ -77,7 +93,27 @@ after_call(uintptr_t ra)
     return 0;
 }
 
-PROBE_SIGSAFE unsigned
+/* The frame-pointer step: @r's frame record at r->fp gives its caller's. In code
+ * with CFI (whose rules we could not follow here), rbp is likely a general register:
+ * the return address must then be one, just after a call. */
+static PROBE_SIGSAFE RAW_STACK_READ int
+fp_step(struct cfi_regs *r, int is_return, uintptr_t hi)
+{
+    uintptr_t fp = r->fp;
+
+    if (fp < r->sp || fp > hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
+        return 0;
+    const uintptr_t *frame = (const uintptr_t *)fp;
+    uintptr_t next = frame[0], ret = frame[1];
+    if (!ret || (cfi_has_table(r->pc - (is_return ? 1 : 0)) && !after_call(ret)))
+        return 0;
+    r->pc = ret;
+    r->sp = fp + 2 * sizeof(uintptr_t);
+    r->fp = next; /* checked by the next step: above r->sp, or it ends the walk */
+    return 1;
+}
+
+PROBE_SIGSAFE RAW_STACK_READ unsigned
 unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
                unsigned max)
 {
@@ -87,34 +123,43 @@ unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
     if (!uc || max == 0)
         return 0;
 #if defined(__x86_64__)
-    uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+    struct cfi_regs r = {
+        .pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
+        .sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP],
+        .fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP],
+    };
 
-    pcs[n++] = pc;
-    if (sp < lo || sp >= hi)
+    pcs[n++] = r.pc;
+    if (r.sp < lo || r.sp >= hi || hi - lo < 2 * sizeof(uintptr_t))
         return n; /* not on the thread's stack (a coroutine, an alternate stack) */
-    /* A leaf without a frame: its caller's return address is at the top of the
-     * stack, unless the frame chain starts with it anyway. */
-    if (sp <= hi - sizeof(uintptr_t) && !(sp & (sizeof(uintptr_t) - 1)) && n < max) {
-        uintptr_t top = *(const uintptr_t *)sp;
-        int chained = fp >= sp && fp <= hi - 2 * sizeof(uintptr_t) &&
-                      !(fp & (sizeof(uintptr_t) - 1)) && ((const uintptr_t *)fp)[1] == top;
-        if (!chained && top != pc && after_call(top))
-            pcs[n++] = top;
-    }
-    while (n < max) {
-        if (fp < sp || fp > hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
+    /* One frame per turn, each adds a PC: at most max turns. */
+    for (int innermost = 1; n < max; innermost = 0) {
+        enum cfi_result c = cfi_step(&r, !innermost, lo, hi);
+        if (c == CFI_STEPPED) {
+            pcs[n++] = r.pc;
+            continue;
+        }
+        if (c == CFI_END)
             break;
-        const uintptr_t *frame = (const uintptr_t *)fp;
-        uintptr_t next = frame[0], ret = frame[1];
-        if (!ret)
+        /* No usable CFI. A leaf without a frame: its caller's return address is at
+         * the top of the stack, unless the frame chain starts with it anyway. */
+        uintptr_t sp = r.sp, fp = r.fp;
+        if (innermost && sp <= hi - sizeof(uintptr_t) && !(sp & (sizeof(uintptr_t) - 1))) {
+            uintptr_t top = *(const uintptr_t *)sp;
+            int chained = fp >= sp && fp <= hi - 2 * sizeof(uintptr_t) &&
+                          !(fp & (sizeof(uintptr_t) - 1)) &&
+                          ((const uintptr_t *)fp)[1] == top;
+            if (!chained && top != r.pc && after_call(top)) {
+                /* Its caller's frame as at the call: CFI may go on from there. */
+                pcs[n++] = top;
+                r.pc = top;
+                r.sp = sp + sizeof(uintptr_t);
+                continue;
+            }
+        }
+        if (!fp_step(&r, !innermost, hi))
             break;
-        pcs[n++] = ret;
-        if (next <= fp)
-            break;
-        sp = fp + 2 * sizeof(uintptr_t);
-        fp = next;
+        pcs[n++] = r.pc;
     }
 #elif defined(__aarch64__)
     (void)lo;
