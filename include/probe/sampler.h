@@ -12,8 +12,10 @@
  * at most its first 10 ms. (A thread id reused within those 10 ms keeps the dead
  * thread's timer, and is not sampled.)
  *
- * Each SIGPROF records the thread's stack (frame pointers, bounded by the thread's
- * stack; code built without frame pointers shows fewer frames) and its open
+ * Each SIGPROF records the thread's stack (DWARF CFI from the modules' .eh_frame_hdr,
+ * recorded at start, so code built without frame pointers unwinds too; frame
+ * pointers where there is no CFI, e.g. modules loaded after start; every read
+ * bounded by the thread's stack) and its open
  * PROBE_SCOPEs into a preallocated per-thread buffer; the handler allocates nothing,
  * takes no lock and keeps errno. The kernel may deliver fewer signals than the
  * interval asks for (a 250 Hz tick delivers 250 per second at 1 kHz) and counts the
