@@ -318,6 +318,50 @@ START_TEST(sampler_wall_sees_blocked_time)
 }
 END_TEST
 
+static void *
+long_sleeper(void *arg)
+{
+    struct timespec ts = {0, 300000000};
+
+    *(uint64_t *)arg = (uint64_t)syscall(SYS_gettid);
+    probe_thread_name("long-sleeper");
+    nanosleep(&ts, NULL);
+    return NULL;
+}
+
+/* A thread blocked for long at one place is looked at less and less often, and its
+ * off-CPU time stays exact. */
+START_TEST(sampler_wall_long_block_is_exact)
+{
+    probe_sampler_options o = PROBE_SAMPLER_OPTIONS_INIT;
+    uint64_t tid = 0;
+    pthread_t th;
+
+    o.mode = PROBE_SAMPLE_WALL;
+    ck_assert_int_eq(probe_sampler_start(&o), 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, long_sleeper, &tid), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+    probe_snapshot *snap = probe_snapshot_take();
+    uint64_t blocked = 0, looks = 0;
+    for (size_t i = 0; i < probe_snapshot_sample_count(snap); i++) {
+        const probe_sample_info *x = probe_snapshot_sample(snap, i);
+        if (x->tid == tid && x->blocked) {
+            blocked += x->cpu_ns;
+            looks += x->signals;
+        }
+    }
+    probe_snapshot_free(snap);
+    fprintf(stderr, "long block: %.1f ms blocked sampled in %llu looks, 300 ms asleep\n",
+            blocked / 1e6, (unsigned long long)looks);
+    /* Looks end 16 ticks apart: about 30 for 300 ticks. The last look may be up to
+     * 16 ms before the thread woke: that much may be missing. */
+    ck_assert_msg(blocked > 270000000u && blocked < 320000000u, "blocked %.1f ms",
+                  blocked / 1e6);
+    ck_assert_msg(looks > 5 && looks < 100, "%llu looks", (unsigned long long)looks);
+}
+END_TEST
+
 START_TEST(sampler_wall_start_stop_loop)
 {
     probe_sampler_options o = PROBE_SAMPLER_OPTIONS_INIT;
@@ -563,6 +607,7 @@ sampler_suite(void)
     tcase_add_loop_test(tc, sampler_cpu_split_is_true, 0, 2);
     tcase_add_test(tc, sampler_wall_sees_blocked_time);
     tcase_add_test(tc, sampler_wall_start_stop_loop);
+    tcase_add_test(tc, sampler_wall_long_block_is_exact);
 #ifndef __SANITIZE_THREAD__ /* TSan kills a child that starts a thread after a
                                multi-threaded fork (its die_after_fork) */
     tcase_add_test(tc, sampler_wall_fork_child_starts_stopped);

@@ -63,7 +63,11 @@ struct slot {
     struct ring ring;       /* written by the handler */
     /* WALL mode: the wall thread's view of the thread. */
     struct ring wring;      /* blocked samples, written by the wall thread */
-    int stat_fd, sys_fd, sched_fd; /* /proc/self/task/TID/{stat,syscall,schedstat} */
+    int sys_fd, sched_fd;   /* /proc/self/task/TID/{syscall,schedstat}, or -1 */
+    struct sample_rec *wcache; /* the last blocked sample (kept with the slot) */
+    uint64_t wcache_key;    /* hash of the syscall line it was taken at; 0: none */
+    uint64_t wall_ticks;    /* ticks since its last look */
+    unsigned wall_skip, wall_backoff; /* looks to skip; the current backoff */
     uint64_t look_wall, look_busy; /* at the last blocked look: monotonic ns, and the
                                       thread's ns on a CPU or waiting for one */
     struct counts hc;       /* written by the handler only */

@@ -54,7 +54,7 @@ slot_get(void)
             return NULL;
         ring_clear(&s->wring);
     }
-    s->stat_fd = s->sys_fd = s->sched_fd = -1;
+    s->sys_fd = s->sched_fd = -1;
     s->used = 1;
     return s;
 }
@@ -208,34 +208,75 @@ arm_cb(void *arg, uint64_t tid, pthread_t self)
     (void)arm_thread(tid, self); /* a thread exiting meanwhile is not sampled */
 }
 
+struct tid_slot {
+    uint64_t tid;
+    struct slot *slot;
+};
+
+static int
+by_tid(const void *a, const void *b)
+{
+    uint64_t x = ((const struct tid_slot *)a)->tid, y = ((const struct tid_slot *)b)->tid;
+    return x < y ? -1 : x > y;
+}
+
+/* The slot of @tid in @v (sorted), or NULL. */
+static struct slot *
+find_tid(const struct tid_slot *v, size_t n, uint64_t tid)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid].tid == tid)
+            return v[mid].slot;
+        if (v[mid].tid < tid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
 /* Every thread of the process gets a timer, whether it uses libprobe or not: the
  * ones /proc/self/task lists that have none yet are armed, and the slots of the
  * ones gone are released. Called at start and by the sampler thread every
- * SAMPLER_DISCOVER_NS. Under the sampler lock. */
+ * SAMPLER_DISCOVER_NS. The slots are looked up in a sorted copy, so a scan costs
+ * O(n log n) in the threads. Under the sampler lock. */
 void
 sampler_discover_threads(uint64_t skip_tid)
 {
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
+    struct tid_slot *v = NULL;
+    size_t n = 0, cap = 0;
     uint64_t gen = ++discover_gen;
+    DIR *d;
+    struct dirent *e;
 
-    if (!d)
+    for (struct slot *s = slot_list; s; s = s->next)
+        cap += s->used;
+    if (cap && !(v = malloc(cap * sizeof(*v))))
+        return; /* no scan this time */
+    for (struct slot *s = slot_list; s && n < cap; s = s->next)
+        if (s->used)
+            v[n++] = (struct tid_slot){s->tid, s};
+    qsort(v, n, sizeof(*v), by_tid);
+    if (!(d = opendir("/proc/self/task"))) {
+        free(v);
         return;
+    }
     while ((e = readdir(d))) {
         char *end;
         unsigned long long tid = strtoull(e->d_name, &end, 10);
         if (*end || !tid || tid == skip_tid)
             continue;
-        struct slot *s;
-        for (s = slot_list; s; s = s->next)
-            if (s->used && s->tid == tid)
-                break;
+        struct slot *s = find_tid(v, n, tid);
         if (s)
             s->seen = gen;
         else if (arm_thread_as(tid, (pthread_t)0, 0) == 0)
             mark_seen(tid, gen);
     }
     closedir(d);
+    free(v);
     for (struct slot *s = slot_list; s; s = s->next)
         if (s->used && s->foreign && s->seen != gen)
             release_slot(s, 1); /* exited; the kernel keeps a dead thread's timer */

@@ -61,6 +61,15 @@ unwind_refresh_code(void)
     store_release(&nranges, 0);
     filling = 0;
     dl_iterate_phdr(add_module, NULL);
+    /* Sorted by address, for a binary search (in_code runs once per stack word the
+     * wall thread scans). Few ranges: an insertion sort. */
+    for (unsigned i = 1; i < filling; i++) {
+        struct code_range r = ranges[i];
+        unsigned j = i;
+        for (; j > 0 && ranges[j - 1].lo > r.lo; j--)
+            ranges[j] = ranges[j - 1];
+        ranges[j] = r;
+    }
     store_release(&nranges, filling);
     cfi_refresh();
 }
@@ -68,13 +77,17 @@ unwind_refresh_code(void)
 static PROBE_SIGSAFE int
 in_code(uintptr_t a)
 {
-    unsigned n = load_acquire(&nranges);
+    unsigned lo = 0, hi = load_acquire(&nranges);
 
-    for (unsigned i = 0; i < n; i++) {
-        if (a >= ranges[i].lo && a < ranges[i].hi)
-            return 1;
+    /* The last range starting at or below @a is the only one that may hold it. */
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
+        if (ranges[mid].lo <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    return 0;
+    return lo > 0 && a < ranges[lo - 1].hi;
 }
 
 /* @ra returns from a direct call (E8 rel32) or an indirect one (FF /2). */

@@ -36,8 +36,6 @@ now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-
-
 static void
 wall_close_fd(int *fd)
 {
@@ -68,8 +66,6 @@ wall_open(struct slot *s)
 {
     char path[64];
 
-    snprintf(path, sizeof(path), "/proc/self/task/%" PRIu64 "/stat", s->tid);
-    s->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
     snprintf(path, sizeof(path), "/proc/self/task/%" PRIu64 "/syscall", s->tid);
     s->sys_fd = open(path, O_RDONLY | O_CLOEXEC);
     snprintf(path, sizeof(path), "/proc/self/task/%" PRIu64 "/schedstat", s->tid);
@@ -77,42 +73,34 @@ wall_open(struct slot *s)
     s->look_wall = now_ns();
     if (busy_ns(s, &s->look_busy) < 0)
         wall_close_fd(&s->sched_fd);
-    if (s->stat_fd < 0) {
+    if (s->sys_fd < 0) {
         int err = errno;
         wall_close(s);
         return err == ENOENT ? PROBE_ENOENT : PROBE_ENOTSUP;
     }
+    if (!s->wcache && !(s->wcache = malloc(sizeof(*s->wcache)))) {
+        wall_close(s);
+        return PROBE_ENOMEM;
+    }
+    s->wcache_key = s->wall_ticks = 0;
+    s->wall_skip = s->wall_backoff = 0;
     return 0;
 }
 
 void
 wall_close(struct slot *s)
 {
-    wall_close_fd(&s->stat_fd);
     wall_close_fd(&s->sys_fd);
     wall_close_fd(&s->sched_fd);
 }
 
-/* The thread's scheduler state letter ('R' running or runnable, 'S' sleeping, 'D'
- * waiting on I/O...), or 0 when it cannot be read (the thread exited). */
-static char
-thread_state(const struct slot *s)
-{
-    char buf[512];
-    ssize_t n = pread(s->stat_fd, buf, sizeof(buf) - 1, 0);
-
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
-    return p && p[1] == ' ' ? p[2] : 0;
-}
-
 /* The stack pointer and PC of a thread blocked in the kernel: 1, or 0 if it is
- * running again ("running") or cannot be read. The line is the syscall number, its
- * six arguments, then the stack pointer and PC (or "-1 sp pc" outside a syscall). */
+ * running or runnable ("running": the kernel says so for any thread in state R),
+ * or gone. The line is the syscall number, its six arguments, then the stack pointer
+ * and PC (or "-1 sp pc" outside a syscall); @key is a hash of it. One read per look:
+ * no /proc/.../stat, whose formatting costs more than the rest of a look. */
 static int
-blocked_regs(const struct slot *s, uintptr_t *sp, uintptr_t *pc)
+blocked_regs(const struct slot *s, uintptr_t *sp, uintptr_t *pc, uint64_t *key)
 {
     char buf[256];
     ssize_t n;
@@ -122,6 +110,9 @@ blocked_regs(const struct slot *s, uintptr_t *sp, uintptr_t *pc)
     buf[n] = '\0';
     if (strncmp(buf, "running", 7) == 0)
         return 0;
+    *key = 1469598103934665603u;
+    for (ssize_t i = 0; i < n; i++)
+        *key = (*key ^ (unsigned char)buf[i]) * 1099511628211u;
     char *f[9];
     int nf = 0;
     for (char *save = NULL, *t = strtok_r(buf, " \n", &save); t && nf < 9;
@@ -134,52 +125,83 @@ blocked_regs(const struct slot *s, uintptr_t *sp, uintptr_t *pc)
     return *sp != 0 && *pc != 0;
 }
 
-static void
-record_blocked(struct slot *s, uint64_t ticks, uintptr_t sp, uintptr_t pc)
-{
-    static struct sample_rec rec; /* large: not on the stack; under the lock */
-    uint64_t now = now_ns(), busy;
+/* A thread found blocked where it was at the last look, not having run since, is
+ * looked at less often: after 1, 2, 4 ... up to WALL_MAX_SKIP ticks. Its off-CPU
+ * time is exact whenever it is looked at, so only where that time went can blur,
+ * and only for a thread that ran and blocked again between looks; the off-CPU time
+ * after its last look before it woke (at most WALL_MAX_SKIP ticks) is not counted.
+ * Counting it at the next look, when the thread is running, would need its CPU time,
+ * which schedstat gives only as of its last tick or switch: too stale for that. */
+#define WALL_MAX_SKIP 16u
 
-    rec.weight = ticks;
-    rec.blocked = 1;
-    rec.ns = ticks * s->interval_ns;
-    if (s->sched_fd >= 0 && busy_ns(s, &busy) == 0) {
+/* A blocked sample of @s. When the thread has not run since the last look and is
+ * blocked at the same place (the same syscall line, @key), its stack and scopes are
+ * those of the last look: the scan is skipped. */
+static void
+record_blocked(struct slot *s, uint64_t ticks, uintptr_t sp, uintptr_t pc, uint64_t key)
+{
+    struct sample_rec *rec = s->wcache;
+    uint64_t now = now_ns(), busy = 0;
+    int have_busy = s->sched_fd >= 0 && busy_ns(s, &busy) == 0;
+    uint64_t ns = ticks * s->interval_ns;
+
+    if (have_busy) {
         uint64_t wall = now - s->look_wall, on = busy - s->look_busy;
-        rec.ns = wall > on ? wall - on : 0;
+        ns = wall > on ? wall - on : 0;
+    }
+    int same = have_busy && busy == s->look_busy && key == s->wcache_key;
+
+    s->wall_backoff = same ? (s->wall_backoff ? 2 * s->wall_backoff : 1) : 0;
+    if (s->wall_backoff > WALL_MAX_SKIP)
+        s->wall_backoff = WALL_MAX_SKIP;
+    s->wall_skip = s->wall_backoff;
+    if (!same) {
+        uintptr_t lo = s->stack_lo, hi = s->stack_hi;
+        if (!hi) { /* a thread libprobe does not know: its handler saw its stack's end */
+            lo = sp;
+            hi = load_relaxed(&s->tp_hi);
+        }
+        rec->blocked = 1;
+        rec->npcs = unwind_scan(sp, pc, lo, hi, rec->pcs, s->max_depth);
+        rec->nscopes = thread_scope_ids_of(s->tid, rec->scopes, SAMPLER_MAX_SCOPES);
+        s->wcache_key = have_busy ? key : 0;
+    }
+    if (have_busy) {
         s->look_wall = now;
         s->look_busy = busy;
     }
-    uintptr_t lo = s->stack_lo, hi = s->stack_hi;
-    if (!hi) { /* a thread libprobe does not know: its handler saw where its stack ends */
-        lo = sp;
-        hi = load_relaxed(&s->tp_hi);
-    }
-    rec.npcs = unwind_scan(sp, pc, lo, hi, rec.pcs, s->max_depth);
-    rec.nscopes = thread_scope_ids_of(s->tid, rec.scopes, SAMPLER_MAX_SCOPES);
+    rec->weight = ticks;
+    rec->ns = ns;
     s->wc.signals++;
     s->wc.expirations += ticks;
-    if (ring_push(&s->wring, &rec) < 0) {
+    if (ring_push(&s->wring, rec) < 0) {
         s->wc.dropped++;
         s->wc.dropped_exp += ticks;
     }
 }
 
 /* One look at every sampled thread; @ticks intervals passed since the last. Called
- * by the sampler thread (monitor.c). */
+ * by the sampler thread (monitor.c). A thread on a CPU or runnable is left to its
+ * CPU timer. */
 void
 wall_tick(uint64_t ticks)
 {
     pthread_mutex_lock(&sampler_lock);
     for (struct slot *s = slot_list; s; s = s->next) {
-        if (!s->used || !load_relaxed(&s->armed) || s->stat_fd < 0)
-            continue;
-        char st = thread_state(s);
         uintptr_t sp, pc;
-        /* 'R' is on a CPU or runnable: the thread's CPU timer samples it. */
-        if (st && st != 'R' && st != 'Z' && st != 'X' && st != 'x' &&
-            blocked_regs(s, &sp, &pc))
-            record_blocked(s, ticks, sp, pc);
+        uint64_t key;
+        if (!s->used || !load_relaxed(&s->armed) || s->sys_fd < 0)
+            continue;
+        s->wall_ticks += ticks;
+        if (s->wall_skip) {
+            s->wall_skip--;
+            continue;
+        }
+        if (blocked_regs(s, &sp, &pc, &key))
+            record_blocked(s, s->wall_ticks, sp, pc, key);
+        else
+            s->wall_backoff = 0; /* on a CPU: its timer has it */
+        s->wall_ticks = 0;
     }
     pthread_mutex_unlock(&sampler_lock);
 }
-
