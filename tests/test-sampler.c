@@ -191,20 +191,37 @@ START_TEST(sampler_cpu_split_is_true)
     fprintf(stderr, "both threads: heavy share %.3f (truth %.3f)\n", seen, truth);
     ck_assert_msg(seen > truth - 0.05 && seen < truth + 0.05,
                   "pooled heavy share %.3f, truth %.3f", seen, truth);
-    /* The collapsed formatter writes the sampled stacks by default. */
+    /* The collapsed formatter writes the sampled stacks by default, each with its
+     * sample weight; with weight=ns, the time it stands for. */
     char line[4096];
     int found = 0;
-    FILE *f = tmpfile();
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(probe_snapshot_write_fd(snap, fileno(f), "collapsed"), 0);
-    rewind(f);
-    while (fgets(line, sizeof(line), f))
-        /* The caller of the frameless leaf loop is there too (unwind.c). */
-        if (strstr(line, ";split_run;sampler_test_heavy "))
-            found = 1;
-        else if (!found && getenv("SAMPLER_DEBUG"))
-            fputs(line, stderr);
-    fclose(f);
+    uint64_t sum_weight = 0, sum_ns = 0, want_weight = 0, want_ns = 0;
+    for (size_t i = 0; i < probe_snapshot_sample_count(snap); i++) {
+        want_weight += probe_snapshot_sample(snap, i)->weight;
+        want_ns += probe_snapshot_sample(snap, i)->cpu_ns;
+    }
+    for (int ns = 0; ns < 2; ns++) {
+        FILE *f = tmpfile();
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(probe_snapshot_write_fd(snap, fileno(f),
+                                                 ns ? "collapsed:weight=ns" : "collapsed"),
+                         0);
+        rewind(f);
+        while (fgets(line, sizeof(line), f)) {
+            char *sp = strrchr(line, ' ');
+            ck_assert_ptr_nonnull(sp);
+            *(ns ? &sum_ns : &sum_weight) += strtoull(sp + 1, NULL, 10);
+            /* The caller of the frameless leaf loop is there too (unwind.c). */
+            if (strstr(line, ";split_run;sampler_test_heavy "))
+                found = 1;
+            else if (!found && getenv("SAMPLER_DEBUG"))
+                fputs(line, stderr);
+        }
+        fclose(f);
+    }
+    ck_assert_uint_eq(sum_weight, want_weight);
+    ck_assert_uint_eq(sum_ns, want_ns);
+    ck_assert_uint_eq(want_ns, want_weight * info->interval_ns);
     probe_snapshot_free(snap);
     ck_assert_msg(found, "no ...;split_run;sampler_test_heavy line");
 }

@@ -3,8 +3,9 @@
  * write them and flamegraph.pl and speedscope read them. One line per path of the
  * calling-context tree, root first: "main;parse;lex 123456", the number being the
  * path's self time in nanoseconds (or its calls). When the sampler ran, the sampled
- * stacks instead by default ("source=samples|scopes"), weighted by the CPU time they
- * stand for (or their timer expirations). Documented in docs/formats.md.
+ * stacks instead by default ("source=samples|scopes"), the number being the stack's
+ * sample weight, its timer expirations (or, with weight=ns, the time they stand
+ * for). Documented in docs/formats.md.
  */
 #include "collapsed.h"
 
@@ -16,8 +17,9 @@
 #include "writer.h"
 
 enum collapsed_weight {
-    COLLAPSED_WEIGHT_SELF_NS,
-    COLLAPSED_WEIGHT_CALLS,
+    COLLAPSED_WEIGHT_DEFAULT,   /* scope paths: self time; sampled stacks: weight */
+    COLLAPSED_WEIGHT_SELF_NS,   /* time in ns */
+    COLLAPSED_WEIGHT_CALLS,     /* calls, or a stack's sample weight */
 };
 
 enum collapsed_source {
@@ -41,7 +43,9 @@ collapsed_parse_weight(const char *v, size_t len, enum collapsed_weight *out)
         enum collapsed_weight weight;
     } keys[] = {
         {"self_ns", COLLAPSED_WEIGHT_SELF_NS},
+        {"ns", COLLAPSED_WEIGHT_SELF_NS},
         {"calls", COLLAPSED_WEIGHT_CALLS},
+        {"samples", COLLAPSED_WEIGHT_CALLS},
     };
 
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -69,7 +73,7 @@ collapsed_parse_source(const char *v, size_t len, enum collapsed_source *out)
 static int
 collapsed_parse_options(const char *options, struct collapsed_options *out)
 {
-    struct collapsed_options o = {.weight = COLLAPSED_WEIGHT_SELF_NS,
+    struct collapsed_options o = {.weight = COLLAPSED_WEIGHT_DEFAULT,
                                   .source = COLLAPSED_SOURCE_AUTO};
     struct option_kv kv;
     int more;
@@ -158,8 +162,8 @@ collapsed_node(probe_writer *w, const probe_snapshot *snap, const probe_node_inf
     return probe_writer_printf(w, " %" PRIu64 "\n", weight);
 }
 
-/* One line per sampled stack: its frames root first, and its CPU time in ns (or
- * its timer expirations with weight=calls). */
+/* One line per sampled stack: its frames root first, and its sample weight (timer
+ * expirations), or the time it stands for in ns with weight=ns|self_ns. */
 static int
 collapsed_samples(probe_writer *w, const probe_snapshot *snap,
                   const struct collapsed_options *o)
@@ -172,7 +176,7 @@ collapsed_samples(probe_writer *w, const probe_snapshot *snap,
 
         if (!s || s->depth == 0)
             continue;
-        weight = o->weight == COLLAPSED_WEIGHT_CALLS ? s->weight : s->cpu_ns;
+        weight = o->weight == COLLAPSED_WEIGHT_SELF_NS ? s->cpu_ns : s->weight;
         if (weight == 0)
             continue;
         for (unsigned k = 0; k < s->depth; k++) {
