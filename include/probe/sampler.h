@@ -8,8 +8,8 @@
  * sampled in proportion to its CPU use. Threads running at probe_sampler_start() are
  * armed then. A thread created later is armed at its first use of libprobe (a
  * scope, a line, a counter, probe_thread_name()), or else by the sampler thread,
- * which lists /proc/self/task every 10 ms: a thread that never uses libprobe loses
- * at most its first 10 ms. (A thread id reused within those 10 ms keeps the dead
+ * which lists /proc/self/task every 5 ms: a thread that never uses libprobe loses
+ * at most its first 5 ms. (A thread id reused within those 5 ms keeps the dead
  * thread's timer, and is not sampled.)
  *
  * Each SIGPROF records the thread's stack (DWARF CFI from the modules' .eh_frame_hdr,
@@ -37,7 +37,7 @@
  * sampled as 293 ms at 1 ms). Cost of the
  * sampler thread, measured on a 2-vCPU VM at a 1 ms interval: 2.6% of a CPU with
  * no other thread, 5% with 100 idle threads, 26% with 1000 (7% at 10 ms). CPU mode
- * costs 0.3% of a CPU for its thread scan (2.6% with 1000 threads).
+ * costs 0.5% of a CPU for its thread scan (2.7% with 1000 threads).
  *
  * Samples are aggregated and symbolized when a snapshot is taken, and appear in it
  * next to the scopes (probe_snapshot_sample(), report.h); the "tree", "collapsed",

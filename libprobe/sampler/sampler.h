@@ -107,7 +107,7 @@ void wall_tick(uint64_t ticks);
 /* monitor.c: the sampler thread, in both modes: it finds new threads every
  * SAMPLER_DISCOVER_NS and, in WALL mode, looks at blocked ones every interval.
  * monitor_stop() joins it and must be called without the sampler lock. */
-#define SAMPLER_DISCOVER_NS 10000000u
+#define SAMPLER_DISCOVER_NS 5000000u
 int monitor_start(uint64_t interval_ns, int wall);
 void monitor_stop(void);
 void monitor_atfork_child(void);
