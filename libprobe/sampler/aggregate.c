@@ -199,60 +199,113 @@ by_thread(const void *pa, const void *pb)
     return a->weight > b->weight ? -1 : a->weight < b->weight;
 }
 
+/* What a snapshot needs of the table, copied under the sampler lock: the stacks (a
+ * list in one block) and the counters. Symbolizing happens after the lock is gone:
+ * dladdr() and dl_iterate_phdr() take the loader lock, which a thread in dlopen()
+ * holds while a constructor's first use of libprobe waits for the sampler lock. */
+struct agg_copy {
+    struct stack_ent *head;
+    probe_sampler_info info;
+    char block[];
+};
+
+struct agg_copy *
+agg_samples_copy(uint64_t interval_ns, int mode, int running)
+{
+    size_t bytes = 0;
+
+    for (size_t b = 0; b < AGG_BUCKETS; b++)
+        for (struct stack_ent *e = table[b]; e; e = e->next)
+            bytes += sizeof(*e) + (e->npcs + e->nscopes) * sizeof(uintptr_t);
+    struct agg_copy *c = malloc(sizeof(*c) + bytes);
+    if (!c)
+        return NULL;
+    char *at = c->block;
+    struct stack_ent **tail = &c->head;
+    for (size_t b = 0; b < AGG_BUCKETS; b++) {
+        for (struct stack_ent *e = table[b]; e; e = e->next) {
+            size_t size = sizeof(*e) + (e->npcs + e->nscopes) * sizeof(uintptr_t);
+            struct stack_ent *d = (struct stack_ent *)(void *)at;
+            memcpy(d, e, size);
+            *tail = d;
+            tail = &d->next;
+            at += size;
+        }
+    }
+    *tail = NULL;
+
+    probe_sampler_info *in = &c->info;
+    *in = (probe_sampler_info){.interval_ns = interval_ns, .mode = mode,
+                               .running = running};
+    in->signals = ret_signals;
+    in->expirations = ret_exp;
+    in->dropped = ret_dropped + agg_dropped;
+    in->dropped_expirations = ret_dropped_exp + agg_dropped_exp;
+    for (struct slot *s = load_acquire(&slot_list); s; s = s->next) {
+        if (!s->used)
+            continue;
+        struct counts k;
+        slot_counts(s, &k);
+        in->signals += k.signals;
+        in->expirations += k.expirations;
+        in->dropped += k.dropped;
+        in->dropped_expirations += k.dropped_exp;
+    }
+    return c;
+}
+
 struct sample_set *
-agg_samples_build(uint64_t interval_ns, int mode, int running)
+agg_samples_build(struct agg_copy *c)
 {
     struct owned_set *o = calloc(1, sizeof(*o));
     size_t n = 0, nptrs = 0, k = 0, p = 0;
     char buf[512];
 
-    if (!o)
+    if (!o) {
+        free(c);
         return NULL;
+    }
     o->set.free = set_free;
-    for (size_t b = 0; b < AGG_BUCKETS; b++) {
-        for (struct stack_ent *e = table[b]; e; e = e->next) {
-            n++;
-            nptrs += e->npcs + e->blocked + e->nscopes;
-        }
+    for (struct stack_ent *e = c->head; e; e = e->next) {
+        n++;
+        nptrs += e->npcs + e->blocked + e->nscopes;
     }
     o->set.v = calloc(n ? n : 1, sizeof(*o->set.v));
     o->ptrs = calloc(nptrs ? nptrs : 1, sizeof(*o->ptrs));
     o->addrs = calloc(nptrs ? nptrs : 1, sizeof(*o->addrs));
     if (!o->set.v || !o->ptrs || !o->addrs)
         goto fail;
-    for (size_t b = 0; b < AGG_BUCKETS; b++) {
-        for (struct stack_ent *e = table[b]; e; e = e->next) {
-            probe_sample_info *s = &o->set.v[k];
-            unsigned depth = e->npcs + e->blocked;
-            const char **frames = &o->ptrs[p];
-            const char **scopes = frames + depth;
-            uint64_t *addrs = &o->addrs[p];
+    for (struct stack_ent *e = c->head; e; e = e->next) {
+        probe_sample_info *s = &o->set.v[k];
+        unsigned depth = e->npcs + e->blocked;
+        const char **frames = &o->ptrs[p];
+        const char **scopes = frames + depth;
+        uint64_t *addrs = &o->addrs[p];
 
-            p += depth + e->nscopes;
-            /* Off-CPU time ends in a frame of its own, as in off-CPU flame graphs. */
-            if (e->blocked && !(frames[depth - 1] = intern(o, PROBE_SAMPLE_BLOCKED_FRAME)))
+        p += depth + e->nscopes;
+        /* Off-CPU time ends in a frame of its own, as in off-CPU flame graphs. */
+        if (e->blocked && !(frames[depth - 1] = intern(o, PROBE_SAMPLE_BLOCKED_FRAME)))
+            goto fail;
+        for (unsigned i = 0; i < e->npcs; i++) { /* root first */
+            const char *name = symbolize_pc(e->pcs[i], i > 0, buf, sizeof(buf));
+            addrs[e->npcs - 1 - i] = e->pcs[i];
+            if (!(frames[e->npcs - 1 - i] = intern(o, name)))
                 goto fail;
-            for (unsigned i = 0; i < e->npcs; i++) { /* root first */
-                const char *name = symbolize_pc(e->pcs[i], i > 0, buf, sizeof(buf));
-                addrs[e->npcs - 1 - i] = e->pcs[i];
-                if (!(frames[e->npcs - 1 - i] = intern(o, name)))
-                    goto fail;
-            }
-            for (unsigned i = 0; i < e->nscopes; i++) { /* outermost first */
-                uint32_t id = (uint32_t)e->pcs[e->npcs + i];
-                if (thread_site_name(id, buf, sizeof(buf)) != 0)
-                    strcpy(buf, "?");
-                if (!(scopes[e->nscopes - 1 - i] = intern(o, buf)))
-                    goto fail;
-            }
-            *s = (probe_sample_info){.thread = PROBE_SAMPLE_NO_THREAD, .tid = e->tid,
-                                     .weight = e->weight, .cpu_ns = e->ns,
-                                     .signals = (unsigned)e->signals, .depth = depth,
-                                     .frames = frames, .nscopes = e->nscopes,
-                                     .scopes = scopes, .addresses = addrs,
-                                     .blocked = (int)e->blocked};
-            k++;
         }
+        for (unsigned i = 0; i < e->nscopes; i++) { /* outermost first */
+            uint32_t id = (uint32_t)e->pcs[e->npcs + i];
+            if (thread_site_name(id, buf, sizeof(buf)) != 0)
+                strcpy(buf, "?");
+            if (!(scopes[e->nscopes - 1 - i] = intern(o, buf)))
+                goto fail;
+        }
+        *s = (probe_sample_info){.thread = PROBE_SAMPLE_NO_THREAD, .tid = e->tid,
+                                 .weight = e->weight, .cpu_ns = e->ns,
+                                 .signals = (unsigned)e->signals, .depth = depth,
+                                 .frames = frames, .nscopes = e->nscopes,
+                                 .scopes = scopes, .addresses = addrs,
+                                 .blocked = (int)e->blocked};
+        k++;
     }
     qsort(o->set.v, k, sizeof(*o->set.v), by_thread);
     /* Stacks of different PCs in the same functions name the same frames: merge
@@ -275,26 +328,11 @@ agg_samples_build(uint64_t interval_ns, int mode, int running)
     o->set.n = out;
     qsort(o->set.v, out, sizeof(*o->set.v), by_thread);
 
-    probe_sampler_info *in = &o->set.info;
-    in->interval_ns = interval_ns;
-    in->mode = mode;
-    in->running = running;
-    in->signals = ret_signals;
-    in->expirations = ret_exp;
-    in->dropped = ret_dropped + agg_dropped;
-    in->dropped_expirations = ret_dropped_exp + agg_dropped_exp;
-    for (struct slot *s = load_acquire(&slot_list); s; s = s->next) {
-        if (!s->used)
-            continue;
-        struct counts c;
-        slot_counts(s, &c);
-        in->signals += c.signals;
-        in->expirations += c.expirations;
-        in->dropped += c.dropped;
-        in->dropped_expirations += c.dropped_exp;
-    }
+    o->set.info = c->info;
+    free(c);
     return &o->set;
 fail:
+    free(c);
     set_free(&o->set);
     return NULL;
 }

@@ -125,7 +125,11 @@ void agg_samples_drain(struct slot *s);
 void agg_samples_totals(const struct slot *s);
 /* probe_reset(): forget the merged stacks and the counters (sampler lock held). */
 void agg_samples_forget(void);
-struct sample_set *agg_samples_build(uint64_t interval_ns, int mode, int running);
+/* A snapshot's samples: copy the table and counters under the sampler lock, then
+ * symbolize without it (agg_samples_build frees the copy). */
+struct agg_copy;
+struct agg_copy *agg_samples_copy(uint64_t interval_ns, int mode, int running);
+struct sample_set *agg_samples_build(struct agg_copy *c);
 
 /* symbolize.c */
 const char *symbolize_pc(uintptr_t pc, int is_return, char *buf, size_t len);

@@ -319,8 +319,9 @@ collect(void)
     for (struct slot *s = slot_list; s; s = s->next)
         if (s->used)
             agg_samples_drain(s);
-    set = agg_samples_build(cur.interval_ns, cur.mode, running);
+    struct agg_copy *copy = agg_samples_copy(cur.interval_ns, cur.mode, running);
     pthread_mutex_unlock(&sampler_lock);
+    set = copy ? agg_samples_build(copy) : NULL; /* symbols: never under the lock */
     return set;
 }
 
@@ -375,12 +376,17 @@ probe_sampler_start(const probe_sampler_options *opts)
     if (o.mode == PROBE_SAMPLE_WALL && access("/proc/self/task", R_OK) != 0)
         return PROBE_ENOTSUP; /* the wall thread reads thread states there */
     pthread_mutex_lock(&ctl_lock);
-    pthread_mutex_lock(&sampler_lock);
     if (running) {
-        rc = PROBE_EBUSY;
-    } else if ((rc = handler_install()) == 0) {
+        pthread_mutex_unlock(&ctl_lock);
+        return PROBE_EBUSY;
+    }
+    /* Stopped, so no timer is armed: no handler reads the code tables. Not under
+     * the sampler lock: dl_iterate_phdr() takes the loader lock, held by dlopen()
+     * while a constructor's first use of libprobe waits for the sampler lock. */
+    unwind_refresh_code();
+    pthread_mutex_lock(&sampler_lock);
+    if ((rc = handler_install()) == 0) {
         cur = o;
-        unwind_refresh_code();
         store_release(&running, 1);
     }
     pthread_mutex_unlock(&sampler_lock);

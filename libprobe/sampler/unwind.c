@@ -53,8 +53,8 @@ add_module(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-/* Called at start, under the sampler lock, while no timer is armed: no handler
- * reads the ranges meanwhile. */
+/* Called at start, while no timer is armed (no handler reads the ranges meanwhile),
+ * and not under the sampler lock (dl_iterate_phdr takes the loader lock). */
 void
 unwind_refresh_code(void)
 {
