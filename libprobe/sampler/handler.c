@@ -12,6 +12,8 @@
 #include "core/atomics.h"
 
 struct slot *slot_list;
+struct slot *slot_chunks[SAMPLER_SLOT_CHUNKS];
+unsigned slot_count;
 
 /* The SIGPROF action before ours: SIGPROFs that are not our samples go to it. */
 static struct sigaction previous;
@@ -28,21 +30,18 @@ chain(int sig, siginfo_t *si, void *uc)
     }
 }
 
-/* Is @p one of our slots, armed, and the calling thread's? A SIGPROF from kill(2)
- * has no SI_TIMER code; one forged with sigqueue(2) carries no slot of ours. */
+/* The slot a timer signal's value names (index + 1), or NULL: a value we never gave
+ * (sigqueue(2) from elsewhere) names none. No pointer from the signal is followed. */
 static PROBE_SIGSAFE struct slot *
-slot_of(void *p)
+slot_at(const void *value)
 {
-    struct slot *s = load_acquire(&slot_list);
+    uintptr_t i = (uintptr_t)value;
 
-    for (unsigned k = 0; s && k < SAMPLER_MAX_SLOTS; k++, s = load_acquire(&s->next)) {
-        if (s != p)
-            continue;
-        if (!load_acquire(&s->armed) || s->tid != (uint64_t)syscall(SYS_gettid))
-            return NULL;
-        return s;
-    }
-    return NULL;
+    if (i == 0 || i > load_acquire(&slot_count))
+        return NULL;
+    i--;
+    struct slot *chunk = load_acquire(&slot_chunks[i / SAMPLER_SLOT_CHUNK]);
+    return chunk ? &chunk[i % SAMPLER_SLOT_CHUNK] : NULL;
 }
 
 /* The stack of a thread libprobe does not know: from the interrupted stack pointer
@@ -77,10 +76,18 @@ sampler_handler(int sig, siginfo_t *si, void *uc)
     struct sample_rec rec;
     struct slot *s;
 
-    if (!si || si->si_code != SI_TIMER || !(s = slot_of(si->si_value.sival_ptr))) {
+    if (!si || si->si_code != SI_TIMER || !(s = slot_at(si->si_value.sival_ptr))) {
         errno = saved;
         chain(sig, si, uc); /* with the errno it was interrupted with */
         goto out;
+    }
+    /* In flight before the armed check, which a release makes the other way round:
+     * a release either sees this handler, or this handler sees the slot disarmed. */
+    __atomic_add_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&s->armed, __ATOMIC_SEQ_CST) ||
+        s->tid != (uint64_t)syscall(SYS_gettid)) {
+        __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELEASE);
+        goto out; /* a stopped timer's late signal, or a slot since given away */
     }
     rec.weight = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
     rec.blocked = 0;
@@ -95,6 +102,7 @@ sampler_handler(int sig, siginfo_t *si, void *uc)
         owner_add(&s->hc.dropped, 1);
         owner_add(&s->hc.dropped_exp, rec.weight);
     }
+    __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELEASE);
 out:
     errno = saved;
 }

@@ -17,7 +17,11 @@
 
 #define SAMPLER_MAX_SCOPES 32
 #define SAMPLER_WORDS_PER_SAMPLE 32  /* buffer_samples counts samples of this size */
-#define SAMPLER_MAX_SLOTS 4096       /* bound of the handler's slot check */
+/* Slots live in chunks that are never freed, found by index from a timer signal's
+ * value (index + 1): at most SAMPLER_SLOT_CHUNKS x SAMPLER_SLOT_CHUNK threads at once
+ * are sampled. */
+#define SAMPLER_SLOT_CHUNK 256u
+#define SAMPLER_SLOT_CHUNKS 256u
 
 /* One sample in a ring: a header word of weight, one of counts, the PCs (innermost
  * first), then the scope ids two to a word. */
@@ -48,8 +52,10 @@ struct counts {
  * signal may still be in flight for a stopped timer): a released slot is reused. */
 struct slot {
     struct slot *next;      /* all slots ever made, append-only */
+    unsigned index;         /* in the chunks; its timer's signal carries index + 1 */
     int used;               /* owned by a thread (under the sampler lock) */
     int armed;              /* the handler may record into it */
+    unsigned inflight;      /* handlers running on it: a release waits for 0 */
     uint64_t tid;
     int foreign;            /* found in /proc/self/task, not known to libprobe */
     uint64_t seen;          /* foreign: the last discovery pass that listed it */
@@ -119,6 +125,8 @@ void sampler_discover_threads(uint64_t skip_tid);
 /* handler.c */
 int handler_install(void);
 extern struct slot *slot_list __attribute__((visibility("hidden")));
+extern struct slot *slot_chunks[SAMPLER_SLOT_CHUNKS] __attribute__((visibility("hidden")));
+extern unsigned slot_count __attribute__((visibility("hidden")));
 
 /* aggregate.c: the stack -> weight table, under the sampler lock. */
 void agg_samples_drain(struct slot *s);

@@ -5,8 +5,9 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdio.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,10 +35,19 @@ slot_get(void)
         if (!s->used)
             break;
     if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s)
-            return NULL;
+        unsigned i = slot_count;
+        if (i >= SAMPLER_SLOT_CHUNK * SAMPLER_SLOT_CHUNKS)
+            return NULL; /* that many threads at once: not sampled */
+        struct slot *chunk = slot_chunks[i / SAMPLER_SLOT_CHUNK];
+        if (!chunk) {
+            if (!(chunk = calloc(SAMPLER_SLOT_CHUNK, sizeof(*chunk))))
+                return NULL;
+            store_release(&slot_chunks[i / SAMPLER_SLOT_CHUNK], chunk);
+        }
+        s = &chunk[i % SAMPLER_SLOT_CHUNK];
+        s->index = i;
         s->next = slot_list;
+        store_release(&slot_count, i + 1);
         store_release(&slot_list, s);
     }
     if (s->ring.w && (s->ring.mask + 1) != 0 &&
@@ -151,7 +161,7 @@ arm_thread_as(uint64_t tid, pthread_t self, int known)
     memset(&ev, 0, sizeof(ev));
     ev.sigev_notify = SIGEV_THREAD_ID;
     ev.sigev_signo = SIGPROF;
-    ev.sigev_value.sival_ptr = s;
+    ev.sigev_value.sival_ptr = (void *)(uintptr_t)(s->index + 1);
     ev.sigev_notify_thread_id = (pid_t)tid;
     if (timer_create(clock, &ev, &s->timer) < 0) {
         int err = -errno;
@@ -184,9 +194,12 @@ release_slot(struct slot *s, int delete_timer)
         timer_delete(s->timer);
     s->has_timer = 0;
     wall_close(s);
+    __atomic_store_n(&s->armed, 0, __ATOMIC_SEQ_CST);
+    /* A handler that saw it armed is still writing its ring and counts: wait for it
+     * (bounded: one stopped in a debugger, say, is not waited on forever). */
+    for (unsigned i = 0; i < 100000 && __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST); i++)
+        sched_yield();
     agg_samples_drain(s);
-    store_release(&s->armed, 0);
-    agg_samples_drain(s); /* a sample taken between the two */
     agg_samples_totals(s);
     memset(&s->hc, 0, sizeof(s->hc));
     memset(&s->wc, 0, sizeof(s->wc));
@@ -444,9 +457,11 @@ atfork_child(void)
     pthread_mutex_unlock(&ctl_lock);
     running = 0;
     monitor_atfork_child();
-    for (struct slot *s = slot_list; s; s = s->next)
+    for (struct slot *s = slot_list; s; s = s->next) {
+        s->inflight = 0; /* the parent's other threads' handlers are not here */
         if (s->used)
             release_slot(s, 0);
+    }
 }
 
 /* probe_reset(): drop what the rings hold and what was merged; the handler's counts
