@@ -379,6 +379,37 @@ START_TEST(sampler_wall_long_block_is_exact)
 }
 END_TEST
 
+/* probe_reset() in the middle of a block: only the off-CPU time after it counts. */
+START_TEST(sampler_wall_reset_mid_block)
+{
+    probe_sampler_options o = PROBE_SAMPLER_OPTIONS_INIT;
+    uint64_t tid = 0;
+    pthread_t th;
+
+    o.mode = PROBE_SAMPLE_WALL;
+    ck_assert_int_eq(probe_sampler_start(&o), 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, long_sleeper, &tid), 0); /* 300 ms */
+    struct timespec ts = {0, 150000000};
+    nanosleep(&ts, NULL);
+    probe_reset();
+    pthread_join(th, NULL);
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+    probe_snapshot *snap = probe_snapshot_take();
+    uint64_t blocked = 0;
+    for (size_t i = 0; i < probe_snapshot_sample_count(snap); i++) {
+        const probe_sample_info *x = probe_snapshot_sample(snap, i);
+        if (x->tid == tid && x->blocked)
+            blocked += x->cpu_ns;
+    }
+    probe_snapshot_free(snap);
+    fprintf(stderr, "reset mid-block: %.1f ms blocked after the reset, ~150 ms asleep\n",
+            blocked / 1e6);
+    /* ~150 ms after the reset, less the last looks' spacing (up to 16 ms). */
+    ck_assert_msg(blocked > 100000000u && blocked < 170000000u, "blocked %.1f ms",
+                  blocked / 1e6);
+}
+END_TEST
+
 START_TEST(sampler_wall_start_stop_loop)
 {
     probe_sampler_options o = PROBE_SAMPLER_OPTIONS_INIT;
@@ -625,6 +656,7 @@ sampler_suite(void)
     tcase_add_test(tc, sampler_wall_sees_blocked_time);
     tcase_add_test(tc, sampler_wall_start_stop_loop);
     tcase_add_test(tc, sampler_wall_long_block_is_exact);
+    tcase_add_test(tc, sampler_wall_reset_mid_block);
 #ifndef __SANITIZE_THREAD__ /* TSan kills a child that starts a thread after a
                                multi-threaded fork (its die_after_fork) */
     tcase_add_test(tc, sampler_wall_fork_child_starts_stopped);

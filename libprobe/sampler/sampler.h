@@ -109,6 +109,8 @@ unsigned unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uintptr_t hi,
 int wall_open(struct slot *s);
 void wall_close(struct slot *s);
 void wall_tick(uint64_t ticks);
+/* probe_reset(): the next look at @s counts from now. */
+void wall_reset(struct slot *s);
 
 /* monitor.c: the sampler thread, in both modes: it finds new threads every
  * SAMPLER_DISCOVER_NS and, in WALL mode, looks at blocked ones every interval.

@@ -483,6 +483,7 @@ on_reset(void)
         s->base.expirations = load_relaxed(&s->hc.expirations) + s->wc.expirations;
         s->base.dropped = load_relaxed(&s->hc.dropped) + s->wc.dropped;
         s->base.dropped_exp = load_relaxed(&s->hc.dropped_exp) + s->wc.dropped_exp;
+        wall_reset(s); /* off-CPU time before the reset is not the next look's */
     }
     agg_samples_forget();
     pthread_mutex_unlock(&sampler_lock);

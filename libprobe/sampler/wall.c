@@ -88,6 +88,18 @@ wall_open(struct slot *s)
 }
 
 void
+wall_reset(struct slot *s)
+{
+    if (s->sys_fd < 0)
+        return;
+    s->look_wall = now_ns();
+    if (s->sched_fd >= 0 && busy_ns(s, &s->look_busy) < 0)
+        wall_close_fd(&s->sched_fd);
+    s->wcache_key = s->wall_ticks = 0;
+    s->wall_skip = s->wall_backoff = 0;
+}
+
+void
 wall_close(struct slot *s)
 {
     wall_close_fd(&s->sys_fd);
