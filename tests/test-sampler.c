@@ -379,33 +379,55 @@ START_TEST(sampler_wall_long_block_is_exact)
 }
 END_TEST
 
-/* probe_reset() in the middle of a block: only the off-CPU time after it counts. */
-START_TEST(sampler_wall_reset_mid_block)
+static void *
+second_sleeper(void *arg)
 {
-    probe_sampler_options o = PROBE_SAMPLER_OPTIONS_INIT;
-    uint64_t tid = 0;
-    pthread_t th;
+    struct timespec ts = {1, 0};
 
-    o.mode = PROBE_SAMPLE_WALL;
-    ck_assert_int_eq(probe_sampler_start(&o), 0);
-    ck_assert_int_eq(pthread_create(&th, NULL, long_sleeper, &tid), 0); /* 300 ms */
-    struct timespec ts = {0, 150000000};
+    *(uint64_t *)arg = (uint64_t)syscall(SYS_gettid);
     nanosleep(&ts, NULL);
-    probe_reset();
-    pthread_join(th, NULL);
-    ck_assert_int_eq(probe_sampler_stop(), 0);
+    return NULL;
+}
+
+static uint64_t
+blocked_ns_of(uint64_t tid)
+{
     probe_snapshot *snap = probe_snapshot_take();
     uint64_t blocked = 0;
-    for (size_t i = 0; i < probe_snapshot_sample_count(snap); i++) {
+
+    for (size_t i = 0; snap && i < probe_snapshot_sample_count(snap); i++) {
         const probe_sample_info *x = probe_snapshot_sample(snap, i);
         if (x->tid == tid && x->blocked)
             blocked += x->cpu_ns;
     }
     probe_snapshot_free(snap);
-    fprintf(stderr, "reset mid-block: %.1f ms blocked after the reset, ~150 ms asleep\n",
+    return blocked;
+}
+
+/* probe_reset() between two looks: the next look counts from the reset. Looks every
+ * 300 ms (from the start): at 300 and 600 ms; the reset at 450, the snapshot at 750
+ * sees 150 ms of the sleep (300 ms if the look counted from the one before). */
+START_TEST(sampler_wall_reset_mid_block)
+{
+    probe_sampler_options o = PROBE_SAMPLER_OPTIONS_INIT;
+    struct timespec ts = {0, 450000000};
+    uint64_t tid = 0;
+    pthread_t th;
+
+    o.mode = PROBE_SAMPLE_WALL;
+    o.interval_ns = 300000000u;
+    ck_assert_int_eq(probe_sampler_start(&o), 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, second_sleeper, &tid), 0);
+    nanosleep(&ts, NULL);
+    probe_reset();
+    ts.tv_nsec = 300000000;
+    nanosleep(&ts, NULL);
+    uint64_t blocked = blocked_ns_of(tid);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+    fprintf(stderr, "reset mid-block: %.1f ms blocked after the reset (150 ms)\n",
             blocked / 1e6);
-    /* ~150 ms after the reset, less the last looks' spacing (up to 16 ms). */
-    ck_assert_msg(blocked > 100000000u && blocked < 170000000u, "blocked %.1f ms",
+    ck_assert_msg(blocked > 100000000u && blocked < 220000000u, "blocked %.1f ms",
                   blocked / 1e6);
 }
 END_TEST

@@ -32,9 +32,9 @@
  * thread's exact off-CPU time since the last look (/proc/self/task/TID/schedstat).
  * Time a thread spends runnable but waiting for a CPU is in neither kind of sample.
  * A thread still blocked where it was, not having run since, is looked at less
- * often (every 2, 4 ... 16 intervals); its off-CPU time stays exact up to its last
- * look, so the last 16 intervals of a long block may be missing (a 300 ms sleep is
- * sampled as 293 ms at 1 ms). Cost of the
+ * often (every 2, 4 ... 16 intervals, at most 16 ms apart); its off-CPU time stays
+ * exact up to its last look, so up to 16 ms at the end of a long block may be
+ * missing (a 300 ms sleep is sampled as 293 ms at 1 ms). Cost of the
  * sampler thread, measured on a 2-vCPU VM at a 1 ms interval: 2.6% of a CPU with
  * no other thread, 5% with 100 idle threads, 26% with 1000 (7% at 10 ms). CPU mode
  * costs 0.5% of a CPU for its thread scan (2.7% with 1000 threads).

@@ -141,10 +141,12 @@ blocked_regs(const struct slot *s, uintptr_t *sp, uintptr_t *pc, uint64_t *key)
  * looked at less often: after 1, 2, 4 ... up to WALL_MAX_SKIP ticks. Its off-CPU
  * time is exact whenever it is looked at, so only where that time went can blur,
  * and only for a thread that ran and blocked again between looks; the off-CPU time
- * after its last look before it woke (at most WALL_MAX_SKIP ticks) is not counted.
+ * after its last look before it woke (at most WALL_MAX_SKIP ticks, and at most
+ * WALL_MAX_SKIP_NS beyond one interval) is not counted.
  * Counting it at the next look, when the thread is running, would need its CPU time,
  * which schedstat gives only as of its last tick or switch: too stale for that. */
 #define WALL_MAX_SKIP 16u
+#define WALL_MAX_SKIP_NS 16000000u /* and at most this long: coarse intervals skip none */
 
 /* A blocked sample of @s. When the thread has not run since the last look and is
  * blocked at the same place (the same syscall line, @key), its stack and scopes are
@@ -163,9 +165,12 @@ record_blocked(struct slot *s, uint64_t ticks, uintptr_t sp, uintptr_t pc, uint6
     }
     int same = have_busy && busy == s->look_busy && key == s->wcache_key;
 
+    uint64_t most = WALL_MAX_SKIP_NS / s->interval_ns;
     s->wall_backoff = same ? (s->wall_backoff ? 2 * s->wall_backoff : 1) : 0;
     if (s->wall_backoff > WALL_MAX_SKIP)
         s->wall_backoff = WALL_MAX_SKIP;
+    if (s->wall_backoff > most)
+        s->wall_backoff = (unsigned)most;
     s->wall_skip = s->wall_backoff;
     if (!same) {
         uintptr_t lo = s->stack_lo, hi = s->stack_hi;
