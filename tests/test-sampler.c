@@ -2,6 +2,7 @@
  * what it reports is true: the split of CPU time between two loops, and the total
  * CPU time of each thread, whatever the kernel's tick. Built with frame pointers and
  * exported symbols so that dladdr() names the loops. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -432,6 +433,37 @@ START_TEST(sampler_wall_reset_mid_block)
 }
 END_TEST
 
+/* A module unloaded while sampling leaves pointers into it on stacks: the wall
+ * thread's scan of a blocked stack must not read the unmapped code (it crashed). */
+START_TEST(sampler_wall_survives_dlclose)
+{
+    probe_sampler_options o = PROBE_SAMPLER_OPTIONS_INIT;
+    const char *path = getenv("PROBE_TESTMOD");
+    struct timespec ts = {0, 300000000};
+
+    ck_assert_ptr_nonnull(path);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_ptr_nonnull(h);
+    void *sym = dlsym(h, "testmod_work");
+    int (*work)(int);
+    ck_assert_ptr_nonnull(sym);
+    memcpy(&work, &sym, sizeof(work));
+    int (*volatile fn)(int) = work;
+    ck_assert_int_eq(fn(3), 3);
+    o.mode = PROBE_SAMPLE_WALL;
+    probe_thread_name("main");
+    ck_assert_int_eq(probe_sampler_start(&o), 0);
+    ck_assert_int_eq(dlclose(h), 0); /* fn, now stale, stays in this frame */
+    nanosleep(&ts, NULL);            /* blocked: the wall thread scans this stack */
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+    probe_snapshot *snap = probe_snapshot_take();
+    ck_assert_ptr_nonnull(snap);
+    ck_assert_uint_gt(probe_snapshot_sampler_info(snap)->signals, 0);
+    probe_snapshot_free(snap);
+    ck_assert(fn != NULL);
+}
+END_TEST
+
 START_TEST(sampler_wall_start_stop_loop)
 {
     probe_sampler_options o = PROBE_SAMPLER_OPTIONS_INIT;
@@ -679,6 +711,7 @@ sampler_suite(void)
     tcase_add_test(tc, sampler_wall_start_stop_loop);
     tcase_add_test(tc, sampler_wall_long_block_is_exact);
     tcase_add_test(tc, sampler_wall_reset_mid_block);
+    tcase_add_test(tc, sampler_wall_survives_dlclose);
 #ifndef __SANITIZE_THREAD__ /* TSan kills a child that starts a thread after a
                                multi-threaded fork (its die_after_fork) */
     tcase_add_test(tc, sampler_wall_fork_child_starts_stopped);

@@ -13,9 +13,10 @@
  * thread's timer, and is not sampled.)
  *
  * Each SIGPROF records the thread's stack (DWARF CFI from the modules' .eh_frame_hdr,
- * recorded at start, so code built without frame pointers unwinds too; frame
- * pointers where there is no CFI, e.g. modules loaded after start; every read
- * bounded by the thread's stack) and its open
+ * recorded at start and again within 5 ms of a dlopen() or dlclose(), so code built
+ * without frame pointers unwinds too; frame pointers where there is no CFI; every
+ * read bounded by the thread's stack, which for a thread that never used libprobe
+ * is known a few ms after its first sample, its PC alone until then) and its open
  * PROBE_SCOPEs into a preallocated per-thread buffer; the handler allocates nothing,
  * takes no lock and keeps errno. The kernel may deliver fewer signals than the
  * interval asks for (a 250 Hz tick delivers 250 per second at 1 kHz) and counts the

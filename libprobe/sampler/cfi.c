@@ -687,6 +687,12 @@ add_module(struct dl_phdr_info *info, size_t size, void *arg)
 /* Called at start, under the sampler lock, while no timer is armed: no handler
  * reads the modules meanwhile (the count is 0 while they are rewritten). */
 void
+cfi_unpublish(void)
+{
+    __atomic_store_n(&nmodules, 0, __ATOMIC_SEQ_CST);
+}
+
+void
 cfi_refresh(void)
 {
     store_release(&nmodules, 0);
@@ -705,6 +711,11 @@ cfi_refresh(void)
 }
 
 #else /* not x86-64: no CFI, frame pointers only */
+
+void
+cfi_unpublish(void)
+{
+}
 
 void
 cfi_refresh(void)

@@ -10,10 +10,11 @@
  * caller's registers, reading .eh_frame only inside the module's recorded segments
  * and the stack only inside the thread's [lo, hi).
  *
- * Limits: modules loaded after the last cfi_refresh() have no table (the caller
- * falls back to frame pointers); a module dlclose()d after it leaves a stale entry,
- * whose memory a handler could still read if a PC fell in its old range: a hazard
- * accepted, not solved. Beyond CFI_MAX_MODULES modules, the rest have no table. */
+ * Limits: the sampler thread refreshes the tables when modules are loaded or
+ * unloaded (unwind_refresh_code()), within its scan interval: until then a new
+ * module has no table (the caller falls back to frame pointers), and an unloaded
+ * one leaves a stale entry whose memory a handler could read if a PC fell in its old
+ * range. Beyond CFI_MAX_MODULES modules, the rest have no table. */
 #ifndef PROBE_SAMPLER_CFI_H
 #define PROBE_SAMPLER_CFI_H
 
@@ -38,8 +39,12 @@ enum cfi_result {
 };
 
 /* Record every loaded module's unwind table. Not async-signal-safe: call it with
- * no handler running cfi_step() (at sampler start, under the sampler lock). */
+ * no handler running cfi_step() (unwind_refresh_code() sees to that). */
 void cfi_refresh(void);
+
+/* Withdraw the tables: handlers that start from now on use none (before a refresh
+ * while sampling, which then waits for the handlers already running). */
+void cfi_unpublish(void);
 
 /* Unwind one frame: @regs from the frame at @regs->pc to its caller's. @is_return:
  * @regs->pc is a return address (every frame but the interrupted one), so its FDE

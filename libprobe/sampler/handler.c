@@ -44,29 +44,14 @@ slot_at(const void *value)
     return chunk ? &chunk[i % SAMPLER_SLOT_CHUNK] : NULL;
 }
 
-/* The stack of a thread libprobe does not know: from the interrupted stack pointer
- * up to the thread pointer, under which glibc puts every thread's stack (the main
- * thread's bounds come from /proc/self/maps instead). Noted for the wall thread. */
+/* A thread libprobe does not know has no stack bounds until the sampler thread finds
+ * the mapping that holds its thread pointer, under which glibc puts every thread's
+ * stack (timer.c): note the pointer for it. Until then a sample is its PC alone. */
 static PROBE_SIGSAFE void
-foreign_bounds(struct slot *s, const void *ucontext, uintptr_t *lo, uintptr_t *hi)
+note_thread_pointer(struct slot *s)
 {
-#if defined(__x86_64__)
-    const ucontext_t *uc = ucontext;
-    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    uintptr_t tp = (uintptr_t)pthread_self();
-
-    if (sp < tp && tp - sp < ((uintptr_t)1 << 30)) {
-        *lo = sp;
-        *hi = tp;
-        if (!load_relaxed(&s->tp_hi))
-            store_relaxed(&s->tp_hi, tp);
-    }
-#else
-    (void)s;
-    (void)ucontext;
-    (void)lo;
-    (void)hi;
-#endif
+    if (!load_relaxed(&s->tp_hi))
+        store_relaxed(&s->tp_hi, (uintptr_t)pthread_self());
 }
 
 static PROBE_SIGSAFE void
@@ -91,9 +76,9 @@ sampler_handler(int sig, siginfo_t *si, void *uc)
     }
     rec.weight = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
     rec.blocked = 0;
-    uintptr_t lo = s->stack_lo, hi = s->stack_hi;
+    uintptr_t hi = load_acquire(&s->stack_hi), lo = s->stack_lo; /* lo set first */
     if (!hi)
-        foreign_bounds(s, uc, &lo, &hi);
+        note_thread_pointer(s);
     rec.npcs = unwind_context(uc, lo, hi, rec.pcs, s->max_depth);
     rec.nscopes = thread_scope_ids(rec.scopes, SAMPLER_MAX_SCOPES);
     owner_add(&s->hc.signals, 1);

@@ -53,6 +53,9 @@ monitor_main(void *arg)
         if (mon_wall)
             wall_tick(ticks);
         if (now >= next_discover) {
+            /* Modules loaded or unloaded: new unwind tables, no stale ones. */
+            if (unwind_code_changed())
+                unwind_refresh_code();
             pthread_mutex_lock(&sampler_lock);
             sampler_discover_threads(self);
             pthread_mutex_unlock(&sampler_lock);

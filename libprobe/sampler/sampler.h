@@ -92,8 +92,11 @@ PROBE_SIGSAFE int ring_push(struct ring *r, const struct sample_rec *s);
 int ring_pop(struct ring *r, struct sample_rec *out);
 
 /* unwind.c: the interrupted PC and its callers, innermost first. */
-/* Note where loaded code is (at start, outside any handler). */
+/* Note where loaded code is, and its CFI tables: at start, and when a module was
+ * loaded or unloaded since (unwind_code_changed). Outside any handler, never under
+ * the sampler lock, one caller at a time (start, or the sampler thread). */
 void unwind_refresh_code(void);
+int unwind_code_changed(void);
 PROBE_SIGSAFE unsigned unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi,
                                       uintptr_t *pcs, unsigned max);
 

@@ -251,6 +251,38 @@ find_tid(const struct tid_slot *v, size_t n, uint64_t tid)
     return NULL;
 }
 
+/* The stacks of threads libprobe does not know: the mapping that holds the thread
+ * pointer their handler noted (glibc puts a thread's stack just under it). A sample
+ * is its PC alone until then; a thread on a stack of its own (a fiber) is outside
+ * those bounds, and its samples stay so. Under the sampler lock. */
+static void
+resolve_foreign_stacks(void)
+{
+    int pending = 0;
+
+    for (struct slot *s = slot_list; s && !pending; s = s->next)
+        pending = s->used && s->foreign && !s->stack_hi && load_relaxed(&s->tp_hi);
+    if (!pending)
+        return;
+    FILE *f = fopen("/proc/self/maps", "re");
+    char line[512];
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx", &a, &b) != 2)
+            continue;
+        for (struct slot *s = slot_list; s; s = s->next) {
+            uintptr_t tp = load_relaxed(&s->tp_hi);
+            if (s->used && s->foreign && !s->stack_hi && tp && tp - 1 >= a && tp - 1 < b) {
+                s->stack_lo = a;
+                store_release(&s->stack_hi, (uintptr_t)b);
+            }
+        }
+    }
+    fclose(f);
+}
+
 /* Every thread of the process gets a timer, whether it uses libprobe or not: the
  * ones /proc/self/task lists that have none yet are armed, and the slots of the
  * ones gone are released. Called at start and by the sampler thread every
@@ -293,6 +325,7 @@ sampler_discover_threads(uint64_t skip_tid)
     for (struct slot *s = slot_list; s; s = s->next)
         if (s->used && s->foreign && s->seen != gen)
             release_slot(s, 1); /* exited; the kernel keeps a dead thread's timer */
+    resolve_foreign_stacks();
 }
 
 /* The core's hooks: a thread's first use of libprobe, and its exit. */

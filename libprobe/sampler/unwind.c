@@ -17,6 +17,10 @@
 #include "sampler.h"
 
 #include <link.h>
+#include <sched.h>
+#include <stddef.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <ucontext.h>
 
 #include "cfi.h"
@@ -37,11 +41,17 @@ static struct code_range ranges[UNWIND_CODE_RANGES];
 static unsigned nranges;        /* published count, read by handlers */
 static unsigned filling;        /* while dl_iterate_phdr runs */
 
+/* dl_iterate_phdr's load and unload counts at the last refresh. */
+static unsigned long long seen_adds, seen_subs;
+
 static int
 add_module(struct dl_phdr_info *info, size_t size, void *arg)
 {
-    (void)size;
     (void)arg;
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
+        seen_adds = info->dlpi_adds;
+        seen_subs = info->dlpi_subs;
+    }
     for (unsigned i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || filling >= UNWIND_CODE_RANGES)
@@ -53,12 +63,39 @@ add_module(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-/* Called at start, while no timer is armed (no handler reads the ranges meanwhile),
- * and not under the sampler lock (dl_iterate_phdr takes the loader lock). */
+static int
+counts_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    int *changed = arg;
+
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs))
+        *changed = info->dlpi_adds != seen_adds || info->dlpi_subs != seen_subs;
+    return 1; /* the counts are the same in every entry: one is enough */
+}
+
+int
+unwind_code_changed(void)
+{
+    int changed = 0;
+
+    dl_iterate_phdr(counts_cb, &changed);
+    return changed;
+}
+
+/* Rebuild the code ranges and CFI tables: at start, while no timer is armed, and by
+ * the sampler thread when a module was loaded or unloaded. The tables are withdrawn
+ * first, then every handler still using them is waited for (slots' in-flight
+ * counts), so none reads a table being rewritten, nor, after a dlclose(), one that
+ * names unmapped code for longer than the sampler thread takes to notice (its scan
+ * interval). Never under the sampler lock: dl_iterate_phdr takes the loader lock. */
 void
 unwind_refresh_code(void)
 {
-    store_release(&nranges, 0);
+    __atomic_store_n(&nranges, 0, __ATOMIC_SEQ_CST);
+    cfi_unpublish();
+    for (struct slot *s = load_acquire(&slot_list); s; s = load_acquire(&s->next))
+        for (unsigned i = 0; i < 100000 && __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST); i++)
+            sched_yield();
     filling = 0;
     dl_iterate_phdr(add_module, NULL);
     /* Sorted by address, for a binary search (in_code runs once per stack word the
@@ -186,35 +223,87 @@ unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
     return n;
 }
 
+/* ---- scanning a blocked thread's stack (the wall thread, not a handler) ---------- */
+
+/* Another thread's memory is read with process_vm_readv(2), which fails where a
+ * load would fault: the stack of a thread libprobe does not know has no exact
+ * bounds, and code a stale pointer names may have been unloaded since. */
+static int
+safe_read(uintptr_t a, void *buf, size_t len)
+{
+    struct iovec local = {buf, len}, remote = {(void *)a, len};
+
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
+/* after_call() with the code bytes read safely. */
+static int
+after_call_safe(uintptr_t ra)
+{
+    unsigned char b[7];
+
+    if (!in_code(ra) || !in_code(ra - 7) || safe_read(ra - 7, b, sizeof(b)) < 0)
+        return 0;
+    if (b[2] == 0xE8)
+        return 1;
+    for (int len = 2; len <= 7; len++) {
+        if (b[7 - len] == 0xFF && ((b[8 - len] >> 3) & 7) == 2)
+            return 1;
+    }
+    return 0;
+}
+
+/* The stack words from @sp, copied once; words beyond the copy are read one by one. */
+#define SCAN_WORDS 512u /* how far frameless callers may reach */
+
+struct scan {
+    uintptr_t sp, hi;
+    uintptr_t w[SCAN_WORDS];
+    unsigned n;             /* words copied */
+};
+
+static int
+scan_word(const struct scan *c, uintptr_t a, uintptr_t *out)
+{
+    if (a < c->sp || a >= c->hi || (a & (sizeof(uintptr_t) - 1)))
+        return -1;
+    if ((a - c->sp) / sizeof(uintptr_t) < c->n) {
+        *out = c->w[(a - c->sp) / sizeof(uintptr_t)];
+        return 0;
+    }
+    return safe_read(a, out, sizeof(*out));
+}
+
 /* A frame record at @a: the saved frame pointer above it and a return address just
  * after a call. */
-static __attribute__((no_sanitize_address, no_sanitize_thread)) int
-frame_record1(uintptr_t a, uintptr_t hi)
+static int
+frame_record1(const struct scan *c, uintptr_t a, uintptr_t *next)
 {
-    const uintptr_t *w = (const uintptr_t *)a;
+    uintptr_t fp, ret;
 
-    return w[0] > a && w[0] <= hi - 2 * sizeof(uintptr_t) &&
-           !(w[0] & (sizeof(uintptr_t) - 1)) && after_call(w[1]);
+    return scan_word(c, a, &fp) == 0 && scan_word(c, a + sizeof(uintptr_t), &ret) == 0 &&
+           fp > a && fp <= c->hi - 2 * sizeof(uintptr_t) && !(fp & (sizeof(uintptr_t) - 1)) &&
+           after_call_safe(ret) && (*next = fp, 1);
 }
 
 /* A frame record whose caller's is one too, or is the outermost (return address 0):
  * a word pair in a frameless function's locals rarely passes both. */
-static __attribute__((no_sanitize_address, no_sanitize_thread)) int
-frame_record(uintptr_t a, uintptr_t hi)
+static int
+frame_record(const struct scan *c, uintptr_t a)
 {
-    if (!frame_record1(a, hi))
+    uintptr_t next, next2, ret;
+
+    if (!frame_record1(c, a, &next))
         return 0;
-    uintptr_t next = *(const uintptr_t *)a;
-    return frame_record1(next, hi) || ((const uintptr_t *)next)[1] == 0;
+    return frame_record1(c, next, &next2) ||
+           (scan_word(c, next + sizeof(uintptr_t), &ret) == 0 && ret == 0);
 }
 
-/* Read from another thread, which may wake and write meanwhile: ASan and TSan must
- * not instrument the reads (they are within the thread's stack, always mapped). */
-__attribute__((noinline, no_sanitize_address, no_sanitize_thread)) unsigned
+unsigned
 unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
             unsigned max)
 {
-    const unsigned scan_words = 512; /* how far frameless callers may reach */
+    static struct scan c; /* 4 KiB: not on the stack; the wall thread's alone */
     unsigned n = 0;
 
     if (max == 0)
@@ -222,23 +311,32 @@ unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uintptr_t hi, uintptr_t *p
     pcs[n++] = pc;
     if (sp < lo || sp >= hi || (sp & (sizeof(uintptr_t) - 1)))
         return n;
-    uintptr_t a = sp, fp = 0;
+    c.sp = sp;
+    c.hi = hi;
+    c.n = 0;
+    size_t want = hi - sp < sizeof(c.w) ? hi - sp : sizeof(c.w);
+    struct iovec local = {c.w, want}, remote = {(void *)sp, want};
+    ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    if (got <= 0)
+        return n; /* no process_vm_readv here (a seccomp filter): the PC alone */
+    c.n = (unsigned)((size_t)got / sizeof(uintptr_t));
+
+    uintptr_t fp = 0;
     /* Frameless callers (libc's wrappers) left only return addresses: take them up to
      * the first frame record, where the frame-pointer chain starts. */
-    for (unsigned k = 0; k < scan_words && a <= hi - 2 * sizeof(uintptr_t) && n < max;
-         k++, a += sizeof(uintptr_t)) {
-        if (frame_record(a, hi)) {
+    for (unsigned k = 0; k < c.n && n < max; k++) {
+        uintptr_t a = sp + k * sizeof(uintptr_t);
+        if (frame_record(&c, a)) {
             fp = a;
             break;
         }
-        uintptr_t w = *(const uintptr_t *)a;
-        if (w != pc && after_call(w))
-            pcs[n++] = w;
+        if (c.w[k] != pc && after_call_safe(c.w[k]))
+            pcs[n++] = c.w[k];
     }
     while (fp && n < max) {
-        const uintptr_t *frame = (const uintptr_t *)fp;
-        uintptr_t next = frame[0], ret = frame[1];
-        if (!after_call(ret))
+        uintptr_t next, ret;
+        if (scan_word(&c, fp, &next) < 0 || scan_word(&c, fp + sizeof(uintptr_t), &ret) < 0 ||
+            !after_call_safe(ret))
             break; /* the outermost frame (0), or not a chain of frames after all */
         pcs[n++] = ret;
         if (next <= fp || next > hi - 2 * sizeof(uintptr_t) ||

@@ -174,9 +174,9 @@ record_blocked(struct slot *s, uint64_t ticks, uintptr_t sp, uintptr_t pc, uint6
     s->wall_skip = s->wall_backoff;
     if (!same) {
         uintptr_t lo = s->stack_lo, hi = s->stack_hi;
-        if (!hi) { /* a thread libprobe does not know: its handler saw its stack's end */
+        if (!hi) { /* stack bounds not known yet: the scan's reads are safe anyway */
             lo = sp;
-            hi = load_relaxed(&s->tp_hi);
+            hi = sp + 65536;
         }
         rec->blocked = 1;
         rec->npcs = unwind_scan(sp, pc, lo, hi, rec->pcs, s->max_depth);
