@@ -32,6 +32,8 @@
  * innermost frame is "[blocked]" (PROBE_SAMPLE_BLOCKED_FRAME) and whose time is the
  * thread's exact off-CPU time since the last look (/proc/self/task/TID/schedstat).
  * Time a thread spends runnable but waiting for a CPU is in neither kind of sample.
+ * The sampler thread holds one file descriptor per thread, and at most a quarter of
+ * RLIMIT_NOFILE in all: threads beyond that are sampled on their CPU time alone.
  * A thread still blocked where it was, not having run since, is looked at less
  * often (every 2, 4 ... 16 intervals, at most 16 ms apart); its off-CPU time stays
  * exact up to its last look, so up to 16 ms at the end of a long block may be

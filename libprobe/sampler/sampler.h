@@ -69,7 +69,8 @@ struct slot {
     struct ring ring;       /* written by the handler */
     /* WALL mode: the wall thread's view of the thread. */
     struct ring wring;      /* blocked samples, written by the wall thread */
-    int sys_fd, sched_fd;   /* /proc/self/task/TID/{syscall,schedstat}, or -1 */
+    int sys_fd;             /* /proc/self/task/TID/syscall, or -1 */
+    int has_sched;          /* its schedstat can be read */
     struct sample_rec *wcache; /* the last blocked sample (kept with the slot) */
     uint64_t wcache_key;    /* hash of the syscall line it was taken at; 0: none */
     uint64_t wall_ticks;    /* ticks since its last look */
@@ -114,6 +115,7 @@ void wall_close(struct slot *s);
 void wall_tick(uint64_t ticks);
 /* probe_reset(): the next look at @s counts from now. */
 void wall_reset(struct slot *s);
+void wall_atfork_child(void);
 
 /* monitor.c: the sampler thread, in both modes: it finds new threads every
  * SAMPLER_DISCOVER_NS and, in WALL mode, looks at blocked ones every interval.

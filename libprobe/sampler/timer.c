@@ -64,7 +64,7 @@ slot_get(void)
             return NULL;
         ring_clear(&s->wring);
     }
-    s->sys_fd = s->sched_fd = -1;
+    s->sys_fd = -1;
     s->used = 1;
     return s;
 }
@@ -151,13 +151,10 @@ arm_thread_as(uint64_t tid, pthread_t self, int known)
     }
     s->max_depth = cur.max_depth;
     s->interval_ns = cur.interval_ns;
-    if (cur.mode == PROBE_SAMPLE_WALL) {
-        int rc = wall_open(s); /* for the wall thread's look at it when blocked */
-        if (rc < 0) {
-            s->used = 0;
-            return rc;
-        }
-    }
+    /* For the wall thread's looks when it is blocked; without them (no descriptor
+     * left), it is sampled on its CPU time alone. */
+    if (cur.mode == PROBE_SAMPLE_WALL)
+        (void)wall_open(s);
     memset(&ev, 0, sizeof(ev));
     ev.sigev_notify = SIGEV_THREAD_ID;
     ev.sigev_signo = SIGPROF;
@@ -495,6 +492,7 @@ atfork_child(void)
         if (s->used)
             release_slot(s, 0);
     }
+    wall_atfork_child();
 }
 
 /* probe_reset(): drop what the rings hold and what was merged; the handler's counts

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,14 +45,36 @@ wall_close_fd(int *fd)
     *fd = -1;
 }
 
+/* /proc/self/task, for the schedstat files, opened as needed: a thread holds one
+ * descriptor (its syscall file), and all of them together at most a quarter of the
+ * process's limit, so that sampling never makes the program's own open() fail. A
+ * thread beyond that is sampled on its CPU time alone. Under the sampler lock. */
+static int task_dir = -1;
+static unsigned fds_held;
+
+static unsigned
+fd_budget(void)
+{
+    struct rlimit r;
+
+    if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur == RLIM_INFINITY)
+        return 1u << 20;
+    return (unsigned)(r.rlim_cur / 4);
+}
+
 /* The thread's time on a CPU plus its time waiting for one, in ns (schedstat). */
 static int
 busy_ns(const struct slot *s, uint64_t *out)
 {
-    char buf[128];
+    char path[48], buf[128];
     unsigned long long run, wait;
-    ssize_t n = pread(s->sched_fd, buf, sizeof(buf) - 1, 0);
 
+    snprintf(path, sizeof(path), "%" PRIu64 "/schedstat", s->tid);
+    int fd = task_dir >= 0 ? openat(task_dir, path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
     if (n <= 0)
         return -1;
     buf[n] = '\0';
@@ -64,24 +87,21 @@ busy_ns(const struct slot *s, uint64_t *out)
 int
 wall_open(struct slot *s)
 {
-    char path[64];
+    char path[48];
 
-    snprintf(path, sizeof(path), "/proc/self/task/%" PRIu64 "/syscall", s->tid);
-    s->sys_fd = open(path, O_RDONLY | O_CLOEXEC);
-    snprintf(path, sizeof(path), "/proc/self/task/%" PRIu64 "/schedstat", s->tid);
-    s->sched_fd = open(path, O_RDONLY | O_CLOEXEC);
-    s->look_wall = now_ns();
-    if (busy_ns(s, &s->look_busy) < 0)
-        wall_close_fd(&s->sched_fd);
-    if (s->sys_fd < 0) {
-        int err = errno;
-        wall_close(s);
-        return err == ENOENT ? PROBE_ENOENT : PROBE_ENOTSUP;
-    }
-    if (!s->wcache && !(s->wcache = malloc(sizeof(*s->wcache)))) {
-        wall_close(s);
+    if (task_dir < 0 &&
+        (task_dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return PROBE_ENOTSUP;
+    if (fds_held >= fd_budget())
+        return PROBE_ENOSPC;
+    if (!s->wcache && !(s->wcache = malloc(sizeof(*s->wcache))))
         return PROBE_ENOMEM;
-    }
+    snprintf(path, sizeof(path), "%" PRIu64 "/syscall", s->tid);
+    if ((s->sys_fd = openat(task_dir, path, O_RDONLY | O_CLOEXEC)) < 0)
+        return errno == ENOENT ? PROBE_ENOENT : errno == EMFILE ? PROBE_ENOSPC : PROBE_ENOTSUP;
+    fds_held++;
+    s->look_wall = now_ns();
+    s->has_sched = busy_ns(s, &s->look_busy) == 0;
     s->wcache_key = s->wall_ticks = 0;
     s->wall_skip = s->wall_backoff = 0;
     return 0;
@@ -93,17 +113,26 @@ wall_reset(struct slot *s)
     if (s->sys_fd < 0)
         return;
     s->look_wall = now_ns();
-    if (s->sched_fd >= 0 && busy_ns(s, &s->look_busy) < 0)
-        wall_close_fd(&s->sched_fd);
+    s->has_sched = s->has_sched && busy_ns(s, &s->look_busy) == 0;
     s->wcache_key = s->wall_ticks = 0;
     s->wall_skip = s->wall_backoff = 0;
+}
+
+/* After fork(): the directory was the parent's /proc/self/task. */
+void
+wall_atfork_child(void)
+{
+    if (task_dir >= 0)
+        close(task_dir);
+    task_dir = -1;
 }
 
 void
 wall_close(struct slot *s)
 {
+    if (s->sys_fd >= 0)
+        fds_held--;
     wall_close_fd(&s->sys_fd);
-    wall_close_fd(&s->sched_fd);
 }
 
 /* The stack pointer and PC of a thread blocked in the kernel: 1, or 0 if it is
@@ -156,7 +185,7 @@ record_blocked(struct slot *s, uint64_t ticks, uintptr_t sp, uintptr_t pc, uint6
 {
     struct sample_rec *rec = s->wcache;
     uint64_t now = now_ns(), busy = 0;
-    int have_busy = s->sched_fd >= 0 && busy_ns(s, &busy) == 0;
+    int have_busy = s->has_sched && busy_ns(s, &busy) == 0;
     uint64_t ns = ticks * s->interval_ns;
 
     if (have_busy) {
