@@ -54,7 +54,10 @@
  * inherited); its samples so far stay in its snapshots, and it may start again.
  *
  * The sampler thread ("probe-sampler", every signal blocked) runs while sampling, in
- * both modes; it is not sampled.
+ * both modes; it is not sampled. Snapshots keep at most 65536 distinct (thread,
+ * stack) pairs until probe_reset(); samples beyond are counted as dropped. A thread
+ * that takes every signal with sigwait(2) also gets the sampler's SIGPROF: leave
+ * SIGPROF out of its set.
  */
 #ifndef PROBE_SAMPLER_H
 #define PROBE_SAMPLER_H

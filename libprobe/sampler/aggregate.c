@@ -10,6 +10,9 @@
 #include "core/thread.h"
 
 #define AGG_BUCKETS 4096
+/* Distinct (thread, stack, scopes) kept until probe_reset(): a long run that keeps
+ * creating threads or new stacks stays bounded; beyond, samples count as dropped. */
+#define AGG_MAX_STACKS 65536u
 #define INTERN_BUCKETS 1024
 
 struct stack_ent {
@@ -20,6 +23,7 @@ struct stack_ent {
 };
 
 static struct stack_ent *table[AGG_BUCKETS];
+static unsigned nstacks;
 /* Counters of released slots; live slots' are added at build time. */
 static uint64_t ret_signals, ret_exp, ret_dropped, ret_dropped_exp, agg_dropped,
     agg_dropped_exp;
@@ -54,7 +58,9 @@ add_rec(uint64_t tid, const struct sample_rec *r, uint64_t interval_ns)
             break;
     }
     if (!e) {
-        e = malloc(sizeof(*e) + (r->npcs + r->nscopes) * sizeof(uintptr_t));
+        e = nstacks < AGG_MAX_STACKS
+                ? malloc(sizeof(*e) + (r->npcs + r->nscopes) * sizeof(uintptr_t))
+                : NULL;
         if (!e) {
             agg_dropped++;
             agg_dropped_exp += r->weight;
@@ -67,6 +73,7 @@ add_rec(uint64_t tid, const struct sample_rec *r, uint64_t interval_ns)
             e->pcs[r->npcs + i] = r->scopes[i];
         e->next = table[h % AGG_BUCKETS];
         table[h % AGG_BUCKETS] = e;
+        nstacks++;
     }
     e->weight += r->weight;
     e->ns += r->blocked ? r->ns : r->weight * interval_ns;
@@ -118,6 +125,7 @@ agg_samples_forget(void)
         }
         table[b] = NULL;
     }
+    nstacks = 0;
     ret_signals = ret_exp = ret_dropped = ret_dropped_exp = 0;
     agg_dropped = agg_dropped_exp = 0;
 }
