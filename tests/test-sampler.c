@@ -385,7 +385,7 @@ second_sleeper(void *arg)
 {
     struct timespec ts = {1, 0};
 
-    *(uint64_t *)arg = (uint64_t)syscall(SYS_gettid);
+    __atomic_store_n((uint64_t *)arg, (uint64_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
     nanosleep(&ts, NULL);
     return NULL;
 }
@@ -423,7 +423,7 @@ START_TEST(sampler_wall_reset_mid_block)
     probe_reset();
     ts.tv_nsec = 300000000;
     nanosleep(&ts, NULL);
-    uint64_t blocked = blocked_ns_of(tid);
+    uint64_t blocked = blocked_ns_of(__atomic_load_n(&tid, __ATOMIC_ACQUIRE));
     pthread_join(th, NULL);
     ck_assert_int_eq(probe_sampler_stop(), 0);
     fprintf(stderr, "reset mid-block: %.1f ms blocked after the reset (150 ms)\n",

@@ -76,7 +76,7 @@ sampler_handler(int sig, siginfo_t *si, void *uc)
     }
     rec.weight = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
     rec.blocked = 0;
-    uintptr_t hi = load_acquire(&s->stack_hi), lo = s->stack_lo; /* lo set first */
+    uintptr_t hi = load_acquire(&s->stack_hi), lo = hi ? s->stack_lo : 0; /* lo first */
     if (!hi)
         note_thread_pointer(s);
     rec.npcs = unwind_context(uc, lo, hi, rec.pcs, s->max_depth);
