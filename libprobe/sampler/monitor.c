@@ -1,13 +1,16 @@
 /* The sampler thread ("probe-sampler", every signal blocked), in both modes. Every
  * SAMPLER_DISCOVER_NS (longer with thousands of threads, so that it costs at most 2%
- * of a CPU) it lists /proc/self/task, so that threads that never use libprobe get a
- * CPU timer too (within that delay of their start), and the timers of those gone
- * are deleted. In WALL mode it also wakes every interval to look at
+ * of a CPU) it checks the thread count, and when it moved (or every
+ * SAMPLER_FULL_SCAN_NS) lists /proc/self/task, so that threads that never use
+ * libprobe get a CPU timer too (within that delay of their start), and the timers of
+ * those gone are deleted. In WALL mode it also wakes every interval to look at
  * the blocked threads (wall.c). */
 #include "sampler.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,11 +34,23 @@ mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The number of threads, cheaply: /proc/self/task's link count is 2 + the threads.
+ * 0 when it cannot be had (then every pass scans). */
+static unsigned long
+thread_links(int task_fd)
+{
+    struct stat st;
+
+    return task_fd >= 0 && fstat(task_fd, &st) == 0 ? (unsigned long)st.st_nlink : 0;
+}
+
 static void *
 monitor_main(void *arg)
 {
     uint64_t self = (uint64_t)syscall(SYS_gettid);
-    uint64_t next = mono_ns() + mon_interval, next_discover = next;
+    uint64_t next = mono_ns() + mon_interval, next_discover = next, next_full = 0;
+    int task_fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    unsigned long links = 0;
 
     (void)arg;
     pthread_mutex_lock(&mon_mu);
@@ -56,9 +71,19 @@ monitor_main(void *arg)
             /* Modules loaded or unloaded: new unwind tables, no stale ones. */
             if (unwind_code_changed())
                 unwind_refresh_code();
+            /* A full scan when the thread count moved, and every
+             * SAMPLER_FULL_SCAN_NS anyway (one thread exiting as another starts). */
+            unsigned long now_links = thread_links(task_fd);
+            int scan = !now_links || now_links != links || now >= next_full;
             pthread_mutex_lock(&sampler_lock);
-            sampler_discover_threads(self);
+            if (scan)
+                sampler_discover_threads(self);
+            sampler_resolve_stacks();
             pthread_mutex_unlock(&sampler_lock);
+            if (scan) {
+                links = now_links;
+                next_full = now + SAMPLER_FULL_SCAN_NS;
+            }
             /* At most 2% of a CPU: with thousands of threads, a scan of
              * /proc/self/task takes long enough to space them out. */
             uint64_t took = mono_ns() - now;
@@ -68,6 +93,8 @@ monitor_main(void *arg)
         pthread_mutex_lock(&mon_mu);
     }
     pthread_mutex_unlock(&mon_mu);
+    if (task_fd >= 0)
+        close(task_fd);
     return NULL;
 }
 

@@ -121,6 +121,7 @@ void wall_atfork_child(void);
  * SAMPLER_DISCOVER_NS and, in WALL mode, looks at blocked ones every interval.
  * monitor_stop() joins it and must be called without the sampler lock. */
 #define SAMPLER_DISCOVER_NS 5000000u
+#define SAMPLER_FULL_SCAN_NS 100000000u
 int monitor_start(uint64_t interval_ns, int wall);
 void monitor_stop(void);
 void monitor_atfork_child(void);
@@ -128,6 +129,8 @@ void monitor_atfork_child(void);
 /* timer.c: arm every thread /proc/self/task lists (but @skip_tid), release the
  * foreign ones gone. Under the sampler lock. */
 void sampler_discover_threads(uint64_t skip_tid);
+/* Give the threads found so far whose thread pointer is known their stack bounds. */
+void sampler_resolve_stacks(void);
 
 /* handler.c */
 int handler_install(void);

@@ -252,8 +252,8 @@ find_tid(const struct tid_slot *v, size_t n, uint64_t tid)
  * pointer their handler noted (glibc puts a thread's stack just under it). A sample
  * is its PC alone until then; a thread on a stack of its own (a fiber) is outside
  * those bounds, and its samples stay so. Under the sampler lock. */
-static void
-resolve_foreign_stacks(void)
+void
+sampler_resolve_stacks(void)
 {
     int pending = 0;
 
@@ -322,7 +322,7 @@ sampler_discover_threads(uint64_t skip_tid)
     for (struct slot *s = slot_list; s; s = s->next)
         if (s->used && s->foreign && s->seen != gen)
             release_slot(s, 1); /* exited; the kernel keeps a dead thread's timer */
-    resolve_foreign_stacks();
+    sampler_resolve_stacks();
 }
 
 /* The core's hooks: a thread's first use of libprobe, and its exit. */
