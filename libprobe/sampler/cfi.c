@@ -465,7 +465,9 @@ run(const struct cie *cie, uintptr_t insn, uintptr_t end, uintptr_t loc, uintptr
             break;
         case 0x2f: /* DW_CFA_GNU_negative_offset_extended */
             reg = rd_uleb(&c);
-            set_rule(r, reg, OFFSET, -factored((int64_t)rd_uleb(&c), daf));
+            /* Negated unsigned: no overflow on INT64_MIN from malformed CFI. */
+            set_rule(r, reg, OFFSET,
+                     (int64_t)(0 - (uint64_t)factored((int64_t)rd_uleb(&c), daf)));
             break;
         default:
             return 0;

@@ -9,7 +9,9 @@
 #include "debuginfo.h"
 
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,9 +29,37 @@ static uint64_t debuginfo_gen;      /* elfsym_generation() at the last report */
 static char *debuginfo_files[DEBUGINFO_SLOTS];
 static size_t debuginfo_nfiles;
 
+/* Separate debuginfo from the local build-id tree only. dwfl_standard_find_debuginfo
+ * would also ask the debuginfod servers of DEBUGINFOD_URLS (set in many login
+ * shells): network downloads, blocking a snapshot for seconds under our lock. */
+static int
+debuginfo_find_local(Dwfl_Module *mod, void **userdata, const char *modname,
+                     Dwarf_Addr base, const char *file, const char *debuglink,
+                     GElf_Word crc, char **ret_name)
+{
+    const unsigned char *id;
+    GElf_Addr vaddr;
+    char path[256];
+    int len = dwfl_module_build_id(mod, &id, &vaddr);
+
+    (void)userdata, (void)modname, (void)base, (void)file, (void)debuglink, (void)crc;
+    if (len < 2 || len > 64)
+        return -1;
+    int n = snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%02x/", id[0]);
+    for (int i = 1; i < len; i++)
+        n += snprintf(path + n, sizeof(path) - (size_t)n, "%02x", id[i]);
+    snprintf(path + n, sizeof(path) - (size_t)n, ".debug");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && !(*ret_name = strdup(path))) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static const Dwfl_Callbacks debuginfo_callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = debuginfo_find_local,
 };
 
 /* The session, (re)reported if the modules changed (lock held). NULL on failure. */
