@@ -1,11 +1,15 @@
 /* Function names from the ELF symbol tables of loaded modules (elfsym.h).
  *
  * A module's file is opened once (the main program through /proc/self/exe, which
- * names the running file even if it was replaced), mapped read-only, and its
+ * names the running file even if it was replaced; a module named without an absolute
+ * path through the file /proc/self/maps shows mapped), mapped read-only, and its
  * SHT_SYMTAB's functions copied into a sorted array with their names; the mapping is
- * then dropped. Lookups binary-search that array with the address less the module's
+ * then dropped. A file whose GNU build-id is not the loaded module's (replaced on
+ * disk, or /proc/self/exe being an explicit loader) gives no names rather than wrong
+ * ones. Lookups binary-search that array with the address less the module's
  * load bias. Symbols without a size are left out: an assembler label such as _init
- * would otherwise name the PLT after it. Modules are cached by path and bias, at most
+ * would otherwise name the PLT after it. Modules are cached by path, bias and
+ * build-id, at most
  * ELFSYM_MAX_MODULES of them and ELFSYM_MAX_BYTES in all (the least recently used go
  * first), under one mutex: snapshots may be taken from several threads at once.
  * Never used in a signal handler. */
@@ -16,6 +20,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -45,6 +50,8 @@ struct elfsym_fn {
 struct elfsym_cached {
     char *path;             /* NULL: a free slot */
     uintptr_t bias;
+    unsigned char build_id[ELFSYM_BUILD_ID_MAX]; /* the loaded module's: with path */
+    unsigned build_id_len;  /* and bias, what makes an entry the same module */
     uint64_t used;          /* LRU clock at the last lookup */
     struct elfsym_fn *fns;  /* sorted by start; NULL when the module has none */
     size_t nfns;
@@ -66,11 +73,69 @@ struct elfsym_find {
     int found;
 };
 
+/* The GNU build-id in the notes [p, p + len): its length, or 0. */
+static unsigned
+elfsym_note_build_id(const unsigned char *p, size_t len, unsigned char *out)
+{
+    size_t at = 0;
+
+    while (len - at >= sizeof(ElfW(Nhdr))) {
+        ElfW(Nhdr) nh;
+        memcpy(&nh, p + at, sizeof(nh));
+        at += sizeof(nh);
+        size_t name = (nh.n_namesz + 3u) & ~(size_t)3, desc = (nh.n_descsz + 3u) & ~(size_t)3;
+        if (name > len - at || desc > len - at - name)
+            return 0;
+        if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+            memcmp(p + at, "GNU", 4) == 0 && nh.n_descsz > 0 &&
+            nh.n_descsz <= ELFSYM_BUILD_ID_MAX) {
+            memcpy(out, p + at + name, nh.n_descsz);
+            return nh.n_descsz;
+        }
+        at += name + desc;
+    }
+    return 0;
+}
+
+/* The absolute path of the file mapped at @addr, from /proc/self/maps: -1 if none
+ * (the vDSO, anonymous memory). " (deleted)" is dropped: the build-id check then
+ * tells whether the file at the path is still the one mapped. */
+static int
+elfsym_maps_path(uintptr_t addr, char *out, size_t len)
+{
+    char line[4096 + 128];
+    FILE *f = fopen("/proc/self/maps", "re");
+    int r = -1;
+
+    if (!f)
+        return -1;
+    while (r < 0 && fgets(line, sizeof(line), f)) {
+        unsigned long a, b;
+        int at = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &a, &b, &at) < 2 || !at ||
+            addr < a || addr >= b)
+            continue;
+        char *path = line + at;
+        path[strcspn(path, "\n")] = '\0';
+        char *deleted = strstr(path, " (deleted)");
+        if (deleted && !deleted[10])
+            *deleted = '\0';
+        if (path[0] == '/' && strlen(path) < len) {
+            strcpy(out, path);
+            r = 0;
+        }
+        break;
+    }
+    fclose(f);
+    return r;
+}
+
 static int
 elfsym_find_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     struct elfsym_find *f = data;
     int index = f->index++;
+    struct elfsym_module *m = f->out;
 
     (void)size;
     for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
@@ -79,17 +144,25 @@ elfsym_find_cb(struct dl_phdr_info *info, size_t size, void *data)
 
         if (ph->p_type != PT_LOAD || f->addr - start >= ph->p_memsz)
             continue;
-        /* The loader lists the program itself first, with no name. */
-        const char *path = index == 0 ? "/proc/self/exe" : info->dlpi_name;
-
-        if (!path || !path[0])
-            return 1; /* the vDSO or another module without a file */
-        size_t n = strlen(path);
-
-        if (n >= sizeof(f->out->path))
-            return 1;
-        memcpy(f->out->path, path, n + 1);
-        f->out->bias = info->dlpi_addr;
+        /* The loader lists the program itself first, with no name; a name without
+         * a leading '/' (the vDSO, dlopen("./x.so") before a chdir) is not a path to
+         * open as it stands: /proc/self/maps has the mapped file's. */
+        const char *name = info->dlpi_name;
+        m->main_program = index == 0;
+        if (index == 0)
+            strcpy(m->path, "/proc/self/exe");
+        else if (name && name[0] == '/' && strlen(name) < sizeof(m->path))
+            strcpy(m->path, name);
+        else if (elfsym_maps_path(f->addr, m->path, sizeof(m->path)) < 0)
+            return 1; /* no file */
+        m->bias = info->dlpi_addr;
+        m->addr = f->addr;
+        m->build_id_len = 0;
+        for (ElfW(Half) k = 0; k < info->dlpi_phnum && !m->build_id_len; k++)
+            if (info->dlpi_phdr[k].p_type == PT_NOTE)
+                m->build_id_len = elfsym_note_build_id(
+                    (const unsigned char *)(info->dlpi_addr + info->dlpi_phdr[k].p_vaddr),
+                    info->dlpi_phdr[k].p_memsz, m->build_id);
         f->found = 1;
         return 1;
     }
@@ -153,6 +226,22 @@ elfsym_section_ok(const ElfW(Shdr) *sh, size_t size, size_t align)
 
 /* Fill @e's functions from the ELF image @map of @size bytes. 0, or PROBE_ENOENT
  * when it is not a native ELF file with a .symtab, PROBE_ENOMEM. */
+/* The file's GNU build-id, from its SHT_NOTE sections: its length, or 0. */
+static unsigned
+elfsym_file_build_id(const unsigned char *map, size_t size, const ElfW(Shdr) *sh,
+                     size_t shnum, unsigned char *out)
+{
+    for (size_t i = 0; i < shnum; i++) {
+        if (sh[i].sh_type != SHT_NOTE || sh[i].sh_offset > size ||
+            sh[i].sh_size > size - sh[i].sh_offset)
+            continue;
+        unsigned n = elfsym_note_build_id(map + sh[i].sh_offset, sh[i].sh_size, out);
+        if (n)
+            return n;
+    }
+    return 0;
+}
+
 static int
 elfsym_parse(const unsigned char *map, size_t size, struct elfsym_cached *e)
 {
@@ -172,6 +261,12 @@ elfsym_parse(const unsigned char *map, size_t size, struct elfsym_cached *e)
     if (shnum == 0) /* extended numbering: the count is in section 0 */
         shnum = sh[0].sh_size;
     if (shnum > (size - eh->e_shoff) / sizeof(*sh))
+        return PROBE_ENOENT;
+
+    /* The file must be the module loaded: same build-id (when it has one). */
+    unsigned char id[ELFSYM_BUILD_ID_MAX];
+    unsigned idlen = elfsym_file_build_id(map, size, sh, shnum, id);
+    if (idlen != e->build_id_len || memcmp(id, e->build_id, idlen) != 0)
         return PROBE_ENOENT;
 
     const ElfW(Shdr) *symtab = NULL, *strtab;
@@ -254,16 +349,18 @@ elfsym_parse(const unsigned char *map, size_t size, struct elfsym_cached *e)
 /* Read @path's functions into @e (an empty slot). A file without any is cached too,
  * empty, so as not to be read again. */
 static int
-elfsym_load(const char *path, uintptr_t bias, struct elfsym_cached *e)
+elfsym_load(const char *path, const struct elfsym_module *m, struct elfsym_cached *e)
 {
     int r = PROBE_ENOENT;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
 
-    e->path = strdup(path);
+    e->path = strdup(m->path); /* the key, even when @path was another file */
     if (!e->path)
         r = PROBE_ENOMEM;
-    e->bias = bias;
+    e->bias = m->bias;
+    memcpy(e->build_id, m->build_id, m->build_id_len);
+    e->build_id_len = m->build_id_len;
     e->bytes = 0;
     if (fd >= 0 && e->path && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
         st.st_size > 0 && (uint64_t)st.st_size <= SIZE_MAX) {
@@ -296,7 +393,7 @@ elfsym_evict(struct elfsym_cached *e)
 
 /* The cached module @path at @bias, read if new (lock held). NULL: out of memory. */
 static struct elfsym_cached *
-elfsym_get(const char *path, uintptr_t bias)
+elfsym_get(const struct elfsym_module *m)
 {
     struct elfsym_cached *free_slot = NULL, *oldest = NULL;
 
@@ -308,7 +405,9 @@ elfsym_get(const char *path, uintptr_t bias)
                 free_slot = e;
             continue;
         }
-        if (e->bias == bias && strcmp(e->path, path) == 0) {
+        if (e->bias == m->bias && e->build_id_len == m->build_id_len &&
+            memcmp(e->build_id, m->build_id, m->build_id_len) == 0 &&
+            strcmp(e->path, m->path) == 0) {
             e->used = ++elfsym_clock;
             return e;
         }
@@ -322,7 +421,17 @@ elfsym_get(const char *path, uintptr_t bias)
 
     struct elfsym_cached *e = free_slot;
 
-    if (elfsym_load(path, bias, e) < 0)
+    int r = elfsym_load(m->path, m, e);
+    char mapped[4096];
+    /* The main program through an explicit loader: /proc/self/exe is the loader,
+     * whose build-id is not the program's. Its mapped file is in the maps. */
+    if (r == 0 && !e->nfns && m->main_program &&
+        elfsym_maps_path(m->addr, mapped, sizeof(mapped)) == 0) {
+        free(e->path);
+        e->path = NULL;
+        r = elfsym_load(mapped, m, e);
+    }
+    if (r < 0)
         return NULL;
     e->used = ++elfsym_clock;
     elfsym_bytes += e->bytes;
@@ -383,7 +492,7 @@ elfsym_lookup(uintptr_t addr, char *buf, size_t len)
         return PROBE_ENOENT;
     pthread_mutex_lock(&elfsym_lock);
 
-    const struct elfsym_cached *e = elfsym_get(m.path, m.bias);
+    const struct elfsym_cached *e = elfsym_get(&m);
 
     if (!e) {
         r = PROBE_ENOMEM;

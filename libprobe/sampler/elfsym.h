@@ -8,17 +8,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define ELFSYM_BUILD_ID_MAX 64
+
 /* The loaded module that holds @addr in one of its PT_LOAD segments. */
 struct elfsym_module {
-    char path[4096];    /* its file: the main program's is "/proc/self/exe" */
+    char path[4096];    /* its file (absolute): for the main program "/proc/self/exe" */
     uintptr_t bias;     /* load bias: run-time address - link-time address */
+    uintptr_t addr;     /* the address it was found for */
+    int main_program;   /* the loader's first entry */
+    unsigned char build_id[ELFSYM_BUILD_ID_MAX]; /* its GNU build-id, from memory */
+    unsigned build_id_len; /* 0: it has none */
 };
 
 /* Find the module holding @addr. 0, or PROBE_ENOENT if no module holds it. */
 int elfsym_find_module(uintptr_t addr, struct elfsym_module *out);
 
 /* The name of the function holding @addr in its module's .symtab, copied to @buf
- * (truncated to @len). 0, PROBE_ENOENT if none (no module, no .symtab, no function
+ * (truncated to @len). The file read must be the one loaded: its GNU build-id must be
+ * the loaded module's (a file replaced on disk, a program started through an
+ * explicit loader, a module named by a relative path would otherwise give wrong
+ * names). 0, PROBE_ENOENT if none (no module, no such file, no .symtab, no function
  * there), PROBE_ENOMEM. */
 int elfsym_lookup(uintptr_t addr, char *buf, size_t len);
 
