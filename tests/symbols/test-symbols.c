@@ -164,6 +164,79 @@ START_TEST(symbols_names_static_in_module)
 }
 END_TEST
 
+/* Copy @from to @to (a module file), 0 on success. */
+static int
+copy_file(const char *from, const char *to)
+{
+    char buf[65536];
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    size_t n;
+    int ok = in && out;
+
+    while (ok && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+        ok = fwrite(buf, 1, n, out) == n;
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        ok = 0;
+    return ok ? 0 : -1;
+}
+
+/* A module whose file is replaced on disk after it was loaded (a package upgrade)
+ * must not be named from the new file: its frames keep their own names or become
+ * "module+0xoffset", never the replacement's symbols. */
+START_TEST(symbols_replaced_file_gives_no_wrong_names)
+{
+    const char *path = getenv("PROBE_SYMMOD");
+    char copy[] = "/tmp/probe-symmod-XXXXXX";
+    int fd = mkstemp(copy);
+
+    ck_assert_msg(path != NULL, "PROBE_SYMMOD is not set");
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(copy_file(path, copy), 0);
+    void *mod = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(mod != NULL, "dlopen: %s", dlerror());
+    uint64_t (*run)(uint64_t) = (uint64_t (*)(uint64_t))(uintptr_t)dlsym(mod, "symmod_run");
+    ck_assert(run != NULL);
+    ck_assert_int_eq(probe_sampler_start(NULL), 0);
+    run(BURN_NS / 2);
+    ck_assert_int_eq(probe_sampler_stop(), 0);
+    /* The upgrade: another ELF file, with symbols of its own, under the same name. */
+    char replacement[] = "/tmp/probe-symmod-XXXXXX";
+    ck_assert_int_ge(fd = mkstemp(replacement), 0);
+    close(fd);
+    const char *decoy = getenv("PROBE_SYMDECOY");
+    ck_assert_msg(decoy != NULL, "PROBE_SYMDECOY is not set");
+    ck_assert_int_eq(copy_file(decoy, replacement), 0);
+    ck_assert_int_eq(rename(replacement, copy), 0);
+
+    probe_snapshot *snap = test_snap();
+    const char *base = strrchr(copy, '/') + 1;
+    uint64_t in_module = 0;
+    for (size_t i = 0; i < probe_snapshot_sample_count(snap); i++) {
+        const probe_sample_info *x = probe_snapshot_sample(snap, i);
+        Dl_info info;
+        if (x->depth == 0 || !dladdr((void *)(uintptr_t)x->addresses[x->depth - 1], &info) ||
+            !info.dli_fname || strcmp(info.dli_fname, copy) != 0)
+            continue;
+        const char *leaf = x->frames[x->depth - 1];
+        if (getenv("SYMBOLS_DEBUG"))
+            fprintf(stderr, "replaced module leaf: %s (%llu)\n", leaf,
+                    (unsigned long long)x->weight);
+        in_module += x->weight;
+        ck_assert_msg(strcmp(leaf, "symmod_static_burn") == 0 ||
+                          (strncmp(leaf, base, strlen(base)) == 0 && strstr(leaf, "+0x")),
+                      "a frame of the replaced module is named %s", leaf);
+    }
+    probe_snapshot_free(snap);
+    dlclose(mod);
+    unlink(copy);
+    ck_assert_msg(in_module >= 10, "%llu samples in the module",
+                  (unsigned long long)in_module);
+}
+END_TEST
+
 /* Every frame is a name or "module+0xoffset": never empty, "??" or a bare address. */
 START_TEST(symbols_unnamed_frames_keep_module)
 {
@@ -236,6 +309,7 @@ symbols_suite(void)
     tcase_add_test(tc, symbols_names_static_in_module);
     tcase_add_test(tc, symbols_unnamed_frames_keep_module);
     tcase_add_test(tc, symbols_concurrent_snapshots);
+    tcase_add_test(tc, symbols_replaced_file_gives_no_wrong_names);
     suite_add_tcase(s, tc);
     return s;
 }
