@@ -128,7 +128,7 @@ typedef struct probe_sample_info {
     const char *const *scopes;  /**< Their names, outermost first. */
     const uint64_t *addresses;  /**< The frames' code addresses, parallel to
                                      @c frames: the interrupted PC last, return
-                                     addresses above it, 0 for a synthetic frame.
+                                     addresses above it.
                                      Stacks that name the same frames are merged and
                                      keep the first one's. */
     int blocked;                /**< PROBE_SAMPLE_WALL: 1 if the thread was off CPU
@@ -137,8 +137,9 @@ typedef struct probe_sample_info {
 
 #define PROBE_SAMPLE_NO_THREAD ((size_t)-1)
 
-/** The innermost frame of a PROBE_SAMPLE_WALL sample taken while its thread was
- *  blocked (its address is 0): off-CPU time, as in off-CPU flame graphs. */
+/** The pseudo-frame the "tree" formatter shows under the call a thread blocked in
+ *  (PROBE_SAMPLE_WALL samples with @c blocked set): off-CPU time. Not in @c frames,
+ *  whose last frame is where the thread blocked (e.g. clock_nanosleep). */
 #define PROBE_SAMPLE_BLOCKED_FRAME "[blocked]"
 
 

@@ -28,9 +28,11 @@
  * looks at every sampled thread. A thread blocked in the kernel is never signalled
  * (a signal would cut its sleep short with EINTR): the sampler thread records it
  * itself, from the PC and stack pointer /proc/self/task/TID/syscall gives (callers
- * found by scanning its stack, a heuristic), with its open scopes, as a sample whose
- * innermost frame is "[blocked]" (PROBE_SAMPLE_BLOCKED_FRAME) and whose time is the
- * thread's exact off-CPU time since the last look (/proc/self/task/TID/schedstat).
+ * found by scanning its stack, a heuristic), with its open scopes, as a sample marked
+ * blocked (probe_sample_info.blocked; its last frame is where it blocked, e.g.
+ * clock_nanosleep; the tree, collapsed and speedscope formats add a "[blocked]"
+ * frame under it) and whose time is the thread's exact off-CPU time since the last
+ * look (/proc/self/task/TID/schedstat).
  * Time a thread spends runnable but waiting for a CPU is in neither kind of sample.
  * The sampler thread holds one file descriptor per thread, and at most a quarter of
  * RLIMIT_NOFILE in all: threads beyond that are sampled on their CPU time alone.

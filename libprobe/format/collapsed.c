@@ -184,6 +184,8 @@ collapsed_samples(probe_writer *w, const probe_snapshot *snap,
                 TRY(writer_putc(w, ';'));
             TRY(collapsed_put_name(w, s->frames[k]));
         }
+        if (s->blocked) /* wall mode: off-CPU time, in a frame of its own */
+            TRY(probe_writer_puts(w, ";" PROBE_SAMPLE_BLOCKED_FRAME));
         TRY(probe_writer_printf(w, " %" PRIu64 "\n", weight));
     }
     return 0;

@@ -70,7 +70,7 @@ speedscope_number_natives(struct speedscope_ctx *c, size_t site_frames)
 
     c->site_frames = site_frames;
     for (size_t i = 0; i < n; i++)
-        total += probe_snapshot_sample(c->snap, i)->depth;
+        total += probe_snapshot_sample(c->snap, i)->depth + 1; /* + "[blocked]" */
     if (!total)
         return 0;
     c->native_cap = 16;
@@ -83,12 +83,15 @@ speedscope_number_natives(struct speedscope_ctx *c, size_t site_frames)
         return PROBE_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const probe_sample_info *x = probe_snapshot_sample(c->snap, i);
-        for (unsigned d = 0; d < x->depth; d++) {
-            size_t k = speedscope_native_slot(c, x->frames[d]);
+        for (unsigned d = 0; d <= x->depth; d++) {
+            const char *name = d < x->depth ? x->frames[d] : PROBE_SAMPLE_BLOCKED_FRAME;
+            if (d == x->depth && !x->blocked)
+                break;
+            size_t k = speedscope_native_slot(c, name);
             if (!c->native[k]) {
-                c->native[k] = x->frames[d];
+                c->native[k] = name;
                 c->native_frame[k] = next++;
-                c->native_names[c->native_count++] = x->frames[d];
+                c->native_names[c->native_count++] = name;
             }
         }
     }
@@ -370,6 +373,10 @@ speedscope_sampler_thread(struct speedscope_ctx *c, size_t from, size_t to)
             size_t k = speedscope_native_slot(c, x->frames[d]);
             TRY(probe_writer_printf(c->w, d ? ",%zu" : "%zu", c->native_frame[k]));
         }
+        if (x->blocked) /* wall mode: off-CPU time, in a frame of its own */
+            TRY(probe_writer_printf(
+                c->w, x->depth ? ",%zu" : "%zu",
+                c->native_frame[speedscope_native_slot(c, PROBE_SAMPLE_BLOCKED_FRAME)]));
         TRY(writer_putc(c->w, ']'));
     }
     TRY(probe_writer_puts(c->w, "\n],\"weights\":["));

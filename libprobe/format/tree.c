@@ -196,13 +196,14 @@ tree_scope_function(const probe_snapshot *snap, const char *scope)
  * The path of sample @s, root first, into t->path: its frames (without the
  * unsymbolized ones under hide_libs, keeping at least one), each scope placed after
  * the frame of the function that declared it (searching down from where the
- * enclosing scope went), or after the deepest frame when no frame has that name.
+ * enclosing scope went), or after the deepest frame when no frame has that name;
+ * then, for a blocked sample (wall mode), a "[blocked]" pseudo-frame.
  * @return the path's length, or a negative error.
  */
 static long
 tree_path(struct tree *t, const probe_sample_info *s)
 {
-    size_t need = (size_t)s->depth + s->nscopes;
+    size_t need = (size_t)s->depth + s->nscopes + 1;
 
     if (need > t->path_cap) {
         struct tree_step *p = realloc(t->path, need * sizeof(*p));
@@ -240,6 +241,9 @@ tree_path(struct tree *t, const probe_sample_info *s)
     /* A sample without frames: its scopes alone. */
     while (sc < s->nscopes)
         t->path[n++] = (struct tree_step){s->scopes[sc++], 1};
+    /* Wall mode: time off the CPU shows under where the thread blocked. */
+    if (s->blocked && n > 0)
+        t->path[n++] = (struct tree_step){PROBE_SAMPLE_BLOCKED_FRAME, 0};
     return (long)n;
 }
 

@@ -276,7 +276,7 @@ agg_samples_build(struct agg_copy *c)
     o->set.free = set_free;
     for (struct stack_ent *e = c->head; e; e = e->next) {
         n++;
-        nptrs += e->npcs + e->blocked + e->nscopes;
+        nptrs += e->npcs + e->nscopes;
     }
     o->set.v = calloc(n ? n : 1, sizeof(*o->set.v));
     o->ptrs = calloc(nptrs ? nptrs : 1, sizeof(*o->ptrs));
@@ -285,15 +285,12 @@ agg_samples_build(struct agg_copy *c)
         goto fail;
     for (struct stack_ent *e = c->head; e; e = e->next) {
         probe_sample_info *s = &o->set.v[k];
-        unsigned depth = e->npcs + e->blocked;
+        unsigned depth = e->npcs;
         const char **frames = &o->ptrs[p];
         const char **scopes = frames + depth;
         uint64_t *addrs = &o->addrs[p];
 
         p += depth + e->nscopes;
-        /* Off-CPU time ends in a frame of its own, as in off-CPU flame graphs. */
-        if (e->blocked && !(frames[depth - 1] = intern(o, PROBE_SAMPLE_BLOCKED_FRAME)))
-            goto fail;
         for (unsigned i = 0; i < e->npcs; i++) { /* root first */
             const char *name = symbolize_pc(e->pcs[i], i > 0, buf, sizeof(buf));
             addrs[e->npcs - 1 - i] = e->pcs[i];
