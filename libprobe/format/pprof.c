@@ -47,6 +47,7 @@ enum {
     SAMPLE_LABEL = 3,
 
     LABEL_KEY = 1,
+    LABEL_STR = 2,
     LABEL_NUM = 3,
 
     MAPPING_ID = 1,
@@ -294,6 +295,7 @@ struct pprof_segment {
     char build_id[2 * 64 + 1]; /* hex; "" if none */
     uint64_t id;        /* Mapping id once a location is in it, else 0 */
     int has_lines;      /* a location in it has a line */
+    int main_program;   /* of the program itself: its mapping goes first */
 };
 
 struct pprof_modules {
@@ -387,6 +389,7 @@ pprof_modules_cb(struct dl_phdr_info *info, size_t size, void *data)
         seg->start = vaddr - skew;
         seg->limit = (vaddr + ph->p_memsz + page - 1) & ~(page - 1);
         seg->offset = ph->p_offset - skew;
+        seg->main_program = index == 0;
         if (index == 0) {
             char exe[PATH_MAX];
             ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -473,11 +476,12 @@ pprof_location(struct pprof_state *st, const char *name, uint64_t addr, int is_r
     return 0;
 }
 
-/* One Sample: location ids leaf first, values [expirations, ns], a "tid" label. */
+/* One Sample: location ids leaf first, values [expirations, ns], a "tid" label,
+ * and for a wall-mode blocked one a "state" label "blocked" (pprof -tagfocus). */
 static int
 pprof_sample(struct pb_buf *msg, struct pb_buf *sub, struct pb_buf *label,
              struct pprof_state *st, const probe_sample_info *s, uint64_t *ids,
-             uint64_t tid_key)
+             const uint64_t keys[3])
 {
     unsigned n = s->depth;
 
@@ -495,12 +499,18 @@ pprof_sample(struct pb_buf *msg, struct pb_buf *sub, struct pb_buf *label,
     uint64_t values[2] = {s->weight, s->cpu_ns};
 
     pb_reset(label);
-    pb_uint64(label, LABEL_KEY, tid_key);
+    pb_uint64(label, LABEL_KEY, keys[0]);
     pb_uint64(label, LABEL_NUM, s->tid);
     pb_reset(sub);
     pb_packed_uint64(sub, SAMPLE_LOCATION_ID, ids, n);
     pb_packed_uint64(sub, SAMPLE_VALUE, values, 2);
     pb_message(sub, SAMPLE_LABEL, label);
+    if (s->blocked) {
+        pb_reset(label);
+        pb_uint64(label, LABEL_KEY, keys[1]);
+        pb_uint64(label, LABEL_STR, keys[2]);
+        pb_message(sub, SAMPLE_LABEL, label);
+    }
     return pb_message(msg, PROFILE_SAMPLE, sub);
 }
 
@@ -579,7 +589,7 @@ pprof_encode(const probe_snapshot *snap, struct pb_buf *msg, struct pb_buf *sub,
     const probe_clock_info *clock = probe_snapshot_clock(snap);
     size_t count = probe_snapshot_sample_count(snap);
     unsigned deepest = 1;
-    uint64_t empty, tid_key;
+    uint64_t empty, keys[3]; /* "tid", "state", "blocked" */
     /* Wall-clock sampling weighs stacks by elapsed time, not CPU time. */
     const char *kind = si && si->mode == PROBE_SAMPLE_WALL ? "wall" : "cpu";
 
@@ -598,7 +608,9 @@ pprof_encode(const probe_snapshot *snap, struct pb_buf *msg, struct pb_buf *sub,
         }
         pb_int64(msg, PROFILE_DURATION_NANOS, (int64_t)clock->elapsed_ns);
     }
-    TRY(pprof_intern(&st->strings, "tid", &tid_key));
+    TRY(pprof_intern(&st->strings, "tid", &keys[0]));
+    TRY(pprof_intern(&st->strings, "state", &keys[1]));
+    TRY(pprof_intern(&st->strings, "blocked", &keys[2]));
 
     for (size_t i = 0; i < count; i++) {
         const probe_sample_info *s = probe_snapshot_sample(snap, i);
@@ -612,11 +624,21 @@ pprof_encode(const probe_snapshot *snap, struct pb_buf *msg, struct pb_buf *sub,
 
     if (!ids)
         return PROBE_ENOMEM;
+    /* pprof takes the first mapping for the program's: give the program's sampled
+     * segments the first ids. */
+    for (size_t i = 0; i < count; i++) {
+        const probe_sample_info *s = probe_snapshot_sample(snap, i);
+        for (unsigned k = 0; s && s->addresses && k < s->depth; k++) {
+            struct pprof_segment *seg = pprof_segment_of(&st->modules, s->addresses[k]);
+            if (seg && seg->main_program && !seg->id)
+                seg->id = ++st->nmappings;
+        }
+    }
     for (size_t i = 0; i < count && r == 0; i++) {
         const probe_sample_info *s = probe_snapshot_sample(snap, i);
 
         if (s)
-            r = pprof_sample(msg, sub, inner, st, s, ids, tid_key);
+            r = pprof_sample(msg, sub, inner, st, s, ids, keys);
     }
     free(ids);
     TRY(r);

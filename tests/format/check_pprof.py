@@ -122,6 +122,12 @@ def decode_profile(path):
     p['period_type'] = (s(one(pt[0], 1)), s(one(pt[0], 2))) if pt else None
     p['period'] = one(prof, 12)
     p['samples'] = [(ints(m, 1), ints(m, 2, signed=True)) for m in subs(prof, 2)]
+    # Labels per sample: {key: num or str}.
+    p['labels'] = [{s(one(lb, 1)): (s(one(lb, 2)) if one(lb, 2) else one(lb, 3))
+                    for lb in subs(m, 3)} for m in subs(prof, 2)]
+    # The program's own mapping comes first (pprof names the profile after it).
+    first = subs(prof, 3)
+    p['first_mapping_file'] = s(one(first[0], 5)) if first else None
     p['mappings'] = {one(m, 1): (s(one(m, 5)), one(m, 7)) for m in subs(prof, 3)}
     p['build_ids'] = [s(one(m, 6)) for m in subs(prof, 3)]
     # Every field: id, start, limit, offset, file, build-id, has_functions,
@@ -347,6 +353,9 @@ def main():
         expect(leaf_cpu * 2 > cpu, f'{TEST_FUNCTIONS} are the leaves of {leaf_cpu} of '
                f'{cpu} ns')
         check_program(p, program, libdw)
+        expect(p['first_mapping_file'] and
+               os.path.realpath(p['first_mapping_file']) == os.path.realpath(program),
+               f'the first mapping is {p["first_mapping_file"]}, not the program')
         check_speedscope(speedscope_path, stacks)
         print(f'profile: {p["raw_size"]} bytes gzip\'d, {len(p["samples"])} samples, '
               f'{len(p["locations"])} locations, {len(p["mapping"])} mappings, '
@@ -358,6 +367,10 @@ def main():
             expect(wall['samples'], 'the wall-clock profile has no samples')
             names = set(wall['functions'].values())
             expect(LOOP in names, f'{LOOP} not in the wall-clock profile: {sorted(names)}')
+            expect(all('tid' in lb for lb in wall['labels']), 'a sample without its tid label')
+            states = [lb.get('state') for lb in wall['labels']]
+            expect(set(states) <= {None, 'blocked'}, f'state labels: {states}')
+            expect('blocked' in states, 'no sample labelled state=blocked (the nap)')
             print(f'wall-clock profile: {len(wall["samples"])} samples')
         else:
             print('no wall-clock profile: wall-clock sampling is not supported')

@@ -162,6 +162,8 @@ main(int argc, char **argv)
         return failed;
     check(r, "probe_sampler_start(PROBE_SAMPLE_WALL)");
     pprof_test_loop(100000000u);
+    struct timespec nap = {0, 50000000}; /* blocked: samples labelled state=blocked */
+    nanosleep(&nap, NULL);
     check(probe_sampler_stop(), "probe_sampler_stop");
     snap = probe_snapshot_take();
     if (!snap) {
