@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <ucontext.h>
 #include <sys/syscall.h>
@@ -90,6 +91,13 @@ sampler_handler(int sig, siginfo_t *si, void *uc)
     __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELEASE);
 out:
     errno = saved;
+}
+
+void
+slot_wait_handlers(struct slot *s)
+{
+    for (unsigned i = 0; i < 100000 && __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST); i++)
+        sched_yield();
 }
 
 int

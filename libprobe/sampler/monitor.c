@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/atomics.h"
+#include "core/clock.h"
 
 static pthread_t mon_thread;
 static int mon_running;         /* the thread exists (under timer.c's ctl_lock) */
@@ -24,15 +25,6 @@ static int mon_wall;
 static uint64_t mon_interval;   /* of its wake-ups */
 static pthread_mutex_t mon_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t mon_cv;
-
-static uint64_t
-mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* The number of threads, cheaply: /proc/self/task's link count is 2 + the threads.
  * 0 when it cannot be had (then every pass scans). */
@@ -48,7 +40,7 @@ static void *
 monitor_main(void *arg)
 {
     uint64_t self = (uint64_t)syscall(SYS_gettid);
-    uint64_t next = mono_ns() + mon_interval, next_discover = next, next_full = 0;
+    uint64_t next = clock_monotonic_ns() + mon_interval, next_discover = next, next_full = 0;
     int task_fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     unsigned long links = 0;
 
@@ -58,7 +50,7 @@ monitor_main(void *arg)
         struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
         if (pthread_cond_timedwait(&mon_cv, &mon_mu, &ts) != ETIMEDOUT)
             continue; /* woken to quit, or spuriously */
-        uint64_t now = mono_ns();
+        uint64_t now = clock_monotonic_ns();
         if (now < next)
             continue;
         /* Late (a loaded machine): the ticks missed are weighed in, not lost. */
@@ -86,7 +78,7 @@ monitor_main(void *arg)
             }
             /* At most 2% of a CPU: with thousands of threads, a scan of
              * /proc/self/task takes long enough to space them out. */
-            uint64_t took = mono_ns() - now;
+            uint64_t took = clock_monotonic_ns() - now;
             next_discover = now + (took * 50 > SAMPLER_DISCOVER_NS ? took * 50
                                                                    : SAMPLER_DISCOVER_NS);
         }

@@ -84,6 +84,11 @@ struct slot {
 
 extern pthread_mutex_t sampler_lock __attribute__((visibility("hidden")));
 
+/* Wait for the handlers running on @s (its in-flight count) to finish: bounded, so
+ * one stopped in a debugger, say, is not waited on forever. The caller has made sure
+ * new ones will not use what it is about to change (disarmed @s, withdrawn tables). */
+void slot_wait_handlers(struct slot *s);
+
 /* ring.c */
 int ring_init(struct ring *r, unsigned samples);
 void ring_free(struct ring *r);

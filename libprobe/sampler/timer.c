@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,10 +191,7 @@ release_slot(struct slot *s, int delete_timer)
     s->has_timer = 0;
     wall_close(s);
     __atomic_store_n(&s->armed, 0, __ATOMIC_SEQ_CST);
-    /* A handler that saw it armed is still writing its ring and counts: wait for it
-     * (bounded: one stopped in a debugger, say, is not waited on forever). */
-    for (unsigned i = 0; i < 100000 && __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST); i++)
-        sched_yield();
+    slot_wait_handlers(s); /* one that saw it armed still writes its ring and counts */
     agg_samples_drain(s);
     agg_samples_totals(s);
     memset(&s->hc, 0, sizeof(s->hc));

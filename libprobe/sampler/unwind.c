@@ -17,7 +17,6 @@
 #include "sampler.h"
 
 #include <link.h>
-#include <sched.h>
 #include <stddef.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -94,8 +93,7 @@ unwind_refresh_code(void)
     __atomic_store_n(&nranges, 0, __ATOMIC_SEQ_CST);
     cfi_unpublish();
     for (struct slot *s = load_acquire(&slot_list); s; s = load_acquire(&s->next))
-        for (unsigned i = 0; i < 100000 && __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST); i++)
-            sched_yield();
+        slot_wait_handlers(s);
     filling = 0;
     dl_iterate_phdr(add_module, NULL);
     /* Sorted by address, for a binary search (in_code runs once per stack word the

@@ -23,19 +23,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/atomics.h"
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "core/clock.h"
 
 static void
 wall_close_fd(int *fd)
@@ -100,7 +91,7 @@ wall_open(struct slot *s)
     if ((s->sys_fd = openat(task_dir, path, O_RDONLY | O_CLOEXEC)) < 0)
         return errno == ENOENT ? PROBE_ENOENT : errno == EMFILE ? PROBE_ENOSPC : PROBE_ENOTSUP;
     fds_held++;
-    s->look_wall = now_ns();
+    s->look_wall = clock_monotonic_ns();
     s->has_sched = busy_ns(s, &s->look_busy) == 0;
     s->wcache_key = s->wall_ticks = 0;
     s->wall_skip = s->wall_backoff = 0;
@@ -112,7 +103,7 @@ wall_reset(struct slot *s)
 {
     if (s->sys_fd < 0)
         return;
-    s->look_wall = now_ns();
+    s->look_wall = clock_monotonic_ns();
     s->has_sched = s->has_sched && busy_ns(s, &s->look_busy) == 0;
     s->wcache_key = s->wall_ticks = 0;
     s->wall_skip = s->wall_backoff = 0;
@@ -184,7 +175,7 @@ static void
 record_blocked(struct slot *s, uint64_t ticks, uintptr_t sp, uintptr_t pc, uint64_t key)
 {
     struct sample_rec *rec = s->wcache;
-    uint64_t now = now_ns(), busy = 0;
+    uint64_t now = clock_monotonic_ns(), busy = 0;
     int have_busy = s->has_sched && busy_ns(s, &busy) == 0;
     uint64_t ns = ticks * s->interval_ns;
 
