@@ -16,6 +16,7 @@ probe_init(void)
 {
     lifecycle_init();
     stream_install(); /* before autoreport_init() may start a stream */
+    symbolize_init();
     sampler_init();   /* hooks only: nothing samples until probe_sampler_start() */
 }
 

@@ -7,9 +7,7 @@
 
 #include <stdint.h>
 
-/* Marks a function reachable from a signal handler (STYLE.md): only
- * async-signal-safe calls, preallocated memory, errno preserved. */
-#define PROBE_SIGSAFE
+#include "attrs.h"
 
 #define WALK_MAX_THREADS 4096
 

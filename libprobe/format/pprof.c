@@ -23,7 +23,7 @@
 #include <zlib.h>
 
 #include "protobuf.h"
-#include "sampler/symbolize.h"
+#include "stack/symbolize.h"
 #include "writer.h"
 
 /* Fields of profile.proto. */

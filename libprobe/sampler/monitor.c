@@ -61,8 +61,7 @@ monitor_main(void *arg)
             wall_tick(ticks);
         if (now >= next_discover) {
             /* Modules loaded or unloaded: new unwind tables, no stale ones. */
-            if (unwind_code_changed())
-                unwind_refresh_code();
+            (void)modules_refresh_if_changed();
             /* A full scan when the thread count moved, and every
              * SAMPLER_FULL_SCAN_NS anyway (one thread exiting as another starts). */
             unsigned long now_links = thread_links(task_fd);

@@ -14,6 +14,9 @@
 
 #include "core/samples.h"
 #include "core/walk.h"
+#include "stack/modules.h"
+#include "stack/symbolize.h"
+#include "stack/unwind.h"
 
 #define SAMPLER_MAX_SCOPES 32
 #define SAMPLER_WORDS_PER_SAMPLE 32  /* buffer_samples counts samples of this size */
@@ -97,22 +100,6 @@ PROBE_SIGSAFE int ring_push(struct ring *r, const struct sample_rec *s);
 /* Pop the oldest sample into @out: 1, or 0 when empty. One drainer at a time. */
 int ring_pop(struct ring *r, struct sample_rec *out);
 
-/* unwind.c: the interrupted PC and its callers, innermost first. */
-/* Note where loaded code is, and its CFI tables: at start, and when a module was
- * loaded or unloaded since (unwind_code_changed). Outside any handler, never under
- * the sampler lock, one caller at a time (start, or the sampler thread). */
-void unwind_refresh_code(void);
-int unwind_code_changed(void);
-PROBE_SIGSAFE unsigned unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi,
-                                      uintptr_t *pcs, unsigned max);
-
-/* The callers of a thread blocked in the kernel, found by scanning its stack up
- * from @sp (read from another thread): @pc first, then return addresses, innermost
- * first. Heuristic: a word is taken when it returns just after a call into loaded
- * code; a frame-pointer chain is followed from the first frame record found. */
-unsigned unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uintptr_t hi,
-                     uintptr_t *pcs, unsigned max);
-
 /* wall.c: PROBE_SAMPLE_WALL's looks at blocked threads, under the sampler lock
  * (wall_tick takes it). */
 int wall_open(struct slot *s);
@@ -153,9 +140,6 @@ void agg_samples_forget(void);
 struct agg_copy;
 struct agg_copy *agg_samples_copy(uint64_t interval_ns, int mode, int running);
 struct sample_set *agg_samples_build(struct agg_copy *c);
-
-/* symbolize.c */
-const char *symbolize_pc(uintptr_t pc, int is_return, char *buf, size_t len);
 
 void sampler_init(void);
 

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "core/atomics.h"
-#include "symbolize.h"
 
 #ifndef sigev_notify_thread_id
 #define sigev_notify_thread_id _sigev_un._tid
@@ -422,7 +421,7 @@ probe_sampler_start(const probe_sampler_options *opts)
     /* Stopped, so no timer is armed: no handler reads the code tables. Not under
      * the sampler lock: dl_iterate_phdr() takes the loader lock, held by dlopen()
      * while a constructor's first use of libprobe waits for the sampler lock. */
-    unwind_refresh_code();
+    (void)modules_refresh(); /* busy: the old table stays, refreshed within 5 ms */
     pthread_mutex_lock(&sampler_lock);
     if ((rc = handler_install()) == 0) {
         cur = o;
@@ -519,7 +518,6 @@ on_reset(void)
 void
 sampler_init(void)
 {
-    symbolize_init(); /* first: its fork handlers' prepare runs after ours */
     store_release(&sampler_reset_hook, on_reset);
     store_release(&sampler_collect_hook, collect);
     store_release(&thread_start_hook, on_thread_start);

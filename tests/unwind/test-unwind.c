@@ -16,7 +16,7 @@
 #include <probe/sampler.h>
 
 #ifdef UNWIND_TEST_CFI
-#include "sampler/cfi.h"
+#include "stack/cfi.h"
 #endif
 
 /* Exported (not static) so that dladdr() names them; noinline, and work after each

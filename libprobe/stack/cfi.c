@@ -1,10 +1,9 @@
 /* DWARF CFI unwinding for x86-64 from a signal handler (see cfi.h).
  *
- * At refresh, dl_iterate_phdr() gives each module's PT_LOAD segments and its
- * PT_GNU_EH_FRAME (.eh_frame_hdr): version 1, a binary search table of
- * (initial location, FDE address) pairs encoded DW_EH_PE_datarel|DW_EH_PE_sdata4
- * (what GNU ld, gold, lld and mold write); modules with any other table are
- * skipped. The modules are kept sorted by address in a static array.
+ * At refresh (modules.c), each module's PT_GNU_EH_FRAME (.eh_frame_hdr) is parsed
+ * here: version 1, a binary search table of (initial location, FDE address) pairs
+ * encoded DW_EH_PE_datarel|DW_EH_PE_sdata4 (what GNU ld, gold, lld and mold write);
+ * modules with any other table have none.
  *
  * On the signal side: the module whose executable segment holds the PC, the last
  * table entry at or below it, the FDE there and its CIE, their instructions run up
@@ -17,7 +16,6 @@
  * segments, every stack read inside the thread's [lo, hi); every loop is bounded. */
 #include "cfi.h"
 
-#include <link.h>
 #include <stddef.h>
 
 #include "core/atomics.h"
@@ -48,24 +46,6 @@
 #define CFI_MAX_OPS 65536       /* instructions run per record */
 #define CFI_MAX_AUG 8           /* augmentation string length */
 
-struct segment {
-    uintptr_t lo, hi;
-    int exec;
-};
-
-struct module {
-    uintptr_t text_lo, text_hi; /* the executable segments' span: the sort key */
-    unsigned nseg;
-    struct segment seg[CFI_MAX_SEGMENTS];
-    uintptr_t hdr;              /* .eh_frame_hdr: the table's datarel base */
-    uintptr_t table;            /* (int32 initial location, int32 FDE) pairs */
-    uint32_t count;
-};
-
-static struct module modules[CFI_MAX_MODULES];
-static unsigned nmodules;       /* published count, read by handlers */
-static unsigned filling;        /* while dl_iterate_phdr runs */
-
 /* ---- bounded reads ------------------------------------------------------------ */
 
 /* Is [a, a + len) inside one of @m's segments? */
@@ -76,7 +56,7 @@ mod_readable(const struct module *m, uintptr_t a, uintptr_t len)
         if (a >= m->seg[i].lo && a <= m->seg[i].hi && len <= m->seg[i].hi - a)
             return 1;
     }
-    return 0;
+    return 0; /* history entries have no segments read: their memory is gone */
 }
 
 /* A cursor over a checked span of a module: reads past @end set @bad. */
@@ -487,35 +467,10 @@ advance:
 
 /* ---- lookup ------------------------------------------------------------------- */
 
-/* The module whose executable segment holds @pc, or NULL. */
-static PROBE_SIGSAFE const struct module *
-module_of(uintptr_t pc)
-{
-    unsigned n = load_acquire(&nmodules), a = 0, b = n;
-
-    while (a < b) { /* the first module starting above pc */
-        unsigned mid = a + (b - a) / 2;
-        if (modules[mid].text_lo <= pc)
-            a = mid + 1;
-        else
-            b = mid;
-    }
-    if (a == 0)
-        return NULL;
-    const struct module *m = &modules[a - 1];
-    if (pc >= m->text_hi)
-        return NULL;
-    for (unsigned i = 0; i < m->nseg; i++) {
-        if (m->seg[i].exec && pc >= m->seg[i].lo && pc < m->seg[i].hi)
-            return m;
-    }
-    return NULL;
-}
-
 static PROBE_SIGSAFE int32_t
 table_word(const struct module *m, uint32_t i)
 {
-    struct cursor c = {m->table + (uintptr_t)i * 4, m->table + (uintptr_t)i * 4 + 4, 0};
+    struct cursor c = {m->cfi_table + (uintptr_t)i * 4, m->cfi_table + (uintptr_t)i * 4 + 4, 0};
 
     return (int32_t)(uint32_t)rd_le(&c, 4);
 }
@@ -524,24 +479,45 @@ table_word(const struct module *m, uint32_t i)
 static PROBE_SIGSAFE uintptr_t
 fde_search(const struct module *m, uintptr_t pc)
 {
-    uint32_t a = 0, b = m->count;
+    uint32_t a = 0, b = m->cfi_count;
 
     while (a < b) { /* the first entry starting above pc */
         uint32_t mid = a + (b - a) / 2;
-        if (m->hdr + (uintptr_t)(intptr_t)table_word(m, 2 * mid) <= pc)
+        if (m->eh_hdr + (uintptr_t)(intptr_t)table_word(m, 2 * mid) <= pc)
             a = mid + 1;
         else
             b = mid;
     }
     if (a == 0)
         return 0;
-    return m->hdr + (uintptr_t)(intptr_t)table_word(m, 2 * (a - 1) + 1);
+    return m->eh_hdr + (uintptr_t)(intptr_t)table_word(m, 2 * (a - 1) + 1);
+}
+
+/* The module of @t with an unwind table for @pc, or NULL. */
+static PROBE_SIGSAFE const struct module *
+module_of(const struct module_table *t, uintptr_t pc)
+{
+    const struct module *m = modules_of_pc(t, pc);
+
+    return m && m->cfi_count ? m : NULL;
+}
+
+PROBE_SIGSAFE int
+cfi_has_table_in(const struct module_table *t, uintptr_t pc)
+{
+    return module_of(t, pc) != NULL;
 }
 
 PROBE_SIGSAFE int
 cfi_has_table(uintptr_t pc)
 {
-    return module_of(pc) != NULL;
+    unsigned token;
+    const struct module_table *t = modules_enter(&token);
+    int r = t && cfi_has_table_in(t, pc);
+
+    if (t)
+        modules_leave(token);
+    return r;
 }
 
 /* The word at @a on the stack [lo, hi), aligned. Not instrumented: a frame's saved
@@ -556,10 +532,11 @@ stack_word(uintptr_t a, uintptr_t lo, uintptr_t hi, uintptr_t *out)
 }
 
 PROBE_SIGSAFE enum cfi_result
-cfi_step(struct cfi_regs *regs, int is_return, uintptr_t lo, uintptr_t hi)
+cfi_step_in(const struct module_table *t, struct cfi_regs *regs, int is_return,
+            uintptr_t lo, uintptr_t hi)
 {
     uintptr_t pc = regs->pc - (is_return ? 1 : 0);
-    const struct module *m = module_of(pc);
+    const struct module *m = module_of(t, pc);
     struct cie cie;
     struct cursor c;
 
@@ -623,105 +600,81 @@ cfi_step(struct cfi_regs *regs, int is_return, uintptr_t lo, uintptr_t hi)
     return CFI_STEPPED;
 }
 
+PROBE_SIGSAFE enum cfi_result
+cfi_step(struct cfi_regs *regs, int is_return, uintptr_t lo, uintptr_t hi)
+{
+    unsigned token;
+    const struct module_table *t = modules_enter(&token);
+    enum cfi_result r = t ? cfi_step_in(t, regs, is_return, lo, hi) : CFI_NONE;
+
+    if (t)
+        modules_leave(token);
+    return r;
+}
+
 /* ---- refresh ------------------------------------------------------------------ */
 
-/* Parse .eh_frame_hdr at @m->hdr: 1 if it has the table we search. */
-static int
-parse_hdr(struct module *m)
+void
+cfi_parse_table(struct module *m)
 {
-    struct cursor c = {m->hdr, m->hdr + 4, 0};
+    struct cursor c = {m->eh_hdr, m->eh_hdr + 4, 0};
 
-    if (!mod_readable(m, m->hdr, 4))
-        return 0;
+    m->cfi_table = 0;
+    m->cfi_count = 0;
+    if (!m->eh_hdr || !mod_readable(m, m->eh_hdr, 4))
+        return;
     uint8_t version = rd_u8(&c), frame_enc = rd_u8(&c), count_enc = rd_u8(&c),
             table_enc = rd_u8(&c);
     if (version != 1 || table_enc != (PE_DATAREL | PE_SDATA4) || count_enc == PE_OMIT)
-        return 0;
+        return;
     /* The two encoded fields: at most 2 x 10 bytes (LEB128), checked as read. */
     c.end = c.p;
     for (unsigned i = 0; i < 20 && mod_readable(m, c.end, 1); i++)
         c.end++;
-    (void)rd_ptr(&c, frame_enc, m->hdr, 1);
-    uint64_t count = rd_ptr(&c, count_enc, m->hdr, 1);
+    (void)rd_ptr(&c, frame_enc, m->eh_hdr, 1);
+    uint64_t count = rd_ptr(&c, count_enc, m->eh_hdr, 1);
     if (c.bad || count == 0 || count > UINT32_MAX / 2 ||
         !mod_readable(m, c.p, (uintptr_t)count * 8))
-        return 0;
-    m->table = c.p;
-    m->count = (uint32_t)count;
-    return 1;
-}
-
-static int
-add_module(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    struct module *m = &modules[filling];
-    uintptr_t hdr = 0;
-
-    (void)size;
-    (void)arg;
-    if (filling >= CFI_MAX_MODULES)
-        return 1; /* the rest have no table: frame pointers for them */
-    m->nseg = 0;
-    m->text_lo = UINTPTR_MAX;
-    m->text_hi = 0;
-    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_GNU_EH_FRAME)
-            hdr = lo;
-        if (ph->p_type != PT_LOAD || m->nseg == CFI_MAX_SEGMENTS)
-            continue;
-        struct segment *s = &m->seg[m->nseg++];
-        s->lo = lo;
-        s->hi = lo + ph->p_memsz;
-        s->exec = (ph->p_flags & PF_X) != 0;
-        if (s->exec && s->lo < m->text_lo)
-            m->text_lo = s->lo;
-        if (s->exec && s->hi > m->text_hi)
-            m->text_hi = s->hi;
-    }
-    m->hdr = hdr;
-    if (hdr && m->text_lo < m->text_hi && parse_hdr(m))
-        filling++;
-    return 0;
-}
-
-/* Called at start, under the sampler lock, while no timer is armed: no handler
- * reads the modules meanwhile (the count is 0 while they are rewritten). */
-void
-cfi_unpublish(void)
-{
-    __atomic_store_n(&nmodules, 0, __ATOMIC_SEQ_CST);
+        return;
+    m->cfi_table = c.p;
+    m->cfi_count = (uint32_t)count;
 }
 
 void
 cfi_refresh(void)
 {
-    store_release(&nmodules, 0);
-    filling = 0;
-    dl_iterate_phdr(add_module, NULL);
-    /* Sorted by address, for module_of()'s binary search (insertion: few modules,
-     * mostly in order already). */
-    for (unsigned i = 1; i < filling; i++) {
-        struct module m = modules[i];
-        unsigned j = i;
-        for (; j > 0 && modules[j - 1].text_lo > m.text_lo; j--)
-            modules[j] = modules[j - 1];
-        modules[j] = m;
-    }
-    store_release(&nmodules, filling);
+    (void)modules_refresh();
 }
 
 #else /* not x86-64: no CFI, frame pointers only */
 
 void
-cfi_unpublish(void)
+cfi_parse_table(struct module *m)
 {
+    m->cfi_table = 0;
+    m->cfi_count = 0;
 }
 
 void
 cfi_refresh(void)
 {
+    (void)modules_refresh();
+}
+
+PROBE_SIGSAFE enum cfi_result
+cfi_step_in(const struct module_table *t, struct cfi_regs *regs, int is_return,
+            uintptr_t lo, uintptr_t hi)
+{
+    (void)t;
+    return cfi_step(regs, is_return, lo, hi);
+}
+
+PROBE_SIGSAFE int
+cfi_has_table_in(const struct module_table *t, uintptr_t pc)
+{
+    (void)t;
+    (void)pc;
+    return 0;
 }
 
 PROBE_SIGSAFE enum cfi_result

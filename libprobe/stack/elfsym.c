@@ -29,6 +29,8 @@
 
 #include <probe/common.h>
 
+#include "core/atomics.h"
+
 #define ELFSYM_MAX_MODULES 64
 #define ELFSYM_MAX_BYTES ((size_t)256 << 20)
 
@@ -49,8 +51,9 @@ struct elfsym_fn {
 
 struct elfsym_cached {
     char *path;             /* NULL: a free slot */
+    int pinned;             /* published for signal handlers: never evicted */
     uintptr_t bias;
-    unsigned char build_id[ELFSYM_BUILD_ID_MAX]; /* the loaded module's: with path */
+    unsigned char build_id[MODULES_BUILD_ID_MAX]; /* the loaded module's: with path */
     unsigned build_id_len;  /* and bias, what makes an entry the same module */
     uint64_t used;          /* LRU clock at the last lookup */
     struct elfsym_fn *fns;  /* sorted by start; NULL when the module has none */
@@ -63,146 +66,6 @@ static pthread_mutex_t elfsym_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct elfsym_cached elfsym_cache[ELFSYM_MAX_MODULES];
 static uint64_t elfsym_clock;
 static size_t elfsym_bytes;
-
-/* ---- the loaded modules --------------------------------------------------------- */
-
-struct elfsym_find {
-    uintptr_t addr;
-    struct elfsym_module *out;
-    int index;
-    int found;
-};
-
-/* The GNU build-id in the notes [p, p + len): its length, or 0. */
-static unsigned
-elfsym_note_build_id(const unsigned char *p, size_t len, unsigned char *out)
-{
-    size_t at = 0;
-
-    while (len - at >= sizeof(ElfW(Nhdr))) {
-        ElfW(Nhdr) nh;
-        memcpy(&nh, p + at, sizeof(nh));
-        at += sizeof(nh);
-        size_t name = (nh.n_namesz + 3u) & ~(size_t)3, desc = (nh.n_descsz + 3u) & ~(size_t)3;
-        if (name > len - at || desc > len - at - name)
-            return 0;
-        if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-            memcmp(p + at, "GNU", 4) == 0 && nh.n_descsz > 0 &&
-            nh.n_descsz <= ELFSYM_BUILD_ID_MAX) {
-            memcpy(out, p + at + name, nh.n_descsz);
-            return nh.n_descsz;
-        }
-        at += name + desc;
-    }
-    return 0;
-}
-
-/* The absolute path of the file mapped at @addr, from /proc/self/maps: -1 if none
- * (the vDSO, anonymous memory). " (deleted)" is dropped: the build-id check then
- * tells whether the file at the path is still the one mapped. */
-static int
-elfsym_maps_path(uintptr_t addr, char *out, size_t len)
-{
-    char line[4096 + 128];
-    FILE *f = fopen("/proc/self/maps", "re");
-    int r = -1;
-
-    if (!f)
-        return -1;
-    while (r < 0 && fgets(line, sizeof(line), f)) {
-        unsigned long a, b;
-        int at = 0;
-        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &a, &b, &at) < 2 || !at ||
-            addr < a || addr >= b)
-            continue;
-        char *path = line + at;
-        path[strcspn(path, "\n")] = '\0';
-        char *deleted = strstr(path, " (deleted)");
-        if (deleted && !deleted[10])
-            *deleted = '\0';
-        if (path[0] == '/' && strlen(path) < len) {
-            strcpy(out, path);
-            r = 0;
-        }
-        break;
-    }
-    fclose(f);
-    return r;
-}
-
-static int
-elfsym_find_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-    struct elfsym_find *f = data;
-    int index = f->index++;
-    struct elfsym_module *m = f->out;
-
-    (void)size;
-    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-
-        if (ph->p_type != PT_LOAD || f->addr - start >= ph->p_memsz)
-            continue;
-        /* The loader lists the program itself first, with no name; a name without
-         * a leading '/' (the vDSO, dlopen("./x.so") before a chdir) is not a path to
-         * open as it stands: /proc/self/maps has the mapped file's. */
-        const char *name = info->dlpi_name;
-        m->main_program = index == 0;
-        if (index == 0)
-            strcpy(m->path, "/proc/self/exe");
-        else if (name && name[0] == '/' && strlen(name) < sizeof(m->path))
-            strcpy(m->path, name);
-        else if (elfsym_maps_path(f->addr, m->path, sizeof(m->path)) < 0)
-            return 1; /* no file */
-        m->bias = info->dlpi_addr;
-        m->addr = f->addr;
-        m->build_id_len = 0;
-        for (ElfW(Half) k = 0; k < info->dlpi_phnum && !m->build_id_len; k++)
-            if (info->dlpi_phdr[k].p_type == PT_NOTE)
-                m->build_id_len = elfsym_note_build_id(
-                    (const unsigned char *)(info->dlpi_addr + info->dlpi_phdr[k].p_vaddr),
-                    info->dlpi_phdr[k].p_memsz, m->build_id);
-        f->found = 1;
-        return 1;
-    }
-    return 0;
-}
-
-int
-elfsym_find_module(uintptr_t addr, struct elfsym_module *out)
-{
-    struct elfsym_module m;
-    struct elfsym_find f = {.addr = addr, .out = &m};
-
-    dl_iterate_phdr(elfsym_find_cb, &f);
-    if (!f.found)
-        return PROBE_ENOENT;
-    *out = m;
-    return 0;
-}
-
-static int
-elfsym_generation_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-    uint64_t *out = data;
-
-    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs))
-        *out = (uint64_t)info->dlpi_adds + (uint64_t)info->dlpi_subs;
-    return 1;
-}
-
-uint64_t
-elfsym_generation(void)
-{
-    static uint64_t unknown;
-    uint64_t gen = UINT64_MAX;
-
-    dl_iterate_phdr(elfsym_generation_cb, &gen);
-    if (gen == UINT64_MAX) /* an old loader without the counts: always refresh */
-        gen = __atomic_add_fetch(&unknown, 1, __ATOMIC_RELAXED) | (1ull << 63);
-    return gen;
-}
 
 /* ---- reading a file's .symtab --------------------------------------------------- */
 
@@ -235,7 +98,7 @@ elfsym_file_build_id(const unsigned char *map, size_t size, const ElfW(Shdr) *sh
         if (sh[i].sh_type != SHT_NOTE || sh[i].sh_offset > size ||
             sh[i].sh_size > size - sh[i].sh_offset)
             continue;
-        unsigned n = elfsym_note_build_id(map + sh[i].sh_offset, sh[i].sh_size, out);
+        unsigned n = modules_note_build_id(map + sh[i].sh_offset, sh[i].sh_size, out);
         if (n)
             return n;
     }
@@ -264,15 +127,20 @@ elfsym_parse(const unsigned char *map, size_t size, struct elfsym_cached *e)
         return PROBE_ENOENT;
 
     /* The file must be the module loaded: same build-id (when it has one). */
-    unsigned char id[ELFSYM_BUILD_ID_MAX];
+    unsigned char id[MODULES_BUILD_ID_MAX];
     unsigned idlen = elfsym_file_build_id(map, size, sh, shnum, id);
     if (idlen != e->build_id_len || memcmp(id, e->build_id, idlen) != 0)
         return PROBE_ENOENT;
 
     const ElfW(Shdr) *symtab = NULL, *strtab;
 
+    /* .symtab, else (a stripped library) .dynsym: what dladdr() would find, read
+     * here so that the fault dumper needs no dladdr(). */
     for (size_t i = 0; i < shnum && !symtab; i++)
         if (sh[i].sh_type == SHT_SYMTAB)
+            symtab = &sh[i];
+    for (size_t i = 0; i < shnum && !symtab; i++)
+        if (sh[i].sh_type == SHT_DYNSYM)
             symtab = &sh[i];
     if (!symtab || symtab->sh_entsize != sizeof(ElfW(Sym)) || symtab->sh_link >= shnum ||
         !elfsym_section_ok(symtab, size, _Alignof(ElfW(Sym))))
@@ -349,7 +217,7 @@ elfsym_parse(const unsigned char *map, size_t size, struct elfsym_cached *e)
 /* Read @path's functions into @e (an empty slot). A file without any is cached too,
  * empty, so as not to be read again. */
 static int
-elfsym_load(const char *path, const struct elfsym_module *m, struct elfsym_cached *e)
+elfsym_load(const char *path, const struct module *m, struct elfsym_cached *e)
 {
     int r = PROBE_ENOENT;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -393,7 +261,7 @@ elfsym_evict(struct elfsym_cached *e)
 
 /* The cached module @path at @bias, read if new (lock held). NULL: out of memory. */
 static struct elfsym_cached *
-elfsym_get(const struct elfsym_module *m)
+elfsym_get(const struct module *m)
 {
     struct elfsym_cached *free_slot = NULL, *oldest = NULL;
 
@@ -411,9 +279,11 @@ elfsym_get(const struct elfsym_module *m)
             e->used = ++elfsym_clock;
             return e;
         }
-        if (!oldest || e->used < oldest->used)
+        if (!e->pinned && (!oldest || e->used < oldest->used))
             oldest = e;
     }
+    if (!free_slot && !oldest)
+        return NULL; /* every slot pinned */
     if (!free_slot) {
         elfsym_evict(oldest);
         free_slot = oldest;
@@ -421,15 +291,14 @@ elfsym_get(const struct elfsym_module *m)
 
     struct elfsym_cached *e = free_slot;
 
-    int r = elfsym_load(m->path, m, e);
-    char mapped[4096];
-    /* The main program through an explicit loader: /proc/self/exe is the loader,
-     * whose build-id is not the program's. Its mapped file is in the maps. */
-    if (r == 0 && !e->nfns && m->main_program &&
-        elfsym_maps_path(m->addr, mapped, sizeof(mapped)) == 0) {
+    /* The main program through /proc/self/exe, which names the running file even
+     * if it was replaced; but started through an explicit loader, that is the
+     * loader, whose build-id is not the program's: then its mapped file's path. */
+    int r = elfsym_load(m->main_program ? "/proc/self/exe" : m->path, m, e);
+    if (r == 0 && !e->nfns && m->main_program) {
         free(e->path);
         e->path = NULL;
-        r = elfsym_load(mapped, m, e);
+        r = elfsym_load(m->path, m, e);
     }
     if (r < 0)
         return NULL;
@@ -440,7 +309,7 @@ elfsym_get(const struct elfsym_module *m)
         struct elfsym_cached *lru = NULL;
 
         for (size_t i = 0; i < ELFSYM_MAX_MODULES; i++)
-            if (elfsym_cache[i].path && &elfsym_cache[i] != e &&
+            if (elfsym_cache[i].path && &elfsym_cache[i] != e && !elfsym_cache[i].pinned &&
                 (!lru || elfsym_cache[i].used < lru->used))
                 lru = &elfsym_cache[i];
         if (!lru)
@@ -485,10 +354,10 @@ elfsym_search(const struct elfsym_cached *e, uint64_t rel)
 int
 elfsym_lookup(uintptr_t addr, char *buf, size_t len)
 {
-    struct elfsym_module m;
+    struct module m;
     int r = PROBE_ENOENT;
 
-    if (len == 0 || elfsym_find_module(addr, &m) < 0)
+    if (len == 0 || modules_find(addr, &m) < 0)
         return PROBE_ENOENT;
     pthread_mutex_lock(&elfsym_lock);
 
@@ -512,6 +381,105 @@ elfsym_lookup(uintptr_t addr, char *buf, size_t len)
     }
     pthread_mutex_unlock(&elfsym_lock);
     return r;
+}
+
+/* ---- pinned tables, for signal handlers ----------------------------------------- */
+
+/* A cached module's table, published for lock-free readers: appended only, and its
+ * cache entry is never evicted, so what a reader sees stays valid. */
+struct elfsym_pinned {
+    uintptr_t bias, text_lo;
+    unsigned char build_id[MODULES_BUILD_ID_MAX];
+    unsigned build_id_len;
+    const struct elfsym_fn *fns;
+    size_t nfns;
+    const char *names;
+};
+
+#define ELFSYM_MAX_PINNED (ELFSYM_MAX_MODULES * 3 / 4) /* the rest stay for snapshots */
+
+static struct elfsym_pinned pinned[ELFSYM_MAX_PINNED];
+static unsigned npinned;        /* published with release */
+
+static int
+pinned_is(const struct elfsym_pinned *p, const struct module *m)
+{
+    return p->bias == m->bias && p->text_lo == m->text_lo &&
+           p->build_id_len == m->build_id_len &&
+           memcmp(p->build_id, m->build_id, m->build_id_len) == 0;
+}
+
+int
+elfsym_pin_loaded(void)
+{
+    unsigned token, n;
+    const struct module_table *t = modules_enter(&token);
+    struct module *copy;
+    int r = 0;
+
+    if (!t)
+        return PROBE_ENOENT;
+    /* A copy: reading the files takes long, and a refresh waits for readers. */
+    n = t->n;
+    copy = malloc((n ? n : 1) * sizeof(*copy));
+    if (copy)
+        memcpy(copy, t->m, n * sizeof(*copy));
+    modules_leave(token);
+    if (!copy)
+        return PROBE_ENOMEM;
+    pthread_mutex_lock(&elfsym_lock);
+    for (unsigned i = 0; i < n; i++) {
+        const struct module *m = &copy[i];
+        unsigned k;
+        for (k = 0; k < npinned && !pinned_is(&pinned[k], m); k++)
+            ;
+        if (k < npinned)
+            continue;
+        if (npinned == ELFSYM_MAX_PINNED) {
+            r = PROBE_ENOMEM;
+            break;
+        }
+        struct elfsym_cached *e = elfsym_get(m);
+        if (!e) {
+            r = PROBE_ENOMEM;
+            continue;
+        }
+        e->pinned = 1;
+        struct elfsym_pinned *p = &pinned[npinned];
+        p->bias = m->bias;
+        p->text_lo = m->text_lo;
+        memcpy(p->build_id, m->build_id, m->build_id_len);
+        p->build_id_len = m->build_id_len;
+        p->fns = e->fns;
+        p->nfns = e->nfns;
+        p->names = e->names;
+        store_release(&npinned, npinned + 1);
+    }
+    pthread_mutex_unlock(&elfsym_lock);
+    free(copy);
+    return r;
+}
+
+PROBE_SIGSAFE int
+elfsym_lookup_pinned(const struct module *m, uintptr_t addr, const char **ret_name,
+                     uintptr_t *ret_offset)
+{
+    unsigned n = load_acquire(&npinned);
+
+    for (unsigned k = 0; k < n; k++) {
+        const struct elfsym_pinned *p = &pinned[k];
+        if (!pinned_is(p, m))
+            continue;
+        struct elfsym_cached e = {.fns = (struct elfsym_fn *)p->fns, .nfns = p->nfns};
+        uint64_t rel = (uint64_t)(addr - m->bias);
+        const struct elfsym_fn *fn = elfsym_search(&e, rel);
+        if (!fn)
+            return PROBE_ENOENT;
+        *ret_name = p->names + fn->name;
+        *ret_offset = (uintptr_t)(rel - fn->start);
+        return 0;
+    }
+    return PROBE_ENOENT;
 }
 
 /* fork(): no other thread may hold the cache's lock across it (symbolize.c). */

@@ -1,8 +1,5 @@
-/* Names for sampled addresses, at snapshot time (never in the handler): the symbol
- * dladdr(3) finds (.dynsym), else the module's own symbol table (.symtab, elfsym.c),
- * else, with libdw, its separate debugging information (debuginfo.c), else
- * "module+0xoffset" from the module's load address. */
-#include "sampler.h"
+/* Names and lines for code addresses, at snapshot time (never in a handler): see
+ * symbolize.h for the order in which names are tried. */
 #include "symbolize.h"
 
 #include <dlfcn.h>
@@ -11,6 +8,7 @@
 #include <string.h>
 
 #include "elfsym.h"
+#include "modules.h"
 #ifdef PROBE_HAVE_LIBDW
 #include "debuginfo.h"
 #endif
@@ -31,7 +29,12 @@ symbolize_pc(uintptr_t pc, int is_return, char *buf, size_t len)
     if (debuginfo_name(at, buf, len) == 0)
         return buf;
 #endif
-    if (info.dli_fname && info.dli_fname[0]) {
+    struct module m;
+    if (modules_find(at, &m) == 0) {
+        const char *base = strrchr(m.path, '/');
+        base = base ? base + 1 : m.path[0] ? m.path : "[unknown]";
+        snprintf(buf, len, "%s+0x%lx", base, (unsigned long)(at - m.bias));
+    } else if (info.dli_fname && info.dli_fname[0]) {
         const char *base = strrchr(info.dli_fname, '/');
         base = base ? base + 1 : info.dli_fname;
         snprintf(buf, len, "%s+0x%lx", base,
@@ -61,6 +64,7 @@ symbolize_line(uintptr_t pc, int is_return, const char **ret_file, unsigned *ret
 static void
 fork_prepare(void)
 {
+    modules_fork_lock(1);
     elfsym_fork_lock(1);
 #ifdef PROBE_HAVE_LIBDW
     debuginfo_fork_lock(1);
@@ -74,10 +78,18 @@ fork_done(void)
     debuginfo_fork_lock(0);
 #endif
     elfsym_fork_lock(0);
+    modules_fork_lock(0);
+}
+
+static void
+fork_child(void)
+{
+    fork_done();
+    modules_atfork_child();
 }
 
 void
 symbolize_init(void)
 {
-    pthread_atfork(fork_prepare, fork_done, fork_done);
+    pthread_atfork(fork_prepare, fork_done, fork_child);
 }

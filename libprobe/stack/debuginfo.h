@@ -2,8 +2,8 @@
  * libdwfl (built only with the "libdw" option): separate debuginfo files
  * (/usr/lib/debug) and DWARF line tables. Snapshot time only, never in a signal
  * handler; thread-safe (one mutex around the one Dwfl session). */
-#ifndef PROBE_SAMPLER_DEBUGINFO_H
-#define PROBE_SAMPLER_DEBUGINFO_H
+#ifndef PROBE_STACK_DEBUGINFO_H
+#define PROBE_STACK_DEBUGINFO_H
 
 #include <stddef.h>
 #include <stdint.h>

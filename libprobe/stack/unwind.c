@@ -1,23 +1,23 @@
 /* Unwinding from a signal's ucontext, bounded by the thread's stack: no read outside
  * [lo, hi), frames strictly moving up the stack, a bounded count.
  *
- * Each frame is unwound by its DWARF CFI when its module's .eh_frame_hdr was
- * recorded at start (cfi.c: code built without frame pointers, gcc -O2's default);
+ * Each frame is unwound by its DWARF CFI when its module's .eh_frame_hdr is in the
+ * module table (cfi.c: code built without frame pointers, gcc -O2's default);
  * else, or when its rules are ones cfi.c does not follow (PLT entries, CFA
- * expressions), by its frame pointer. Modules loaded after probe_sampler_start()
- * have no table until the next start, so their frames take the frame-pointer step;
- * a module dlclose()d after start leaves a stale table whose memory a sample could
- * read (a hazard noted in cfi.h, not solved).
+ * expressions), by its frame pointer. The table is held (modules_enter) for the
+ * whole walk: a refresh does not rewrite it meanwhile.
  *
  * Compilers leave leaf functions without a frame even with -fno-omit-frame-pointer,
  * so the frame chain skips the leaf's caller. When the interrupted frame has no
  * usable CFI, its caller's return address is then taken from the top of the stack:
  * when it points into loaded code just after a call instruction, and the frame
  * chain does not already have it. */
-#include "sampler.h"
+#include "unwind.h"
 
-#include <link.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <ucontext.h>
@@ -25,111 +25,22 @@
 #include "cfi.h"
 #include "core/atomics.h"
 
-#define UNWIND_CODE_RANGES 512
-
 /* The walk reads raw stack words (saved frame pointers, return addresses, the word
  * at the top of the stack), which may lie in an ASan redzone of the interrupted
  * frame: bounded reads of mapped memory, not bugs for ASan to report. */
 #define RAW_STACK_READ __attribute__((no_sanitize_address))
 
-struct code_range {
-    uintptr_t lo, hi;
-};
-
-static struct code_range ranges[UNWIND_CODE_RANGES];
-static unsigned nranges;        /* published count, read by handlers */
-static unsigned filling;        /* while dl_iterate_phdr runs */
-
-/* dl_iterate_phdr's load and unload counts at the last refresh. */
-static unsigned long long seen_adds, seen_subs;
-
-static int
-add_module(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)arg;
-    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
-        seen_adds = info->dlpi_adds;
-        seen_subs = info->dlpi_subs;
-    }
-    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || filling >= UNWIND_CODE_RANGES)
-            continue;
-        ranges[filling].lo = info->dlpi_addr + ph->p_vaddr;
-        ranges[filling].hi = ranges[filling].lo + ph->p_memsz;
-        filling++;
-    }
-    return 0;
-}
-
-static int
-counts_cb(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    int *changed = arg;
-
-    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs))
-        *changed = info->dlpi_adds != seen_adds || info->dlpi_subs != seen_subs;
-    return 1; /* the counts are the same in every entry: one is enough */
-}
-
-int
-unwind_code_changed(void)
-{
-    int changed = 0;
-
-    dl_iterate_phdr(counts_cb, &changed);
-    return changed;
-}
-
-/* Rebuild the code ranges and CFI tables: at start, while no timer is armed, and by
- * the sampler thread when a module was loaded or unloaded. The tables are withdrawn
- * first, then every handler still using them is waited for (slots' in-flight
- * counts), so none reads a table being rewritten, nor, after a dlclose(), one that
- * names unmapped code for longer than the sampler thread takes to notice (its scan
- * interval). Never under the sampler lock: dl_iterate_phdr takes the loader lock. */
-void
-unwind_refresh_code(void)
-{
-    __atomic_store_n(&nranges, 0, __ATOMIC_SEQ_CST);
-    cfi_unpublish();
-    for (struct slot *s = load_acquire(&slot_list); s; s = load_acquire(&s->next))
-        slot_wait_handlers(s);
-    filling = 0;
-    dl_iterate_phdr(add_module, NULL);
-    /* Sorted by address, for a binary search (in_code runs once per stack word the
-     * wall thread scans). Few ranges: an insertion sort. */
-    for (unsigned i = 1; i < filling; i++) {
-        struct code_range r = ranges[i];
-        unsigned j = i;
-        for (; j > 0 && ranges[j - 1].lo > r.lo; j--)
-            ranges[j] = ranges[j - 1];
-        ranges[j] = r;
-    }
-    store_release(&nranges, filling);
-    cfi_refresh();
-}
-
 static PROBE_SIGSAFE int
-in_code(uintptr_t a)
+in_code(const struct module_table *t, uintptr_t a)
 {
-    unsigned lo = 0, hi = load_acquire(&nranges);
-
-    /* The last range starting at or below @a is the only one that may hold it. */
-    while (lo < hi) {
-        unsigned mid = lo + (hi - lo) / 2;
-        if (ranges[mid].lo <= a)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo > 0 && a < ranges[lo - 1].hi;
+    return modules_of_pc(t, a) != NULL;
 }
 
 /* @ra returns from a direct call (E8 rel32) or an indirect one (FF /2). */
 static PROBE_SIGSAFE int
-after_call(uintptr_t ra)
+after_call(const struct module_table *t, uintptr_t ra)
 {
-    if (!in_code(ra) || !in_code(ra - 7))
+    if (!in_code(t, ra) || !in_code(t, ra - 7))
         return 0;
     const unsigned char *p = (const unsigned char *)ra;
     if (p[-5] == 0xE8)
@@ -145,7 +56,7 @@ after_call(uintptr_t ra)
  * with CFI (whose rules we could not follow here), rbp is likely a general register:
  * the return address must then be one, just after a call. */
 static PROBE_SIGSAFE RAW_STACK_READ int
-fp_step(struct cfi_regs *r, int is_return, uintptr_t hi)
+fp_step(const struct module_table *t, struct cfi_regs *r, int is_return, uintptr_t hi)
 {
     uintptr_t fp = r->fp;
 
@@ -153,7 +64,7 @@ fp_step(struct cfi_regs *r, int is_return, uintptr_t hi)
         return 0;
     const uintptr_t *frame = (const uintptr_t *)fp;
     uintptr_t next = frame[0], ret = frame[1];
-    if (!ret || (cfi_has_table(r->pc - (is_return ? 1 : 0)) && !after_call(ret)))
+    if (!ret || (cfi_has_table_in(t, r->pc - (is_return ? 1 : 0)) && !after_call(t, ret)))
         return 0;
     r->pc = ret;
     r->sp = fp + 2 * sizeof(uintptr_t);
@@ -166,10 +77,11 @@ unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
                unsigned max)
 {
     const ucontext_t *uc = ucontext;
-    unsigned n = 0;
+    unsigned n = 0, token;
 
     if (!uc || max == 0)
         return 0;
+    const struct module_table *t = modules_enter(&token);
 #if defined(__x86_64__)
     struct cfi_regs r = {
         .pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
@@ -179,10 +91,10 @@ unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
 
     pcs[n++] = r.pc;
     if (r.sp < lo || r.sp >= hi || hi - lo < 2 * sizeof(uintptr_t))
-        return n; /* not on the thread's stack (a coroutine, an alternate stack) */
+        goto out; /* not on the thread's stack (a coroutine, an alternate stack) */
     /* One frame per turn, each adds a PC: at most max turns. */
     for (int innermost = 1; n < max; innermost = 0) {
-        enum cfi_result c = cfi_step(&r, !innermost, lo, hi);
+        enum cfi_result c = t ? cfi_step_in(t, &r, !innermost, lo, hi) : CFI_NONE;
         if (c == CFI_STEPPED) {
             pcs[n++] = r.pc;
             continue;
@@ -197,7 +109,7 @@ unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
             int chained = fp >= sp && fp <= hi - 2 * sizeof(uintptr_t) &&
                           !(fp & (sizeof(uintptr_t) - 1)) &&
                           ((const uintptr_t *)fp)[1] == top;
-            if (!chained && top != r.pc && after_call(top)) {
+            if (!chained && top != r.pc && after_call(t, top)) {
                 /* Its caller's frame as at the call: CFI may go on from there. */
                 pcs[n++] = top;
                 r.pc = top;
@@ -205,10 +117,11 @@ unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
                 continue;
             }
         }
-        if (!fp_step(&r, !innermost, hi))
+        if (!fp_step(t, &r, !innermost, hi))
             break;
         pcs[n++] = r.pc;
     }
+out:
 #elif defined(__aarch64__)
     (void)lo;
     (void)hi;
@@ -218,6 +131,8 @@ unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
     (void)hi;
     (void)uc;
 #endif
+    if (t)
+        modules_leave(token);
     return n;
 }
 
@@ -236,11 +151,11 @@ safe_read(uintptr_t a, void *buf, size_t len)
 
 /* after_call() with the code bytes read safely. */
 static int
-after_call_safe(uintptr_t ra)
+after_call_safe(const struct module_table *t, uintptr_t ra)
 {
     unsigned char b[7];
 
-    if (!in_code(ra) || !in_code(ra - 7) || safe_read(ra - 7, b, sizeof(b)) < 0)
+    if (!in_code(t, ra) || !in_code(t, ra - 7) || safe_read(ra - 7, b, sizeof(b)) < 0)
         return 0;
     if (b[2] == 0xE8)
         return 1;
@@ -255,6 +170,7 @@ after_call_safe(uintptr_t ra)
 #define SCAN_WORDS 512u /* how far frameless callers may reach */
 
 struct scan {
+    const struct module_table *t;
     uintptr_t sp, hi;
     uintptr_t w[SCAN_WORDS];
     unsigned n;             /* words copied */
@@ -281,7 +197,7 @@ frame_record1(const struct scan *c, uintptr_t a, uintptr_t *next)
 
     return scan_word(c, a, &fp) == 0 && scan_word(c, a + sizeof(uintptr_t), &ret) == 0 &&
            fp > a && fp <= c->hi - 2 * sizeof(uintptr_t) && !(fp & (sizeof(uintptr_t) - 1)) &&
-           after_call_safe(ret) && (*next = fp, 1);
+           after_call_safe(c->t, ret) && (*next = fp, 1);
 }
 
 /* A frame record whose caller's is one too, or is the outermost (return address 0):
@@ -297,17 +213,20 @@ frame_record(const struct scan *c, uintptr_t a)
            (scan_word(c, next + sizeof(uintptr_t), &ret) == 0 && ret == 0);
 }
 
-unsigned
+PROBE_SIGSAFE unsigned
 unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
             unsigned max)
 {
-    static struct scan c; /* 4 KiB: not on the stack; the wall thread's alone */
-    unsigned n = 0;
+    struct scan c; /* 4 KiB: on the stack of the wall thread or the dumper */
+    unsigned n = 0, token;
 
     if (max == 0)
         return 0;
     pcs[n++] = pc;
     if (sp < lo || sp >= hi || (sp & (sizeof(uintptr_t) - 1)))
+        return n;
+    c.t = modules_enter(&token);
+    if (!c.t)
         return n;
     c.sp = sp;
     c.hi = hi;
@@ -316,7 +235,7 @@ unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uintptr_t hi, uintptr_t *p
     struct iovec local = {c.w, want}, remote = {(void *)sp, want};
     ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
     if (got <= 0)
-        return n; /* no process_vm_readv here (a seccomp filter): the PC alone */
+        goto out; /* no process_vm_readv here (a seccomp filter): the PC alone */
     c.n = (unsigned)((size_t)got / sizeof(uintptr_t));
 
     uintptr_t fp = 0;
@@ -328,13 +247,13 @@ unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uintptr_t hi, uintptr_t *p
             fp = a;
             break;
         }
-        if (c.w[k] != pc && after_call_safe(c.w[k]))
+        if (c.w[k] != pc && after_call_safe(c.t, c.w[k]))
             pcs[n++] = c.w[k];
     }
     while (fp && n < max) {
         uintptr_t next, ret;
         if (scan_word(&c, fp, &next) < 0 || scan_word(&c, fp + sizeof(uintptr_t), &ret) < 0 ||
-            !after_call_safe(ret))
+            !after_call_safe(c.t, ret))
             break; /* the outermost frame (0), or not a chain of frames after all */
         pcs[n++] = ret;
         if (next <= fp || next > hi - 2 * sizeof(uintptr_t) ||
@@ -342,5 +261,68 @@ unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uintptr_t hi, uintptr_t *p
             break;
         fp = next;
     }
+    out:
+    modules_leave(token);
     return n;
+}
+
+/* ---- stack bounds from /proc/self/maps (async-signal-safe) ---------------------- */
+
+static PROBE_SIGSAFE int
+hex_field(const char **p, const char *end, uintptr_t *out)
+{
+    uintptr_t v = 0;
+    int digits = 0;
+
+    for (; *p < end; (*p)++, digits++) {
+        char ch = **p;
+        unsigned d;
+        if (ch >= '0' && ch <= '9')
+            d = (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            d = (unsigned)(ch - 'a' + 10);
+        else
+            break;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return digits > 0;
+}
+
+PROBE_SIGSAFE int
+unwind_stack_bounds(uintptr_t sp, uintptr_t *ret_lo, uintptr_t *ret_hi)
+{
+    char buf[2048];
+    size_t have = 0;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), found = -1;
+
+    if (fd < 0)
+        return -1;
+    for (;;) {
+        ssize_t r = read(fd, buf + have, sizeof(buf) - have);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 && have == 0)
+            break;
+        have += r > 0 ? (size_t)r : 0;
+        char *nl = memchr(buf, '\n', have);
+        if (!nl && r > 0 && have < sizeof(buf))
+            continue; /* a partial line: read more */
+        const char *p = buf, *end = nl ? nl : buf + have;
+        uintptr_t a, b;
+        if (hex_field(&p, end, &a) && p < end && *p++ == '-' && hex_field(&p, end, &b) &&
+            sp >= a && sp < b) {
+            *ret_lo = a;
+            *ret_hi = b;
+            found = 0;
+            break;
+        }
+        size_t used = nl ? (size_t)(nl + 1 - buf) : have; /* an overlong line: skip */
+        memmove(buf, buf + used, have - used);
+        have -= used;
+        if (r <= 0 && have == 0)
+            break;
+    }
+    close(fd);
+    return found;
 }

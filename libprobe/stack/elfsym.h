@@ -2,26 +2,14 @@
  * dladdr(3) does not read: it sees only .dynsym, so a program linked without
  * -rdynamic, and every static function, would stay "module+0xoffset". Snapshot time
  * only, never in a signal handler. Thread-safe (one mutex around the cache). */
-#ifndef PROBE_SAMPLER_ELFSYM_H
-#define PROBE_SAMPLER_ELFSYM_H
+#ifndef PROBE_STACK_ELFSYM_H
+#define PROBE_STACK_ELFSYM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define ELFSYM_BUILD_ID_MAX 64
-
-/* The loaded module that holds @addr in one of its PT_LOAD segments. */
-struct elfsym_module {
-    char path[4096];    /* its file (absolute): for the main program "/proc/self/exe" */
-    uintptr_t bias;     /* load bias: run-time address - link-time address */
-    uintptr_t addr;     /* the address it was found for */
-    int main_program;   /* the loader's first entry */
-    unsigned char build_id[ELFSYM_BUILD_ID_MAX]; /* its GNU build-id, from memory */
-    unsigned build_id_len; /* 0: it has none */
-};
-
-/* Find the module holding @addr. 0, or PROBE_ENOENT if no module holds it. */
-int elfsym_find_module(uintptr_t addr, struct elfsym_module *out);
+#include "attrs.h"
+#include "modules.h"
 
 /* The name of the function holding @addr in its module's .symtab, copied to @buf
  * (truncated to @len). The file read must be the one loaded: its GNU build-id must be
@@ -31,9 +19,17 @@ int elfsym_find_module(uintptr_t addr, struct elfsym_module *out);
  * there), PROBE_ENOMEM. */
 int elfsym_lookup(uintptr_t addr, char *buf, size_t len);
 
-/* A number that changes whenever a module is loaded or unloaded (dl_iterate_phdr's
- * dlpi_adds + dlpi_subs), so that caches of the module list know to refresh. */
-uint64_t elfsym_generation(void);
+/* Load and pin the tables of every module in the published module table, for
+ * elfsym_lookup_pinned(): the fault dumper's names, read in a signal handler. Pinned
+ * tables stay for the life of the library (at most 3/4 of the cache's slots). 0,
+ * PROBE_ENOENT (no module table yet), PROBE_ENOMEM (some were not pinned). */
+int elfsym_pin_loaded(void);
+
+/* The function holding @addr in the pinned table of module @m (found in the current
+ * module table): its name (which lives as long as the library) and @addr's offset
+ * into it. 0, or PROBE_ENOENT (not pinned, or no function there). Lock-free. */
+PROBE_SIGSAFE int elfsym_lookup_pinned(const struct module *m, uintptr_t addr,
+                                       const char **ret_name, uintptr_t *ret_offset);
 
 /* Take (@lock 1) or release (0) the cache's lock, around fork(). */
 void elfsym_fork_lock(int lock);

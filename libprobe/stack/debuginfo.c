@@ -1,7 +1,7 @@
 /* Names and lines from debugging information through elfutils' libdwfl
  * (debuginfo.h). One Dwfl session for the process, made at the first lookup from
  * /proc/self/maps (dwfl_linux_proc_report) and reported again when a module was
- * loaded or unloaded since (elfsym_generation()). Its ELF and DWARF data are read
+ * loaded or unloaded since (modules_generation()). Its ELF and DWARF data are read
  * lazily, per module, when an address in it is looked up. Everything is under one
  * mutex: libdwfl is not thread-safe. Source file names are copied into a pool kept
  * for the life of the process (at most DEBUGINFO_MAX_FILES names), so that callers
@@ -18,14 +18,14 @@
 
 #include <probe/common.h>
 
-#include "elfsym.h"
+#include "modules.h"
 
 #define DEBUGINFO_MAX_FILES 4096
 #define DEBUGINFO_SLOTS (2 * DEBUGINFO_MAX_FILES)
 
 static pthread_mutex_t debuginfo_lock = PTHREAD_MUTEX_INITIALIZER;
 static Dwfl *debuginfo_dwfl;
-static uint64_t debuginfo_gen;      /* elfsym_generation() at the last report */
+static uint64_t debuginfo_gen;      /* modules_generation() at the last report */
 static char *debuginfo_files[DEBUGINFO_SLOTS];
 static size_t debuginfo_nfiles;
 
@@ -66,7 +66,7 @@ static const Dwfl_Callbacks debuginfo_callbacks = {
 static Dwfl *
 debuginfo_session(void)
 {
-    uint64_t gen = elfsym_generation();
+    uint64_t gen = modules_generation();
 
     if (debuginfo_dwfl && gen == debuginfo_gen)
         return debuginfo_dwfl;
