@@ -103,12 +103,15 @@ PROBE_EXPORT int probe_fault_dump(int fd, int all_threads);
  * the header "Timeout: no progress for <timeout_s> s". Calling it again replaces the
  * previous watchdog and restarts the clock; that is how a program says "progress".
  *
- * @param timeout_s   Seconds, > 0 and finite.
+ * @param timeout_s   Seconds, > 0 and finite; with @p repeat, at least
+ *                    PROBE_FAULT_MIN_REPEAT_S (dumps back to back would keep the
+ *                    process from making any progress).
  * @param repeat      Nonzero: dump again every @p timeout_s until cancelled.
  * @param fd          A descriptor open for writing; it is not closed.
  * @param exit_after  Nonzero: _exit(1) right after the (first) dump.
  * @retval 0             Success.
- * @retval PROBE_EINVAL  @p timeout_s is <= 0, NaN, infinite or too large (> 1e9).
+ * @retval PROBE_EINVAL  @p timeout_s is <= 0, NaN, infinite or too large (> 1e9),
+ *                       or below PROBE_FAULT_MIN_REPEAT_S with @p repeat.
  * @retval PROBE_EBADF   @p fd is negative.
  * @retval PROBE_ENOMEM  The watchdog thread could not be created (-errno of
  *                       pthread_create otherwise).
@@ -116,6 +119,9 @@ PROBE_EXPORT int probe_fault_dump(int fd, int all_threads);
  */
 PROBE_EXPORT int probe_fault_dump_later(double timeout_s, int repeat, int fd,
                                         int exit_after);
+
+/** The shortest interval a repeating watchdog accepts, in seconds: 10 ms. */
+#define PROBE_FAULT_MIN_REPEAT_S 0.01
 
 /**
  * Cancel the watchdog armed by probe_fault_dump_later(). When it returns, no
@@ -142,6 +148,11 @@ PROBE_EXPORT void probe_fault_cancel_dump_later(void);
  * @retval 0             Success.
  * @retval PROBE_EINVAL  @p signum is out of range or refused, or sigaction failed.
  * @retval PROBE_EBADF   @p fd is negative.
+ * @retval PROBE_EBUSY   @p signum is SIGPROF and the sampler is running: its timers
+ *                       deliver SIGPROF. (Registered while the sampler is stopped,
+ *                       SIGPROF still dumps once it starts: the sampler takes the
+ *                       signal back and hands it every SIGPROF that is not one of its
+ *                       timers'.)
  * @note Thread-safe. Not async-signal-safe.
  */
 PROBE_EXPORT int probe_fault_register(int signum, int fd, int all_threads, int chain);

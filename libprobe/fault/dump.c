@@ -77,7 +77,7 @@ out_name(struct out *o, const char *s, size_t max)
     }
 }
 
-static PROBE_SIGSAFE size_t
+PROBE_SIGSAFE size_t
 fmt_u64(char *buf, uint64_t v)
 {
     char tmp[20];
@@ -257,7 +257,8 @@ dump_native_other(struct dump_state *st, uint64_t tid)
         out_str(st->o, "  native: (not asked: too many threads did not answer)\n");
         return;
     }
-    st->silent += (unsigned)threads_native_other(st->o, tid);
+    /* Only a fatal dump signals a blocked thread (the process is dying anyway). */
+    st->silent += (unsigned)threads_native_other(st->o, tid, !st->req->fatal);
 }
 
 /* The timeline's last events (when tracing): what the thread did just before. */
@@ -332,7 +333,7 @@ dump_thread(void *arg, const struct walk_thread *t, const struct walk_frame *fra
         out_str(o, "  (no open scope)\n");
     dump_recent(o, t->trace);
     if (t->current) {
-        threads_native_self(o, st->req->start_pc);
+        threads_native_self(o, st->req->ucontext, st->req->start_pc);
     } else {
         dump_native_other(st, t->tid);
     }
@@ -372,51 +373,27 @@ out_comm(struct out *o, uint64_t tid)
     out_name(o, comm, sizeof(comm));
 }
 
-struct linux_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
+static PROBE_SIGSAFE void
+dump_unknown_one(void *arg, uint64_t tid)
+{
+    struct dump_state *st = arg;
+
+    if (tid == fault_gettid() || was_seen(tid))
+        return;
+    out_str(st->o, "Thread ");
+    out_u64(st->o, tid);
+    out_str(st->o, " \"");
+    out_comm(st->o, tid);
+    out_str(st->o, "\" (not registered with libprobe):\n");
+    dump_native_other(st, tid);
+    out_str(st->o, "\n");
+}
 
 /* Threads libprobe does not know (they never used it): native stack only. */
 static PROBE_SIGSAFE void
 dump_unknown_threads(struct dump_state *st)
 {
-    uint64_t self = fault_gettid();
-    char buf[1024] __attribute__((aligned(8)));
-    unsigned listed = 0;
-    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0)
-        return;
-    for (;;) {
-        long r = syscall(SYS_getdents64, fd, buf, sizeof(buf));
-        if (r <= 0)
-            break;
-        for (long off = 0; off < r;) {
-            struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
-            uint64_t tid = 0;
-            int digits = 0;
-            off += d->d_reclen;
-            for (const char *p = d->d_name; *p >= '0' && *p <= '9'; p++, digits++)
-                tid = tid * 10 + (uint64_t)(*p - '0');
-            if (!digits || tid == self || was_seen(tid))
-                continue;
-            if (++listed > WALK_MAX_THREADS)
-                goto out;
-            out_str(st->o, "Thread ");
-            out_u64(st->o, tid);
-            out_str(st->o, " \"");
-            out_comm(st->o, tid);
-            out_str(st->o, "\" (not registered with libprobe):\n");
-            dump_native_other(st, tid);
-            out_str(st->o, "\n");
-        }
-    }
-out:
-    close(fd);
+    threads_for_each_task(dump_unknown_one, st);
 }
 
 static PROBE_SIGSAFE void
@@ -458,6 +435,8 @@ dump_write(const struct dump_req *req)
     sigpending(&pending);
     pipe_was_pending = sigismember(&pending, SIGPIPE);
 
+    if (req->fatal)
+        threads_stop_others();
     int locked = dump_lock();
     st.others = locked == 1 && req->all_threads;
     if (locked == 1)

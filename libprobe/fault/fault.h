@@ -28,6 +28,8 @@ struct out {
 };
 
 PROBE_SIGSAFE void out_flush(struct out *o);
+/* @v in decimal into @buf (21 bytes), NUL-terminated: its length. */
+PROBE_SIGSAFE size_t fmt_u64(char *buf, uint64_t v);
 PROBE_SIGSAFE void out_str(struct out *o, const char *s);
 PROBE_SIGSAFE void out_u64(struct out *o, uint64_t v);
 PROBE_SIGSAFE void out_hex(struct out *o, uint64_t v);
@@ -43,7 +45,9 @@ struct dump_req {
     int signum;                 /* named after title when > 0 */
     double timeout_s;           /* for "Timeout: " */
     const siginfo_t *info;      /* fatal signals: the fault address */
-    const void *start_pc;       /* the current thread's backtrace starts there */
+    int fatal;                  /* stop every other thread first (the process dies) */
+    const void *ucontext;       /* the current thread's context, from a handler */
+    const void *start_pc;       /* without @ucontext: the backtrace starts there */
 };
 
 /* Write one dump. 0, or -errno of the write that failed. */
@@ -54,20 +58,37 @@ PROBE_SIGSAFE void dump_signal_name(struct out *o, int signum, int long_form);
 
 /* ---- native stacks (threads.c) ---------------------------------------------------- */
 
-/* Load the unwinder and install the FAULT_SIGNAL handler. Not async-signal-safe;
- * every public entry point calls it first. 0 or a PROBE_E* code. */
+/* Once: install the FAULT_SIGNAL handler and load the tables names come from
+ * (threads_load_tables). Not async-signal-safe the first time; every public entry
+ * point calls it first. 0 or a PROBE_E* code. */
 int threads_init(void);
 
-/* Print the calling thread's native stack from the frame at @start_pc on (the
- * interrupted code, or a public function's caller), or all of it when not found. */
-PROBE_SIGSAFE void threads_native_self(struct out *o, const void *start_pc);
+/* Scan the loaded modules and pin their symbol and line tables, so that a dump names
+ * the frames of every module loaded now. Not async-signal-safe. */
+void threads_load_tables(void);
+
+/* Print the calling thread's native stack: from @ucontext (a handler's), or from
+ * here, shown from the frame at @start_pc on (a public function's caller). */
+PROBE_SIGSAFE void threads_native_self(struct out *o, const void *ucontext,
+                                       const void *start_pc);
 
 /* The interrupted program counter in a signal handler's @ucontext, or NULL. */
 PROBE_SIGSAFE const void *threads_context_pc(const void *ucontext);
 
-/* Ask thread @tid for its native stack and print it, or say it did not answer.
- * 1 if it did not answer, else 0. */
-PROBE_SIGSAFE int threads_native_other(struct out *o, uint64_t tid);
+/* Print thread @tid's native stack: read without a signal when it is blocked in the
+ * kernel and @may_read_blocked, else asked for by signal. 1 if it did not answer,
+ * else 0. */
+PROBE_SIGSAFE int threads_native_other(struct out *o, uint64_t tid, int may_read_blocked);
+
+/* Call @fn for every thread of the process (/proc/self/task), at most
+ * WALK_MAX_THREADS of them. */
+PROBE_SIGSAFE void threads_for_each_task(void (*fn)(void *arg, uint64_t tid), void *arg);
+
+/* A fatal dump: stop every other thread (each parks in its FAULT_SIGNAL handler,
+ * still answering requests) so that none ends the process while the dump is written;
+ * release them if the program is to go on after all. */
+PROBE_SIGSAFE void threads_stop_others(void);
+PROBE_SIGSAFE void threads_release_others(void);
 
 /* Run @fn on the main thread (by signalling it), waiting at most 100 ms. 0 if it ran. */
 int threads_run_on_main(void (*fn)(void));

@@ -78,7 +78,8 @@ on_fatal(int signum, siginfo_t *info, void *ucontext)
             .title = "Fatal error: ",
             .signum = signum,
             .info = info,
-            .start_pc = threads_context_pc(ucontext),
+            .fatal = 1,
+            .ucontext = ucontext,
         };
         (void)dump_write(&req);
     }
@@ -90,6 +91,10 @@ on_fatal(int signum, siginfo_t *info, void *ucontext)
         sigaction(signum, &previous[idx], NULL);
     else
         die_by(signum);
+    /* The other threads stay stopped when the signal's default action ends the
+     * process; a handler of the program's own may let it go on. */
+    if (idx >= 0 && previous[idx].sa_handler != SIG_DFL)
+        threads_release_others();
     /* The dump is over: if the previous handler recovers (siglongjmp), a later fatal
      * signal must find the slot free, or it would be taken for a fault inside the
      * dumper. That signal stays with the previous handler from now on. */
@@ -219,6 +224,7 @@ probe_fault_enable(int fd, int all_threads)
     rc = threads_init();
     if (rc < 0)
         return rc;
+    threads_load_tables();
     sigemptyset(&sa.sa_mask);
     pthread_mutex_lock(&enable_lock);
     rc = altstack_install();

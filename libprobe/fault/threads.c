@@ -1,12 +1,24 @@
-/* Native backtraces: the calling thread's with backtrace(), another thread's by
- * sending it FAULT_SIGNAL and waiting, bounded, for its handler to fill a shared
- * slot. The slot's state word holds the asked thread's id, so a late answer from a
- * thread that was given up on can never be taken for another thread's. */
+/* Native backtraces for dumps, with the stack part's unwinder (DWARF CFI, frame
+ * pointers) and the symbol tables pinned when the dumper was enabled: no backtrace(),
+ * whose unwinder takes the loader lock through dl_iterate_phdr(), and no dladdr().
+ *
+ * The calling thread unwinds its own context. Another thread is, in order:
+ * - read without a signal when it is blocked in the kernel and the dump is not fatal:
+ *   its registers from /proc/self/task/TID/syscall, then a scan of its stack, so a
+ *   sleep() or read() it is in is neither cut short nor restarted;
+ * - otherwise sent FAULT_SIGNAL, whose handler unwinds its own context into a shared
+ *   slot while the dumper waits, bounded. The slot's state word holds the asked
+ *   thread's id, so a late answer from a thread given up on can never be taken for
+ *   another thread's.
+ * A fatal dump first stops every other thread (threads_stop_others): each parks in
+ * the handler, answering requests from there, until the process dies; none can end
+ * the process, with status 0, while the dump is being written. */
 #include <errno.h>
-#include <execinfo.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -14,6 +26,10 @@
 #include <probe/common.h>
 
 #include "fault/fault.h"
+#include "stack/elfsym.h"
+#include "stack/modules.h"
+#include "stack/symbolize.h"
+#include "stack/unwind.h"
 
 enum { PH_IDLE = 0, PH_ASKED = 1, PH_WRITING = 2, PH_DONE = 3 };
 enum { ASK_STACK, ASK_CALL };
@@ -23,10 +39,12 @@ enum { ASK_STACK, ASK_CALL };
 static uint64_t req_state;      /* tid << 2 | phase */
 static int req_kind;
 static void (*req_fn)(void);
-static void *req_frames[SLOT_FRAMES];
-static int req_n;
-static const void *req_pc;
+static uintptr_t req_pcs[SLOT_FRAMES];
+static unsigned req_n;
 static int req_poisoned;        /* an answer never finished: the slot is not reused */
+
+/* The thread writing a fatal dump: every other thread that gets FAULT_SIGNAL parks. */
+static uint64_t fatal_tid;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_rc;
@@ -49,39 +67,127 @@ threads_context_pc(const void *ucontext)
 #endif
 }
 
-static PROBE_SIGSAFE void
-print_frames(struct out *o, void *const *frames, int n, const void *start_pc)
+static PROBE_SIGSAFE uintptr_t
+context_sp(const ucontext_t *uc)
 {
-    int first = 0, shown = 0;
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.sp;
+#else
+    (void)uc;
+    return 0;
+#endif
+}
 
-    for (int i = 0; start_pc && i < n; i++) {
-        if (frames[i] == start_pc) {
+/* The stack of the context @uc, innermost first. */
+static PROBE_SIGSAFE unsigned
+unwind_own(const void *uc, uintptr_t *pcs, unsigned max)
+{
+    uintptr_t lo = 0, hi = 0;
+
+    if (unwind_stack_bounds(context_sp(uc), &lo, &hi) < 0)
+        lo = hi = 0;
+    return unwind_context(uc, lo, hi, pcs, max);
+}
+
+/* ---- printing ------------------------------------------------------------------- */
+
+/* One frame: "path(function+0xoff)[0xaddr]", as backtrace_symbols() writes it but
+ * with names from .symtab too, then " at file:line" where known. A return address
+ * (@is_return) is looked up at the call before it. */
+static PROBE_SIGSAFE void
+print_frame(struct out *o, const struct module_table *t, uintptr_t pc, int is_return)
+{
+    uintptr_t at = is_return && pc ? pc - 1 : pc;
+    const struct module *m = t ? modules_of_pc(t, at) : NULL;
+    const char *name = NULL, *file = NULL;
+    uintptr_t off = 0;
+    unsigned line = 0;
+
+    if (m) {
+        out_str(o, m->path[0] ? m->path : "[unknown]");
+        out_str(o, "(");
+        if (elfsym_lookup_pinned(m, at, &name, &off) == 0) {
+            out_str(o, name);
+            off += pc - at; /* the offset of the address shown */
+        } else {
+            off = pc - m->bias;
+        }
+        out_str(o, "+");
+        out_hex(o, off);
+        out_str(o, ")");
+        (void)symbolize_line_pinned(m, at, &file, &line);
+    }
+    char path[256];
+    uint64_t file_off;
+    if (!m && unwind_mapped_file(at, path, sizeof(path), &file_off) == 0) {
+        /* Loaded since the tables were read: the file and the offset in it. */
+        out_str(o, path);
+        out_str(o, "(+");
+        out_hex(o, file_off + (pc - at));
+        out_str(o, ")");
+    }
+    out_str(o, "[");
+    out_hex(o, pc);
+    out_str(o, "]");
+    if (file) {
+        out_str(o, " at ");
+        out_str(o, file);
+        out_str(o, ":");
+        out_u64(o, line);
+    }
+    out_str(o, "\n");
+}
+
+/* @pcs innermost first; from the frame at @start_pc on when it is there. */
+static PROBE_SIGSAFE void
+print_frames(struct out *o, const uintptr_t *pcs, unsigned n, const void *start_pc,
+             int truncated)
+{
+    unsigned first = 0, shown = 0, token;
+    const struct module_table *t = modules_enter(&token);
+
+    for (unsigned i = 0; start_pc && i < n; i++) {
+        if (pcs[i] == (uintptr_t)start_pc) {
             first = i;
             break;
         }
     }
-    for (int i = first; i < n && shown < FAULT_NATIVE_MAX && !o->failed; i++, shown++) {
+    for (unsigned i = first; i < n && shown < FAULT_NATIVE_MAX && !o->failed; i++, shown++) {
         out_str(o, "  native: #");
-        out_u64(o, (uint64_t)shown);
+        out_u64(o, shown);
         out_str(o, " ");
-        out_flush(o);
-        /* No malloc; one frame per call so that each line gets our prefix. */
-        backtrace_symbols_fd(&frames[i], 1, o->fd);
+        print_frame(o, t, pcs[i], i > 0);
     }
+    if (t)
+        modules_leave(token);
     if (n == 0)
         out_str(o, "  native: (no frames)\n");
-    else if (n == SLOT_FRAMES || first + shown < n)
+    else if (truncated || first + shown < n)
         out_str(o, "  native: ... (deeper frames not shown)\n");
 }
 
 PROBE_SIGSAFE void
-threads_native_self(struct out *o, const void *start_pc)
+threads_native_self(struct out *o, const void *ucontext, const void *start_pc)
 {
-    void *frames[SLOT_FRAMES];
-    int n = backtrace(frames, SLOT_FRAMES);
+    uintptr_t pcs[SLOT_FRAMES];
+    unsigned n;
 
-    print_frames(o, frames, n, start_pc);
+    if (ucontext) {
+        n = unwind_own(ucontext, pcs, SLOT_FRAMES);
+    } else {
+        ucontext_t uc;
+        if (getcontext(&uc) < 0) {
+            out_str(o, "  native: (no context)\n");
+            return;
+        }
+        n = unwind_own(&uc, pcs, SLOT_FRAMES);
+    }
+    print_frames(o, pcs, n, ucontext ? NULL : start_pc, n == SLOT_FRAMES);
 }
+
+/* ---- another thread --------------------------------------------------------------- */
 
 /* The reserved signal's action before ours: a signal that is no request of ours
  * (someone else's use of it) goes there. */
@@ -99,24 +205,41 @@ chain_previous(int sig, siginfo_t *info, void *ucontext)
     }
 }
 
+/* Answer the request in the slot if it is for @self: 1 if it was. */
+static PROBE_SIGSAFE int
+answer(uint64_t self, void *ucontext)
+{
+    uint64_t expected = self << 2 | PH_ASKED;
+
+    if (!__atomic_compare_exchange_n(&req_state, &expected, self << 2 | PH_WRITING, 0,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return 0;
+    if (req_kind == ASK_CALL) {
+        req_fn();
+        req_n = 0;
+    } else {
+        req_n = unwind_own(ucontext, req_pcs, SLOT_FRAMES);
+    }
+    __atomic_store_n(&req_state, self << 2 | PH_DONE, __ATOMIC_RELEASE);
+    return 1;
+}
+
 static PROBE_SIGSAFE void
 on_request(int sig, siginfo_t *info, void *ucontext)
 {
     int saved_errno = errno;
     uint64_t self = fault_gettid();
-    uint64_t expected = self << 2 | PH_ASKED;
+    int ours = answer(self, ucontext);
+    uint64_t dumper = __atomic_load_n(&fatal_tid, __ATOMIC_ACQUIRE);
 
-    if (__atomic_compare_exchange_n(&req_state, &expected, self << 2 | PH_WRITING, 0,
-                                    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-        if (req_kind == ASK_CALL) {
-            req_fn();
-            req_n = 0;
-        } else {
-            req_n = backtrace(req_frames, SLOT_FRAMES);
-            req_pc = threads_context_pc(ucontext);
+    if (dumper && dumper != self) {
+        /* Stopped for a fatal dump: answer from here until the process dies, or
+         * until the dump is over and a previous handler let the program go on. */
+        while (__atomic_load_n(&fatal_tid, __ATOMIC_ACQUIRE)) {
+            (void)answer(self, ucontext);
+            fault_sleep_ns(200000);
         }
-        __atomic_store_n(&req_state, self << 2 | PH_DONE, __ATOMIC_RELEASE);
-    } else {
+    } else if (!ours) {
         errno = saved_errno;
         chain_previous(sig, info, ucontext);
     }
@@ -133,6 +256,7 @@ ask(uint64_t tid, int kind)
         return 0;
     req_kind = kind;
     __atomic_store_n(&req_state, tid << 2 | PH_ASKED, __ATOMIC_RELEASE);
+    /* A stopped thread polls the slot; the signal wakes one that is not. */
     if (syscall(SYS_tgkill, (long)getpid(), (long)tid, (long)FAULT_SIGNAL) < 0) {
         __atomic_store_n(&req_state, PH_IDLE, __ATOMIC_RELAXED);
         return -1;
@@ -159,13 +283,71 @@ answered:
     return 1;
 }
 
-PROBE_SIGSAFE int
-threads_native_other(struct out *o, uint64_t tid)
+/* The stack and PC of thread @tid if it is blocked in the kernel: 1, or 0 if it is
+ * running or runnable ("running": the kernel says so for any thread in state R), or
+ * gone. The syscall file's line is the syscall number, its six arguments, then the
+ * stack pointer and PC. */
+static PROBE_SIGSAFE int
+blocked_regs(uint64_t tid, uintptr_t *sp, uintptr_t *pc)
 {
+    char path[64] = "/proc/self/task/", buf[256];
+    size_t n = strlen(path);
+
+    n += fmt_u64(path + n, tid);
+    memcpy(path + n, "/syscall", 9);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t r = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (r <= 0 || strncmp(buf, "running", 7) == 0)
+        return 0;
+    buf[r] = '\0';
+    /* The last two fields, hexadecimal with a 0x prefix. */
+    uintptr_t v[2] = {0, 0};
+    int k = 1;
+    char *p = buf + r;
+    while (p > buf && (p[-1] == '\n' || p[-1] == ' '))
+        p--;
+    for (; k >= 0; k--) {
+        char *end = p;
+        while (p > buf && p[-1] != ' ')
+            p--;
+        if (end - p < 3 || p[0] != '0' || p[1] != 'x')
+            return 0;
+        for (char *q = p + 2; q < end; q++) {
+            unsigned d = *q >= '0' && *q <= '9' ? (unsigned)(*q - '0')
+                       : *q >= 'a' && *q <= 'f' ? (unsigned)(*q - 'a' + 10) : 16;
+            if (d == 16)
+                return 0;
+            v[k] = v[k] << 4 | d;
+        }
+        while (p > buf && p[-1] == ' ')
+            p--;
+    }
+    *sp = v[0];
+    *pc = v[1];
+    return *sp != 0 && *pc != 0;
+}
+
+PROBE_SIGSAFE int
+threads_native_other(struct out *o, uint64_t tid, int may_read_blocked)
+{
+    uintptr_t sp, pc, lo, hi;
+
+    if (may_read_blocked && blocked_regs(tid, &sp, &pc)) {
+        uintptr_t pcs[SLOT_FRAMES];
+        if (unwind_stack_bounds(sp, &lo, &hi) < 0)
+            lo = hi = 0;
+        unsigned n = unwind_scan(sp, pc, lo, hi, pcs, SLOT_FRAMES);
+        out_str(o, "  native: (blocked in the kernel: read without a signal)\n");
+        print_frames(o, pcs, n, NULL, n == SLOT_FRAMES);
+        return 0;
+    }
     int rc = ask(tid, ASK_STACK);
 
     if (rc > 0) {
-        print_frames(o, req_frames, req_n, req_pc);
+        print_frames(o, req_pcs, req_n, NULL, req_n == SLOT_FRAMES);
         return 0;
     }
     if (rc < 0)
@@ -173,6 +355,73 @@ threads_native_other(struct out *o, uint64_t tid)
     else
         out_str(o, "  native: (the thread did not answer within 100 ms)\n");
     return rc == 0;
+}
+
+/* ---- stopping every other thread for a fatal dump -------------------------------- */
+
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+PROBE_SIGSAFE void
+threads_for_each_task(void (*fn)(void *arg, uint64_t tid), void *arg)
+{
+    char buf[1024] __attribute__((aligned(8)));
+    unsigned listed = 0;
+    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0)
+        return;
+    for (;;) {
+        long r = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+        if (r <= 0)
+            break;
+        for (long off = 0; off < r;) {
+            struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+            uint64_t tid = 0;
+            int digits = 0;
+            off += d->d_reclen;
+            for (const char *p = d->d_name; *p >= '0' && *p <= '9'; p++, digits++)
+                tid = tid * 10 + (uint64_t)(*p - '0');
+            if (!digits)
+                continue;
+            if (++listed > WALK_MAX_THREADS)
+                goto out;
+            fn(arg, tid);
+        }
+    }
+out:
+    close(fd);
+}
+
+static PROBE_SIGSAFE void
+stop_one(void *arg, uint64_t tid)
+{
+    uint64_t self = *(const uint64_t *)arg;
+
+    if (tid != self)
+        (void)syscall(SYS_tgkill, (long)getpid(), (long)tid, (long)FAULT_SIGNAL);
+}
+
+PROBE_SIGSAFE void
+threads_stop_others(void)
+{
+    uint64_t self = fault_gettid(), none = 0;
+
+    if (!__atomic_compare_exchange_n(&fatal_tid, &none, self, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return;
+    threads_for_each_task(stop_one, &self);
+}
+
+PROBE_SIGSAFE void
+threads_release_others(void)
+{
+    __atomic_store_n(&fatal_tid, 0, __ATOMIC_RELEASE);
 }
 
 int
@@ -193,18 +442,19 @@ threads_run_on_main(void (*fn)(void))
     return rc > 0 ? 0 : -1;
 }
 
+/* ---- setup ------------------------------------------------------------------------ */
+
 static void
 threads_init_once(void)
 {
-    void *frames[2];
     struct sigaction sa = {.sa_sigaction = on_request,
-                           .sa_flags = SA_SIGINFO | SA_RESTART};
+                           .sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK};
 
-    /* The first backtrace() loads libgcc_s (dlopen, malloc): never in a handler. */
-    (void)backtrace(frames, 2);
     sigemptyset(&sa.sa_mask);
     if (sigaction(FAULT_SIGNAL, &sa, &previous_action) < 0)
         init_rc = -errno;
+    else
+        threads_load_tables();
 }
 
 int
@@ -212,4 +462,14 @@ threads_init(void)
 {
     pthread_once(&init_once, threads_init_once);
     return init_rc;
+}
+
+void
+threads_load_tables(void)
+{
+    /* Every module loaded now gets names in a dump; one loaded later shows as
+     * module+offset until the next enable, registration or watchdog arming. */
+    (void)modules_refresh_if_changed();
+    (void)elfsym_pin_loaded();
+    (void)symbolize_pin_lines();
 }

@@ -34,7 +34,7 @@ on_user(int signum, siginfo_t *info, void *ucontext)
         .all_threads = __atomic_load_n(&u->all_threads, __ATOMIC_RELAXED),
         .title = "Dump requested: ",
         .signum = signum,
-        .start_pc = threads_context_pc(ucontext),
+        .ucontext = ucontext,
     };
     (void)dump_write(&req);
     if (__atomic_load_n(&u->chain, __ATOMIC_RELAXED)) {
@@ -74,9 +74,12 @@ probe_fault_register(int signum, int fd, int all_threads, int chain)
         return PROBE_EINVAL;
     if (fd < 0)
         return PROBE_EBADF;
+    if (signum == SIGPROF && probe_sampler_is_running())
+        return PROBE_EBUSY; /* its timers' signal: a dump at every sample */
     rc = threads_init();
     if (rc < 0)
         return rc;
+    threads_load_tables(); /* modules loaded since the first call get names too */
     pthread_mutex_lock(&user_lock);
     struct user_signal *u = &users[signum];
     __atomic_store_n(&u->fd, fd, __ATOMIC_RELAXED);

@@ -114,13 +114,15 @@ probe_fault_dump_later(double timeout_s, int repeat, int fd, int exit_after)
 {
     int rc = 0;
 
-    if (!(timeout_s > 0) || isinf(timeout_s) || timeout_s > 1e9)
+    if (!(timeout_s > 0) || isinf(timeout_s) || timeout_s > 1e9 ||
+        (repeat && timeout_s < PROBE_FAULT_MIN_REPEAT_S))
         return PROBE_EINVAL;
     if (fd < 0)
         return PROBE_EBADF;
     rc = threads_init();
     if (rc < 0)
         return rc;
+    threads_load_tables();
     pthread_once(&wd_once, watchdog_init);
     pthread_mutex_lock(&api_lock);
     pthread_mutex_lock(&wd_lock);

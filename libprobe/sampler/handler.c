@@ -100,20 +100,24 @@ slot_wait_handlers(struct slot *s)
         sched_yield();
 }
 
+/* At every start: a handler installed for SIGPROF since the last one (say a fault
+ * dump registered for it, probe_fault_register) becomes the one SIGPROFs that are
+ * not samples are handed to. */
 int
 handler_install(void)
 {
-    static int installed;
-    struct sigaction sa;
+    struct sigaction sa, cur;
 
-    if (installed)
+    if (sigaction(SIGPROF, NULL, &cur) < 0)
+        return -errno;
+    if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == sampler_handler)
         return 0;
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = sampler_handler;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGPROF, &sa, &previous) < 0)
+    previous = cur; /* before ours is in place: a chained signal finds it */
+    if (sigaction(SIGPROF, &sa, NULL) < 0)
         return -errno;
-    installed = 1;
     return 0;
 }

@@ -9,6 +9,7 @@
 #include "debuginfo.h"
 
 #include <elfutils/libdwfl.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -196,6 +197,170 @@ debuginfo_line(uintptr_t addr, const char **ret_file, unsigned *ret_line)
     }
     pthread_mutex_unlock(&debuginfo_lock);
     return r;
+}
+
+/* ---- pinned line tables, for signal handlers ------------------------------------- */
+
+/* One row: from @addr (run-time) on, until the next row, the code is @file:@line;
+ * line 0 ends a sequence (no line). */
+struct line_row {
+    uintptr_t addr;
+    const char *file;   /* in the pool: lives as long as the library */
+    unsigned line;
+};
+
+struct line_table {
+    uintptr_t bias, text_lo;
+    unsigned char build_id[MODULES_BUILD_ID_MAX];
+    unsigned build_id_len;
+    struct line_row *rows;
+    size_t n;
+};
+
+#define DEBUGINFO_MAX_PINNED 64
+#define DEBUGINFO_MAX_ROWS ((size_t)4 << 20)   /* 96 MiB of rows in all, at most */
+
+static struct line_table line_tables[DEBUGINFO_MAX_PINNED];
+static unsigned nline_tables;       /* published with release */
+static size_t line_rows_total;
+
+static int
+line_table_is(const struct line_table *lt, const struct module *m)
+{
+    return lt->bias == m->bias && lt->text_lo == m->text_lo &&
+           lt->build_id_len == m->build_id_len &&
+           memcmp(lt->build_id, m->build_id, m->build_id_len) == 0;
+}
+
+static int
+row_by_addr(const void *pa, const void *pb)
+{
+    const struct line_row *a = pa, *b = pb;
+
+    if (a->addr != b->addr)
+        return a->addr < b->addr ? -1 : 1;
+    return (a->line == 0) - (b->line == 0); /* a sequence's start over another's end */
+}
+
+/* Append @row to @v (lock held). */
+static int
+rows_push(struct line_row **v, size_t *n, size_t *cap, struct line_row row)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        struct line_row *w = realloc(*v, c * sizeof(*w));
+        if (!w)
+            return -1;
+        *v = w;
+        *cap = c;
+    }
+    (*v)[(*n)++] = row;
+    return 0;
+}
+
+/* Every line row of @mod's compilation units (lock held). */
+static int
+debuginfo_collect_rows(Dwfl_Module *mod, struct line_row **ret, size_t *ret_n)
+{
+    struct line_row *v = NULL;
+    size_t n = 0, cap = 0;
+    Dwarf_Die *cu = NULL;
+    Dwarf_Addr bias;
+
+    while ((cu = dwfl_module_nextcu(mod, cu, &bias)) != NULL) {
+        Dwarf_Lines *lines;
+        size_t nlines;
+        if (dwarf_getsrclines(cu, &lines, &nlines) != 0)
+            continue;
+        for (size_t i = 0; i < nlines; i++) {
+            Dwarf_Line *l = dwarf_onesrcline(lines, i);
+            Dwarf_Addr a;
+            int lineno = 0;
+            bool end = false;
+            if (!l || dwarf_lineaddr(l, &a) != 0)
+                continue;
+            (void)dwarf_lineendsequence(l, &end);
+            const char *file = end ? NULL : dwarf_linesrc(l, NULL, NULL);
+            if (!end && (dwarf_lineno(l, &lineno) != 0 || lineno <= 0 || !file))
+                continue;
+            struct line_row row = {(uintptr_t)(a + bias), file ? debuginfo_file(file) : NULL,
+                                   end ? 0u : (unsigned)lineno};
+            if (!end && !row.file)
+                continue; /* the pool is full */
+            if (line_rows_total + n >= DEBUGINFO_MAX_ROWS || rows_push(&v, &n, &cap, row) < 0) {
+                free(v);
+                return PROBE_ENOMEM;
+            }
+        }
+    }
+    qsort(v, n, sizeof(*v), row_by_addr);
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+int
+debuginfo_pin_lines(const struct module *m)
+{
+    int r = 0;
+
+    pthread_mutex_lock(&debuginfo_lock);
+    for (unsigned k = 0; k < nline_tables; k++) {
+        if (line_table_is(&line_tables[k], m))
+            goto out; /* pinned already */
+    }
+    if (nline_tables == DEBUGINFO_MAX_PINNED) {
+        r = PROBE_ENOMEM;
+        goto out;
+    }
+    Dwfl *dwfl = debuginfo_session();
+    Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, m->text_lo) : NULL;
+    struct line_row *rows = NULL;
+    size_t n = 0;
+    if (!mod || (r = debuginfo_collect_rows(mod, &rows, &n)) < 0 || n == 0) {
+        free(rows);
+        r = r < 0 ? r : PROBE_ENOENT;
+        goto out;
+    }
+    struct line_table *lt = &line_tables[nline_tables];
+    lt->bias = m->bias;
+    lt->text_lo = m->text_lo;
+    memcpy(lt->build_id, m->build_id, m->build_id_len);
+    lt->build_id_len = m->build_id_len;
+    lt->rows = rows;
+    lt->n = n;
+    line_rows_total += n;
+    __atomic_store_n(&nline_tables, nline_tables + 1, __ATOMIC_RELEASE);
+out:
+    pthread_mutex_unlock(&debuginfo_lock);
+    return r;
+}
+
+PROBE_SIGSAFE int
+debuginfo_line_pinned(const struct module *m, uintptr_t addr, const char **ret_file,
+                      unsigned *ret_line)
+{
+    unsigned count = __atomic_load_n(&nline_tables, __ATOMIC_ACQUIRE);
+
+    for (unsigned k = 0; k < count; k++) {
+        const struct line_table *lt = &line_tables[k];
+        if (!line_table_is(lt, m))
+            continue;
+        size_t a = 0, b = lt->n;
+        while (a < b) { /* the first row above addr */
+            size_t mid = a + (b - a) / 2;
+            if (lt->rows[mid].addr <= addr)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        if (a == 0 || lt->rows[a - 1].line == 0)
+            return PROBE_ENOENT;
+        *ret_file = lt->rows[a - 1].file;
+        *ret_line = lt->rows[a - 1].line;
+        return 0;
+    }
+    return PROBE_ENOENT;
 }
 
 /* fork(): no other thread may hold the session's lock across it (symbolize.c). */

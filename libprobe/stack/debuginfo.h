@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attrs.h"
+#include "modules.h"
+
 /* The name of the function holding @addr, copied to @buf (truncated to @len). 0, or
  * PROBE_ENOENT. */
 int debuginfo_name(uintptr_t addr, char *buf, size_t len);
@@ -15,6 +18,16 @@ int debuginfo_name(uintptr_t addr, char *buf, size_t len);
 /* The source file and line of @addr. @ret_file lives as long as the process. 0, or
  * PROBE_ENOENT, PROBE_ENOMEM. */
 int debuginfo_line(uintptr_t addr, const char **ret_file, unsigned *ret_line);
+
+/* Read @m's line table (every row of its compilation units) and pin it for
+ * debuginfo_line_pinned(). 0, PROBE_ENOENT (no debuginfo), PROBE_ENOMEM (over the
+ * bound of rows or tables). */
+int debuginfo_pin_lines(const struct module *m);
+
+/* The file and line of @addr in module @m's pinned table. Lock-free. 0, or
+ * PROBE_ENOENT. */
+PROBE_SIGSAFE int debuginfo_line_pinned(const struct module *m, uintptr_t addr,
+                                        const char **ret_file, unsigned *ret_line);
 
 /* Take (@lock 1) or release (0) the session's lock, around fork(). */
 void debuginfo_fork_lock(int lock);

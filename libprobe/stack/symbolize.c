@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "elfsym.h"
@@ -58,6 +59,49 @@ symbolize_line(uintptr_t pc, int is_return, const char **ret_file, unsigned *ret
     (void)ret_file;
     (void)ret_line;
     return PROBE_ENOTSUP;
+#endif
+}
+
+int
+symbolize_pin_lines(void)
+{
+#ifdef PROBE_HAVE_LIBDW
+    unsigned token, n;
+    const struct module_table *t = modules_enter(&token);
+    struct module *copy;
+    int r = 0;
+
+    if (!t)
+        return PROBE_ENOENT;
+    n = t->n;
+    copy = malloc((n ? n : 1) * sizeof(*copy));
+    if (copy)
+        memcpy(copy, t->m, n * sizeof(*copy));
+    modules_leave(token);
+    if (!copy)
+        return PROBE_ENOMEM;
+    for (unsigned i = 0; i < n; i++)
+        if (debuginfo_pin_lines(&copy[i]) == PROBE_ENOMEM)
+            r = PROBE_ENOMEM;
+    free(copy);
+    return r;
+#else
+    return PROBE_ENOTSUP;
+#endif
+}
+
+PROBE_SIGSAFE int
+symbolize_line_pinned(const struct module *m, uintptr_t addr, const char **ret_file,
+                      unsigned *ret_line)
+{
+#ifdef PROBE_HAVE_LIBDW
+    return debuginfo_line_pinned(m, addr, ret_file, ret_line);
+#else
+    (void)m;
+    (void)addr;
+    (void)ret_file;
+    (void)ret_line;
+    return PROBE_ENOENT;
 #endif
 }
 

@@ -25,6 +25,10 @@
 #include "cfi.h"
 #include "core/atomics.h"
 
+/* How far below its stack a thread's stack pointer may be (an overflow into the
+ * guard) for its frames to be unwound from the part that is mapped. */
+#define UNWIND_BELOW_STACK 65536u
+
 /* The walk reads raw stack words (saved frame pointers, return addresses, the word
  * at the top of the stack), which may lie in an ASan redzone of the interrupted
  * frame: bounded reads of mapped memory, not bugs for ASan to report. */
@@ -56,11 +60,13 @@ after_call(const struct module_table *t, uintptr_t ra)
  * with CFI (whose rules we could not follow here), rbp is likely a general register:
  * the return address must then be one, just after a call. */
 static PROBE_SIGSAFE RAW_STACK_READ int
-fp_step(const struct module_table *t, struct cfi_regs *r, int is_return, uintptr_t hi)
+fp_step(const struct module_table *t, struct cfi_regs *r, int is_return, uintptr_t lo,
+        uintptr_t hi)
 {
     uintptr_t fp = r->fp;
 
-    if (fp < r->sp || fp > hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
+    if (fp < r->sp || fp < lo || fp > hi - 2 * sizeof(uintptr_t) ||
+        (fp & (sizeof(uintptr_t) - 1)))
         return 0;
     const uintptr_t *frame = (const uintptr_t *)fp;
     uintptr_t next = frame[0], ret = frame[1];
@@ -90,8 +96,10 @@ unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
     };
 
     pcs[n++] = r.pc;
-    if (r.sp < lo || r.sp >= hi || hi - lo < 2 * sizeof(uintptr_t))
-        goto out; /* not on the thread's stack (a coroutine, an alternate stack) */
+    /* Not on the thread's stack (a coroutine, an alternate stack), unless just below
+     * it: a stack overflow, where every read is still checked against @lo. */
+    if (r.sp >= hi || r.sp + UNWIND_BELOW_STACK < lo || hi - lo < 2 * sizeof(uintptr_t))
+        goto out;
     /* One frame per turn, each adds a PC: at most max turns. */
     for (int innermost = 1; n < max; innermost = 0) {
         enum cfi_result c = t ? cfi_step_in(t, &r, !innermost, lo, hi) : CFI_NONE;
@@ -104,7 +112,8 @@ unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
         /* No usable CFI. A leaf without a frame: its caller's return address is at
          * the top of the stack, unless the frame chain starts with it anyway. */
         uintptr_t sp = r.sp, fp = r.fp;
-        if (innermost && sp <= hi - sizeof(uintptr_t) && !(sp & (sizeof(uintptr_t) - 1))) {
+        if (innermost && sp >= lo && sp <= hi - sizeof(uintptr_t) &&
+            !(sp & (sizeof(uintptr_t) - 1))) {
             uintptr_t top = *(const uintptr_t *)sp;
             int chained = fp >= sp && fp <= hi - 2 * sizeof(uintptr_t) &&
                           !(fp & (sizeof(uintptr_t) - 1)) &&
@@ -117,7 +126,7 @@ unwind_context(const void *ucontext, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
                 continue;
             }
         }
-        if (!fp_step(t, &r, !innermost, hi))
+        if (!fp_step(t, &r, !innermost, lo, hi))
             break;
         pcs[n++] = r.pc;
     }
@@ -289,8 +298,46 @@ hex_field(const char **p, const char *end, uintptr_t *out)
     return digits > 0;
 }
 
-PROBE_SIGSAFE int
-unwind_stack_bounds(uintptr_t sp, uintptr_t *ret_lo, uintptr_t *ret_hi)
+/* One line of /proc/self/maps. */
+struct maps_entry {
+    uintptr_t lo, hi;
+    uint64_t offset;
+    int readable;
+    const char *path;   /* in the reader's buffer: "" for anonymous memory */
+    size_t path_len;
+};
+
+static PROBE_SIGSAFE int
+maps_parse(const char *p, const char *end, struct maps_entry *e)
+{
+    uintptr_t dummy;
+
+    if (!hex_field(&p, end, &e->lo) || p >= end || *p++ != '-' || !hex_field(&p, end, &e->hi) ||
+        p + 5 >= end || *p++ != ' ')
+        return 0;
+    e->readable = *p == 'r';
+    p += 5; /* "rwxp " */
+    if (!hex_field(&p, end, &dummy))
+        return 0;
+    e->offset = dummy;
+    /* dev, inode, then spaces up to the path */
+    for (int field = 0; field < 2; field++) {
+        while (p < end && *p == ' ')
+            p++;
+        while (p < end && *p != ' ')
+            p++;
+    }
+    while (p < end && *p == ' ')
+        p++;
+    e->path = p;
+    e->path_len = (size_t)(end - p);
+    return 1;
+}
+
+/* Call @fn on each line of /proc/self/maps until it returns nonzero: its value, or -1
+ * when the file cannot be read or no line matched. read(2) only. */
+static PROBE_SIGSAFE int
+maps_each(int (*fn)(void *arg, const struct maps_entry *e), void *arg)
 {
     char buf[2048];
     size_t have = 0;
@@ -308,15 +355,10 @@ unwind_stack_bounds(uintptr_t sp, uintptr_t *ret_lo, uintptr_t *ret_hi)
         char *nl = memchr(buf, '\n', have);
         if (!nl && r > 0 && have < sizeof(buf))
             continue; /* a partial line: read more */
-        const char *p = buf, *end = nl ? nl : buf + have;
-        uintptr_t a, b;
-        if (hex_field(&p, end, &a) && p < end && *p++ == '-' && hex_field(&p, end, &b) &&
-            sp >= a && sp < b) {
-            *ret_lo = a;
-            *ret_hi = b;
-            found = 0;
+        struct maps_entry e;
+        if (maps_parse(buf, nl ? nl : buf + have, &e) && (found = fn(arg, &e)) != 0)
             break;
-        }
+        found = -1;
         size_t used = nl ? (size_t)(nl + 1 - buf) : have; /* an overlong line: skip */
         memmove(buf, buf + used, have - used);
         have -= used;
@@ -325,4 +367,67 @@ unwind_stack_bounds(uintptr_t sp, uintptr_t *ret_lo, uintptr_t *ret_hi)
     }
     close(fd);
     return found;
+}
+
+struct bounds_req {
+    uintptr_t sp, lo, hi;
+};
+
+static PROBE_SIGSAFE int
+bounds_of(void *arg, const struct maps_entry *e)
+{
+    struct bounds_req *b = arg;
+
+    /* The mapping holding @sp, or, for an overflow into the guard page or below a
+     * stack that grows down, the first readable one above it. */
+    if (!e->readable || b->sp >= e->hi || (b->sp < e->lo && e->lo - b->sp > UNWIND_BELOW_STACK))
+        return 0;
+    b->lo = e->lo;
+    b->hi = e->hi;
+    return 1;
+}
+
+PROBE_SIGSAFE int
+unwind_stack_bounds(uintptr_t sp, uintptr_t *ret_lo, uintptr_t *ret_hi)
+{
+    struct bounds_req b = {.sp = sp};
+
+    if (maps_each(bounds_of, &b) != 1)
+        return -1;
+    *ret_lo = b.lo;
+    *ret_hi = b.hi;
+    return 0;
+}
+
+struct file_req {
+    uintptr_t addr;
+    char *path;
+    size_t len;
+    uint64_t offset;
+};
+
+static PROBE_SIGSAFE int
+file_of(void *arg, const struct maps_entry *e)
+{
+    struct file_req *f = arg;
+
+    if (f->addr < e->lo || f->addr >= e->hi)
+        return 0;
+    if (e->path_len == 0 || e->path[0] != '/' || e->path_len >= f->len)
+        return 2; /* anonymous, or a pseudo-file such as [vdso] */
+    memcpy(f->path, e->path, e->path_len);
+    f->path[e->path_len] = '\0';
+    f->offset = e->offset + (f->addr - e->lo);
+    return 1;
+}
+
+PROBE_SIGSAFE int
+unwind_mapped_file(uintptr_t addr, char *path, size_t len, uint64_t *ret_offset)
+{
+    struct file_req f = {.addr = addr, .path = path, .len = len};
+
+    if (maps_each(file_of, &f) != 1)
+        return -1;
+    *ret_offset = f.offset;
+    return 0;
 }

@@ -6,6 +6,7 @@
 #ifndef PROBE_STACK_UNWIND_H
 #define PROBE_STACK_UNWIND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "attrs.h"
@@ -26,5 +27,11 @@ PROBE_SIGSAFE unsigned unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uin
 /* The bounds of the stack that holds @sp: the mapping around it in
  * /proc/self/maps, read with read(2). 0, or -1 when no mapping holds it. */
 PROBE_SIGSAFE int unwind_stack_bounds(uintptr_t sp, uintptr_t *ret_lo, uintptr_t *ret_hi);
+
+/* The file mapped at @addr (from /proc/self/maps, read with read(2)) into @path, and
+ * @addr's offset in that file: for modules loaded since the module table was last
+ * refreshed. 0, or -1 when no file is mapped there (or its path is longer than @len). */
+PROBE_SIGSAFE int unwind_mapped_file(uintptr_t addr, char *path, size_t len,
+                                     uint64_t *ret_offset);
 
 #endif

@@ -129,10 +129,12 @@ bystander(void *arg)
     return NULL;
 }
 
-/* A libprobe thread that blocks every signal: it cannot answer. */
+/* A libprobe thread that blocks every signal and keeps running: it cannot answer
+ * (a blocked one would be read without a signal). */
 void *
 deaf(void *arg)
 {
+    static volatile unsigned long spins;
     sigset_t all;
     (void)arg;
     sigfillset(&all);
@@ -140,7 +142,7 @@ deaf(void *arg)
     probe_thread_name("deaf");
     PROBE_SCOPE("deaf_wait");
     for (;;)
-        pause();
+        spins++;
     return NULL;
 }
 
@@ -427,6 +429,20 @@ main(int argc, char **argv)
         CHECK(probe_fault_dump_later(0.0 / 0.0, 0, 1, 0) == PROBE_EINVAL);
         CHECK(probe_fault_dump_later(1.0 / 0.0, 0, 1, 0) == PROBE_EINVAL);
         CHECK(probe_fault_dump_later(1, 0, -1, 0) == PROBE_EBADF);
+        /* A repeating watchdog faster than PROBE_FAULT_MIN_REPEAT_S would only dump. */
+        CHECK(probe_fault_dump_later(1e-12, 1, 1, 0) == PROBE_EINVAL);
+        CHECK(probe_fault_dump_later(PROBE_FAULT_MIN_REPEAT_S / 2, 1, 1, 0) == PROBE_EINVAL);
+        /* SIGPROF belongs to a running sampler; a stopped one takes it back and
+         * hands it the SIGPROFs that are not samples. */
+        CHECK(probe_sampler_start(NULL) == 0);
+        CHECK(probe_fault_register(SIGPROF, 1, 1, 0) == PROBE_EBUSY);
+        CHECK(probe_sampler_stop() == 0);
+        int null_fd = open("/dev/null", O_WRONLY);
+        CHECK(null_fd >= 0);
+        CHECK(probe_fault_register(SIGPROF, null_fd, 0, 0) == 0);
+        CHECK(probe_sampler_start(NULL) == 0);
+        CHECK(probe_sampler_stop() == 0);
+        CHECK(probe_fault_unregister(SIGPROF) == 0);
         CHECK(probe_fault_register(SIGSEGV, 1, 1, 0) == PROBE_EINVAL);
         CHECK(probe_fault_register(SIGKILL, 1, 1, 0) == PROBE_EINVAL);
         CHECK(probe_fault_register(SIGSTOP, 1, 1, 0) == PROBE_EINVAL);
