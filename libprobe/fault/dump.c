@@ -13,6 +13,7 @@
 
 #include "core/atomics.h"
 #include "fault/fault.h"
+#include "numfmt.h"
 
 /* ---- output ------------------------------------------------------------------- */
 
@@ -77,41 +78,18 @@ out_name(struct out *o, const char *s, size_t max)
     }
 }
 
-PROBE_SIGSAFE size_t
-fmt_u64(char *buf, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0, len;
-
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (len = 0; n > 0; len++)
-        buf[len] = tmp[--n];
-    buf[len] = '\0';
-    return len;
-}
-
 PROBE_SIGSAFE void
 out_u64(struct out *o, uint64_t v)
 {
     char buf[21];
-    out_mem(o, buf, fmt_u64(buf, v));
+    out_mem(o, buf, numfmt_u64(buf, v, 1));
 }
 
 PROBE_SIGSAFE void
 out_hex(struct out *o, uint64_t v)
 {
-    char buf[18] = "0x";
-    size_t n = 2;
-    int shift = 60;
-
-    while (shift > 0 && ((v >> shift) & 0xf) == 0)
-        shift -= 4;
-    for (; shift >= 0; shift -= 4)
-        buf[n++] = "0123456789abcdef"[(v >> shift) & 0xf];
-    out_mem(o, buf, n);
+    char buf[19];
+    out_mem(o, buf, numfmt_hex(buf, v));
 }
 
 /* Seconds with at least one and at most three decimals: 2.0, 0.25, 0.001. */
@@ -358,7 +336,7 @@ out_comm(struct out *o, uint64_t tid)
     char comm[32];
     size_t n = strlen(path);
 
-    n += fmt_u64(path + n, tid);
+    n += numfmt_u64(path + n, tid, 1);
     memcpy(path + n, "/comm", 6);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)

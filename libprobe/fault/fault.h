@@ -28,8 +28,6 @@ struct out {
 };
 
 PROBE_SIGSAFE void out_flush(struct out *o);
-/* @v in decimal into @buf (21 bytes), NUL-terminated: its length. */
-PROBE_SIGSAFE size_t fmt_u64(char *buf, uint64_t v);
 PROBE_SIGSAFE void out_str(struct out *o, const char *s);
 PROBE_SIGSAFE void out_u64(struct out *o, uint64_t v);
 PROBE_SIGSAFE void out_hex(struct out *o, uint64_t v);

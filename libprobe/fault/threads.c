@@ -26,6 +26,7 @@
 #include <probe/common.h>
 
 #include "fault/fault.h"
+#include "numfmt.h"
 #include "stack/elfsym.h"
 #include "stack/modules.h"
 #include "stack/symbolize.h"
@@ -293,7 +294,7 @@ blocked_regs(uint64_t tid, uintptr_t *sp, uintptr_t *pc)
     char path[64] = "/proc/self/task/", buf[256];
     size_t n = strlen(path);
 
-    n += fmt_u64(path + n, tid);
+    n += numfmt_u64(path + n, tid, 1);
     memcpy(path + n, "/syscall", 9);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)

@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "numfmt.h"
+
 /* Where the block goes: buf[0..len-1]; pos counts every byte of the block, stored or
  * not, so it ends as the length the whole block needs. */
 struct out {
@@ -36,17 +38,10 @@ out_str(struct out *o, const char *s)
 static void
 out_u64(struct out *o, uint64_t v, int width)
 {
-    char digits[20]; /* UINT64_MAX has 20 */
-    int n = 0;
+    char digits[21];
 
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (width-- > n)
-        out_char(o, '0');
-    while (n > 0)
-        out_char(o, digits[--n]);
+    (void)numfmt_u64(digits, v, (unsigned)width);
+    out_str(o, digits);
 }
 
 /* Nanoseconds as seconds with microseconds ("1.234567 s"), truncated to the
