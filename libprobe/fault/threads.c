@@ -285,9 +285,7 @@ answered:
 }
 
 /* The stack and PC of thread @tid if it is blocked in the kernel: 1, or 0 if it is
- * running or runnable ("running": the kernel says so for any thread in state R), or
- * gone. The syscall file's line is the syscall number, its six arguments, then the
- * stack pointer and PC. */
+ * running or runnable, or gone. */
 static PROBE_SIGSAFE int
 blocked_regs(uint64_t tid, uintptr_t *sp, uintptr_t *pc)
 {
@@ -301,34 +299,7 @@ blocked_regs(uint64_t tid, uintptr_t *sp, uintptr_t *pc)
         return 0;
     ssize_t r = read(fd, buf, sizeof(buf) - 1);
     close(fd);
-    if (r <= 0 || strncmp(buf, "running", 7) == 0)
-        return 0;
-    buf[r] = '\0';
-    /* The last two fields, hexadecimal with a 0x prefix. */
-    uintptr_t v[2] = {0, 0};
-    int k = 1;
-    char *p = buf + r;
-    while (p > buf && (p[-1] == '\n' || p[-1] == ' '))
-        p--;
-    for (; k >= 0; k--) {
-        char *end = p;
-        while (p > buf && p[-1] != ' ')
-            p--;
-        if (end - p < 3 || p[0] != '0' || p[1] != 'x')
-            return 0;
-        for (char *q = p + 2; q < end; q++) {
-            unsigned d = *q >= '0' && *q <= '9' ? (unsigned)(*q - '0')
-                       : *q >= 'a' && *q <= 'f' ? (unsigned)(*q - 'a' + 10) : 16;
-            if (d == 16)
-                return 0;
-            v[k] = v[k] << 4 | d;
-        }
-        while (p > buf && p[-1] == ' ')
-            p--;
-    }
-    *sp = v[0];
-    *pc = v[1];
-    return *sp != 0 && *pc != 0;
+    return r > 0 && unwind_syscall_regs(buf, (size_t)r, sp, pc);
 }
 
 PROBE_SIGSAFE int

@@ -126,35 +126,22 @@ wall_close(struct slot *s)
     wall_close_fd(&s->sys_fd);
 }
 
-/* The stack pointer and PC of a thread blocked in the kernel: 1, or 0 if it is
- * running or runnable ("running": the kernel says so for any thread in state R),
- * or gone. The line is the syscall number, its six arguments, then the stack pointer
- * and PC (or "-1 sp pc" outside a syscall); @key is a hash of it. One read per look:
- * no /proc/.../stat, whose formatting costs more than the rest of a look. */
+/* The stack pointer and PC of a thread blocked in the kernel (unwind_syscall_regs):
+ * 1, or 0 if it is running or runnable, or gone; @key is a hash of the line. One read
+ * per look: no /proc/.../stat, whose formatting costs more than the rest of a look. */
 static int
 blocked_regs(const struct slot *s, uintptr_t *sp, uintptr_t *pc, uint64_t *key)
 {
     char buf[256];
     ssize_t n;
 
-    if (s->sys_fd < 0 || (n = pread(s->sys_fd, buf, sizeof(buf) - 1, 0)) <= 0)
-        return 0;
-    buf[n] = '\0';
-    if (strncmp(buf, "running", 7) == 0)
+    if (s->sys_fd < 0 || (n = pread(s->sys_fd, buf, sizeof(buf) - 1, 0)) <= 0 ||
+        !unwind_syscall_regs(buf, (size_t)n, sp, pc))
         return 0;
     *key = 1469598103934665603u;
     for (ssize_t i = 0; i < n; i++)
         *key = (*key ^ (unsigned char)buf[i]) * 1099511628211u;
-    char *f[9];
-    int nf = 0;
-    for (char *save = NULL, *t = strtok_r(buf, " \n", &save); t && nf < 9;
-         t = strtok_r(NULL, " \n", &save))
-        f[nf++] = t;
-    if (nf < 3)
-        return 0;
-    *sp = (uintptr_t)strtoull(f[nf - 2], NULL, 0);
-    *pc = (uintptr_t)strtoull(f[nf - 1], NULL, 0);
-    return *sp != 0 && *pc != 0;
+    return 1;
 }
 
 /* A thread found blocked where it was at the last look, not having run since, is

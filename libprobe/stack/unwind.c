@@ -431,3 +431,34 @@ unwind_mapped_file(uintptr_t addr, char *path, size_t len, uint64_t *ret_offset)
     *ret_offset = f.offset;
     return 0;
 }
+
+PROBE_SIGSAFE int
+unwind_syscall_regs(const char *line, size_t n, uintptr_t *ret_sp, uintptr_t *ret_pc)
+{
+    uintptr_t v[2] = {0, 0};
+    const char *p = line + n;
+
+    if (n >= 7 && memcmp(line, "running", 7) == 0)
+        return 0;
+    while (p > line && (p[-1] == '\n' || p[-1] == ' ' || p[-1] == '\0'))
+        p--;
+    /* The last two fields, in hexadecimal with a 0x prefix: the SP, then the PC. */
+    for (int k = 1; k >= 0; k--) {
+        const char *end = p, *q;
+        while (p > line && p[-1] != ' ')
+            p--;
+        q = p;
+        if (end - q < 3 || q[0] != '0' || q[1] != 'x')
+            return 0;
+        q += 2;
+        if (!hex_field(&q, end, &v[k]) || q != end)
+            return 0;
+        while (p > line && p[-1] == ' ')
+            p--;
+    }
+    if (!v[0] || !v[1])
+        return 0;
+    *ret_sp = v[0];
+    *ret_pc = v[1];
+    return 1;
+}

@@ -28,6 +28,13 @@ PROBE_SIGSAFE unsigned unwind_scan(uintptr_t sp, uintptr_t pc, uintptr_t lo, uin
  * /proc/self/maps, read with read(2). 0, or -1 when no mapping holds it. */
 PROBE_SIGSAFE int unwind_stack_bounds(uintptr_t sp, uintptr_t *ret_lo, uintptr_t *ret_hi);
 
+/* The stack pointer and PC of a thread blocked in the kernel, from the @n bytes of
+ * its /proc/self/task/TID/syscall: the syscall number, its six arguments, then the
+ * stack pointer and PC ("-1 sp pc" outside a syscall). 1, or 0 when the thread is
+ * "running" (the kernel says so for any thread in state R) or the line is not one. */
+PROBE_SIGSAFE int unwind_syscall_regs(const char *line, size_t n, uintptr_t *ret_sp,
+                                      uintptr_t *ret_pc);
+
 /* The file mapped at @addr (from /proc/self/maps, read with read(2)) into @path, and
  * @addr's offset in that file: for modules loaded since the module table was last
  * refreshed. 0, or -1 when no file is mapped there (or its path is longer than @len). */
