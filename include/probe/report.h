@@ -128,11 +128,15 @@ typedef struct probe_sample_info {
     const char *const *scopes;  /**< Their names, outermost first. */
     const uint64_t *addresses;  /**< The frames' code addresses, parallel to
                                      @c frames: the interrupted PC last, return
-                                     addresses above it.
-                                     Stacks that name the same frames are merged and
-                                     keep the first one's. */
+                                     addresses above it. Stacks are told apart by
+                                     address: two stacks through the same functions
+                                     at different PCs are two samples (formatters
+                                     that show names sum them). */
     int blocked;                /**< PROBE_SAMPLE_WALL: 1 if the thread was off CPU
                                      (blocked in the kernel) at these samples. */
+    const size_t *frame_ids;    /**< Parallel to @c frames (root first): each
+                                     frame's index in the snapshot's frame table,
+                                     probe_snapshot_frame(). */
 } probe_sample_info;
 
 #define PROBE_SAMPLE_NO_THREAD ((size_t)-1)
@@ -142,6 +146,41 @@ typedef struct probe_sample_info {
  *  whose last frame is where the thread blocked (e.g. clock_nanosleep). */
 #define PROBE_SAMPLE_BLOCKED_FRAME "[blocked]"
 
+
+/**
+ * A code mapping of the snapshot: one executable segment of a loaded module that
+ * holds a sampled frame, as the kernel mapped it (page-aligned). Recorded when the
+ * snapshot is taken, so a module unloaded since (dlclose) keeps its mapping. The
+ * main program's mappings come first.
+ */
+typedef struct probe_mapping_info {
+    uint64_t start;             /**< First address of the segment. */
+    uint64_t limit;             /**< One past its last address. */
+    uint64_t offset;            /**< File offset mapped at @c start. */
+    const char *path;           /**< The module's file (the program's real path);
+                                     "" when unknown. */
+    const char *build_id;       /**< The GNU build-id in lowercase hex, "" if none. */
+    int main_program;           /**< 1 for the program itself. */
+} probe_mapping_info;
+
+/** probe_frame_info.mapping of a frame that no known module holds. */
+#define PROBE_NO_MAPPING ((size_t)-1)
+
+/**
+ * One frame of the snapshot's frame table: a distinct code address of the sampled
+ * stacks, with its name, source line and mapping, resolved when the snapshot was
+ * taken. A return address (any frame but a stack's last) is named after the call
+ * before it (address - 1), so the same address as a leaf and as a return address is
+ * two frames.
+ */
+typedef struct probe_frame_info {
+    uint64_t address;           /**< The PC, or the return address. */
+    const char *function;       /**< As in probe_sample_info.frames. */
+    const char *file;           /**< Source file, NULL if unknown (libdw builds only). */
+    unsigned line;              /**< Source line, 0 if unknown. */
+    size_t mapping;             /**< Index of its mapping, or PROBE_NO_MAPPING. */
+    int is_return;              /**< 1 for a return address. */
+} probe_frame_info;
 
 /** The sampler's counters, over everything in the snapshot. */
 typedef struct probe_sampler_info {
@@ -241,6 +280,27 @@ PROBE_EXPORT size_t probe_snapshot_sample_count(const probe_snapshot *snap);
  *          range. Stacks come grouped by thread. */
 PROBE_EXPORT const probe_sample_info *probe_snapshot_sample(const probe_snapshot *snap,
                                                             size_t i);
+
+/** @return The number of code mappings holding sampled frames (0 without samples). */
+PROBE_EXPORT size_t probe_snapshot_mapping_count(const probe_snapshot *snap);
+
+/**
+ * @return Mapping @p i, valid until the snapshot is freed; NULL if out of range.
+ * @note Thread-safe (the snapshot is immutable). Not async-signal-safe.
+ */
+PROBE_EXPORT const probe_mapping_info *probe_snapshot_mapping(const probe_snapshot *snap,
+                                                              size_t i);
+
+/** @return The number of distinct frames of the sampled stacks. */
+PROBE_EXPORT size_t probe_snapshot_frame_count(const probe_snapshot *snap);
+
+/**
+ * @return Frame @p i (probe_sample_info.frame_ids index it), valid until the snapshot
+ *         is freed; NULL if out of range.
+ * @note Thread-safe (the snapshot is immutable). Not async-signal-safe.
+ */
+PROBE_EXPORT const probe_frame_info *probe_snapshot_frame(const probe_snapshot *snap,
+                                                          size_t i);
 
 /** @return The sampler's counters (all zero if it never ran); NULL only if @p snap
  *          is NULL. */

@@ -34,10 +34,16 @@ PROBE_SIGSAFE unsigned thread_scope_ids(uint32_t *out, unsigned max);
  * sampler): best effort while @tid pushes and pops. Not for signal handlers. */
 unsigned thread_scope_ids_of(uint64_t tid, uint32_t *out, unsigned max);
 
-/* The samples a snapshot holds, built by the sampler; freed with @free. */
+/* The samples a snapshot holds, built by the sampler; freed with @free. The frame
+ * and mapping tables are what the samples' frame_ids (and the frames' mapping) index:
+ * with them a formatter needs nothing of the live process. */
 struct sample_set {
     probe_sample_info *v;
     size_t n;
+    probe_frame_info *frames;
+    size_t nframes;
+    probe_mapping_info *mappings;
+    size_t nmappings;
     probe_sampler_info info;
     void (*free)(struct sample_set *);
 };

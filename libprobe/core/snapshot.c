@@ -439,3 +439,30 @@ probe_snapshot_sampler_info(const probe_snapshot *snap)
         return NULL;
     return snap->samples ? &snap->samples->info : &none;
 }
+
+PROBE_EXPORT size_t
+probe_snapshot_mapping_count(const probe_snapshot *snap)
+{
+    return snap && snap->samples ? snap->samples->nmappings : 0;
+}
+
+PROBE_EXPORT const probe_mapping_info *
+probe_snapshot_mapping(const probe_snapshot *snap, size_t i)
+{
+    return snap && snap->samples && i < snap->samples->nmappings
+               ? &snap->samples->mappings[i]
+               : NULL;
+}
+
+PROBE_EXPORT size_t
+probe_snapshot_frame_count(const probe_snapshot *snap)
+{
+    return snap && snap->samples ? snap->samples->nframes : 0;
+}
+
+PROBE_EXPORT const probe_frame_info *
+probe_snapshot_frame(const probe_snapshot *snap, size_t i)
+{
+    return snap && snap->samples && i < snap->samples->nframes ? &snap->samples->frames[i]
+                                                               : NULL;
+}

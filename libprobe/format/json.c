@@ -371,6 +371,11 @@ json_sample(probe_writer *w, const probe_sample_info *s)
     TRY(probe_writer_puts(w, s->blocked ? "true" : "false"));
     TRY(json_names(w, &f, "frames", s->frames, s->depth));
     TRY(json_names(w, &f, "scopes", s->scopes, s->nscopes));
+    TRY(json_key(w, &f, "frame_ids"));
+    TRY(writer_putc(w, '['));
+    for (unsigned i = 0; s->frame_ids && i < s->depth; i++)
+        TRY(probe_writer_printf(w, i ? ",%zu" : "%zu", s->frame_ids[i]));
+    TRY(writer_putc(w, ']'));
     return writer_putc(w, '}');
 }
 
@@ -405,6 +410,63 @@ json_samples(probe_writer *w, const probe_snapshot *snap)
     return probe_writer_puts(w, "\n]}");
 }
 
+/* The code mappings the frames are in (the program's first); [] without samples. */
+static int
+json_mappings(probe_writer *w, const probe_snapshot *snap)
+{
+    size_t n = probe_snapshot_mapping_count(snap);
+
+    TRY(json_key(w, NULL, "mappings"));
+    TRY(writer_putc(w, '['));
+    for (size_t i = 0; i < n; i++) {
+        const probe_mapping_info *m = probe_snapshot_mapping(snap, i);
+        int f = 1;
+
+        if (!m)
+            continue;
+        TRY(probe_writer_puts(w, i ? ",\n  {" : "\n  {"));
+        TRY(json_u64(w, &f, "start", m->start));
+        TRY(json_u64(w, &f, "limit", m->limit));
+        TRY(json_u64(w, &f, "offset", m->offset));
+        TRY(json_str(w, &f, "path", m->path ? m->path : ""));
+        TRY(json_str(w, &f, "build_id", m->build_id ? m->build_id : ""));
+        TRY(json_bool(w, &f, "main_program", m->main_program));
+        TRY(writer_putc(w, '}'));
+    }
+    return probe_writer_puts(w, n ? "\n]" : "]");
+}
+
+/* The sampled stacks' distinct frames, which stacks[].frame_ids index. */
+static int
+json_frames(probe_writer *w, const probe_snapshot *snap)
+{
+    size_t n = probe_snapshot_frame_count(snap);
+
+    TRY(json_key(w, NULL, "frames"));
+    TRY(writer_putc(w, '['));
+    for (size_t i = 0; i < n; i++) {
+        const probe_frame_info *fr = probe_snapshot_frame(snap, i);
+        int f = 1;
+
+        if (!fr)
+            continue;
+        TRY(probe_writer_puts(w, i ? ",\n  {" : "\n  {"));
+        TRY(json_u64(w, &f, "address", fr->address));
+        TRY(json_str(w, &f, "function", fr->function));
+        TRY(json_key(w, &f, "file"));
+        TRY(fr->file ? jsonstr_write(w, fr->file) : probe_writer_puts(w, "null"));
+        TRY(json_u64(w, &f, "line", fr->line));
+        TRY(json_key(w, &f, "mapping"));
+        if (fr->mapping == PROBE_NO_MAPPING)
+            TRY(probe_writer_puts(w, "null"));
+        else
+            TRY(probe_writer_printf(w, "%zu", fr->mapping));
+        TRY(json_bool(w, &f, "is_return", fr->is_return));
+        TRY(writer_putc(w, '}'));
+    }
+    return probe_writer_puts(w, n ? "\n]" : "]");
+}
+
 int
 json_check_options(const char *options)
 {
@@ -416,7 +478,7 @@ json_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
 {
     static int (*const sections[])(probe_writer *, const probe_snapshot *) = {
         json_clock, json_sites, json_edges, json_nodes, json_threads, json_rusage,
-        json_losses, json_samples,
+        json_losses, json_samples, json_mappings, json_frames,
     };
 
     (void)user;

@@ -3,27 +3,22 @@
  * (github.com/google/pprof/proto/profile.proto), gzip-compressed, as `go tool pprof`
  * reads it. One pprof sample per sampled stack, leaf first, with two values: the
  * timer expirations ("samples"/"count") and the time they stand for ("cpu" or, for
- * wall-clock sampling, "wall"/"nanoseconds"). Frames are already symbolized: each
- * distinct (address, name) is one location, at that absolute address, in the Mapping
- * of the executable segment of the loaded module that holds it (one Mapping per such
- * segment, with its file, offset and GNU build-id, has_functions set); each distinct
- * (name, source file) one function. With libdw, locations get their line and
- * functions their file. Documented in docs/formats.md. */
+ * wall-clock sampling, "wall"/"nanoseconds"). Everything comes from the snapshot,
+ * nothing from the live process: each frame of its frame table that a sample uses is
+ * one location, at that address, with that frame's line, in the Mapping of the
+ * snapshot's mapping holding it (its file, offset and GNU build-id, has_functions
+ * set; the program's first); each distinct (name, source file) one function.
+ * Documented in docs/formats.md. */
 #include "pprof.h"
 
-#include <elf.h>
 #include <limits.h>
-#include <link.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-
 #include <zlib.h>
 
 #include "protobuf.h"
-#include "stack/symbolize.h"
 #include "writer.h"
 
 /* Fields of profile.proto. */
@@ -81,7 +76,7 @@ enum {
 
 /* The string table, deduplicated through an open-addressing hash table. */
 struct pprof_strings {
-    const char **strs; /* borrowed: the snapshot's, literals, the modules' paths */
+    const char **strs; /* borrowed: the snapshot's and literals */
     size_t count;
     size_t cap;
     uint32_t *slots;  /* string index + 1; 0 is empty */
@@ -89,9 +84,9 @@ struct pprof_strings {
 };
 
 /* Rows of PPROF_ROW words keyed by their first two, in an open-addressing hash table:
- * the functions (name, file) and the locations (address, name). A row's id is its
+ * the functions (name, file) and the locations (frame, name). A row's id is its
  * index + 1. */
-#define PPROF_ROW 5
+#define PPROF_ROW 6
 struct pprof_table {
     uint64_t *rows;
     size_t count;
@@ -105,11 +100,12 @@ enum {
     FUNC_NAME = 0,  /* string index */
     FUNC_FILE = 1,  /* string index, 0 ("") if unknown */
 
-    LOC_ADDRESS = 0,
+    LOC_FRAME = 0,  /* the snapshot's frame index + 1; 0: synthetic, no address */
     LOC_NAME = 1,   /* string index of the frame's name */
     LOC_FUNCTION = 2,
     LOC_LINE = 3,   /* 0 if unknown */
     LOC_MAPPING = 4, /* 0: none */
+    LOC_ADDRESS = 5,
 };
 
 static uint64_t
@@ -286,187 +282,49 @@ pprof_value_type(struct pb_buf *msg, struct pb_buf *sub, unsigned field,
     return pb_message(msg, field, sub);
 }
 
-/* ---- the modules: one Mapping per executable segment that holds a location -------- */
-
-/* An executable PT_LOAD segment of a loaded module, as /proc/self/maps shows it. */
-struct pprof_segment {
-    uint64_t start, limit, offset;
-    char *filename;     /* malloc'd; the module's (the main program's real path) */
-    char build_id[2 * 64 + 1]; /* hex; "" if none */
-    uint64_t id;        /* Mapping id once a location is in it, else 0 */
-    int has_lines;      /* a location in it has a line */
-    int main_program;   /* of the program itself: its mapping goes first */
-};
-
-struct pprof_modules {
-    struct pprof_segment *v;
-    size_t n, cap;
-    int index;          /* of the module dl_iterate_phdr is at */
-    int err;
-};
-
-static void
-pprof_modules_free(struct pprof_modules *m)
-{
-    for (size_t i = 0; i < m->n; i++)
-        free(m->v[i].filename);
-    free(m->v);
-}
-
-/* The module's NT_GNU_BUILD_ID note (read from its PT_NOTE segments in memory) as
- * hex into @hex, or "". */
-static void
-pprof_build_id(const struct dl_phdr_info *info, char hex[2 * 64 + 1])
-{
-    hex[0] = '\0';
-    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
-        const char *end = p + ph->p_memsz;
-
-        if (ph->p_type != PT_NOTE)
-            continue;
-        while ((size_t)(end - p) >= sizeof(ElfW(Nhdr))) {
-            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(const void *)p;
-            size_t name = (nh->n_namesz + 3) & ~(size_t)3;
-            size_t desc = (nh->n_descsz + 3) & ~(size_t)3;
-            const char *d = p + sizeof(*nh) + name;
-
-            if ((size_t)(end - p) < sizeof(*nh) + name + desc)
-                break;
-            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
-                memcmp(p + sizeof(*nh), "GNU", 4) == 0 && nh->n_descsz <= 64) {
-                static const char digits[] = "0123456789abcdef";
-
-                for (size_t k = 0; k < nh->n_descsz; k++) {
-                    hex[2 * k] = digits[(unsigned char)d[k] >> 4];
-                    hex[2 * k + 1] = digits[(unsigned char)d[k] & 15];
-                }
-                hex[2 * nh->n_descsz] = '\0';
-                return;
-            }
-            p += sizeof(*nh) + name + desc;
-        }
-    }
-}
-
-/* Every executable segment of every loaded module; the main program comes first. */
-static int
-pprof_modules_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-    struct pprof_modules *m = data;
-    int index = m->index++;
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    char hex[2 * 64 + 1];
-    int have_hex = 0;
-
-    (void)size;
-    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-
-        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || ph->p_memsz == 0)
-            continue;
-        if (m->n == m->cap) {
-            size_t cap = m->cap ? m->cap * 2 : 32;
-            struct pprof_segment *v = realloc(m->v, cap * sizeof(*v));
-
-            if (!v) {
-                m->err = PROBE_ENOMEM;
-                return 1;
-            }
-            m->v = v;
-            m->cap = cap;
-        }
-
-        struct pprof_segment *seg = &m->v[m->n];
-        uint64_t vaddr = info->dlpi_addr + ph->p_vaddr;
-        /* Page-aligned, as the kernel maps it: the offset moves down with the start. */
-        uint64_t skew = (ph->p_vaddr & (page - 1));
-
-        if (skew > ph->p_offset)
-            skew = 0;
-        memset(seg, 0, sizeof(*seg));
-        seg->start = vaddr - skew;
-        seg->limit = (vaddr + ph->p_memsz + page - 1) & ~(page - 1);
-        seg->offset = ph->p_offset - skew;
-        seg->main_program = index == 0;
-        if (index == 0) {
-            char exe[PATH_MAX];
-            ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-            exe[n > 0 ? n : 0] = '\0';
-            seg->filename = strdup(exe[0] ? exe : "/proc/self/exe");
-        } else {
-            seg->filename = strdup(info->dlpi_name && info->dlpi_name[0] ? info->dlpi_name
-                                                                         : "[unknown]");
-        }
-        if (!seg->filename) {
-            m->err = PROBE_ENOMEM;
-            return 1;
-        }
-        if (!have_hex) {
-            pprof_build_id(info, hex);
-            have_hex = 1;
-        }
-        memcpy(seg->build_id, hex, sizeof(hex));
-        m->n++;
-    }
-    return 0;
-}
-
-/* The segment holding @addr, or NULL. */
-static struct pprof_segment *
-pprof_segment_of(struct pprof_modules *m, uint64_t addr)
-{
-    for (size_t i = 0; i < m->n; i++)
-        if (addr >= m->v[i].start && addr < m->v[i].limit)
-            return &m->v[i];
-    return NULL;
-}
-
 /* What is being built besides the message. */
 struct pprof_state {
+    const probe_snapshot *snap;
     struct pprof_strings strings;
     struct pprof_table functions;
     struct pprof_table locations;
-    struct pprof_modules modules;
-    uint64_t nmappings;
+    uint64_t *mapping_ids;  /* per snapshot mapping: its Mapping id, 0 if unused */
+    unsigned char *mapping_lines; /* per snapshot mapping: a location has a line */
+    size_t nmappings;
 };
 
-/* The location id of a frame named @name at @addr (0: synthetic, no address), made
- * if new with its function, mapping and line. */
+/* The location id of a frame named @name: snapshot frame @frame (SIZE_MAX for a
+ * synthetic one, without address), made if new with its function, mapping and
+ * line. */
 static int
-pprof_location(struct pprof_state *st, const char *name, uint64_t addr, int is_return,
-               uint64_t *out)
+pprof_location(struct pprof_state *st, const char *name, size_t frame, uint64_t *out)
 {
+    const probe_frame_info *f = frame == SIZE_MAX ? NULL : probe_snapshot_frame(st->snap, frame);
     uint64_t name_idx, *loc, *fn;
     int added;
 
+    if (f)
+        name = f->function;
     TRY(pprof_intern(&st->strings, name && *name ? name : PPROF_NO_FRAME, &name_idx));
-    TRY(pprof_table_get(&st->locations, addr, name_idx, &loc, &added));
+    TRY(pprof_table_get(&st->locations, f ? (uint64_t)frame + 1 : 0, name_idx, &loc,
+                        &added));
     *out = (uint64_t)(loc - st->locations.rows) / PPROF_ROW + 1;
     if (!added)
         return 0;
 
     uint64_t file_idx = 0;
 
-    if (addr) {
-        /* A return address may be one past its call, at the very end of a segment. */
-        struct pprof_segment *seg = pprof_segment_of(&st->modules, addr);
-        const char *file;
-        unsigned line;
-
-        if (!seg && is_return)
-            seg = pprof_segment_of(&st->modules, addr - 1);
-        if (seg && !seg->id)
-            seg->id = ++st->nmappings;
-        if (symbolize_line((uintptr_t)addr, is_return, &file, &line) == 0) {
-            TRY(pprof_intern(&st->strings, file, &file_idx));
-            loc[LOC_LINE] = line;
-            if (seg)
-                seg->has_lines = 1;
+    if (f) {
+        loc[LOC_ADDRESS] = f->address;
+        if (f->file && f->line) {
+            TRY(pprof_intern(&st->strings, f->file, &file_idx));
+            loc[LOC_LINE] = f->line;
         }
-        loc[LOC_MAPPING] = seg ? seg->id : 0;
+        if (f->mapping < st->nmappings) {
+            loc[LOC_MAPPING] = st->mapping_ids[f->mapping];
+            if (loc[LOC_LINE])
+                st->mapping_lines[f->mapping] = 1;
+        }
     }
     uint64_t loc_row = (uint64_t)(loc - st->locations.rows);
 
@@ -486,14 +344,14 @@ pprof_sample(struct pb_buf *msg, struct pb_buf *sub, struct pb_buf *label,
     unsigned n = s->depth;
 
     if (n == 0) {
-        TRY(pprof_location(st, NULL, 0, 0, &ids[0]));
+        TRY(pprof_location(st, NULL, SIZE_MAX, &ids[0]));
         n = 1;
     }
     for (unsigned k = 0; k < s->depth; k++) {
         unsigned f = s->depth - 1 - k; /* frames are root first */
-        uint64_t addr = s->addresses ? s->addresses[f] : 0;
 
-        TRY(pprof_location(st, s->frames[f], addr, k > 0, &ids[k]));
+        TRY(pprof_location(st, s->frames[f], s->frame_ids ? s->frame_ids[f] : SIZE_MAX,
+                           &ids[k]));
     }
 
     uint64_t values[2] = {s->weight, s->cpu_ns};
@@ -549,34 +407,62 @@ pprof_frames(struct pb_buf *msg, struct pb_buf *sub, struct pb_buf *line,
     return 0;
 }
 
-/* A Mapping for each segment that holds a location, in id order. */
+/* A Mapping for each snapshot mapping that holds a location, in id order (the
+ * snapshot's: the program's first). */
 static int
 pprof_mappings(struct pb_buf *msg, struct pb_buf *sub, struct pprof_state *st)
 {
-    for (uint64_t id = 1; id <= st->nmappings; id++) {
-        for (size_t i = 0; i < st->modules.n; i++) {
-            const struct pprof_segment *seg = &st->modules.v[i];
-            uint64_t filename, build_id;
+    for (size_t i = 0; i < st->nmappings; i++) {
+        const probe_mapping_info *m = probe_snapshot_mapping(st->snap, i);
+        uint64_t filename, build_id;
 
-            if (seg->id != id)
-                continue;
-            TRY(pprof_intern(&st->strings, seg->filename, &filename));
-            TRY(pprof_intern(&st->strings, seg->build_id, &build_id));
-            pb_reset(sub);
-            pb_uint64(sub, MAPPING_ID, id);
-            pb_uint64(sub, MAPPING_MEMORY_START, seg->start);
-            pb_uint64(sub, MAPPING_MEMORY_LIMIT, seg->limit);
-            pb_uint64(sub, MAPPING_FILE_OFFSET, seg->offset);
-            pb_uint64(sub, MAPPING_FILENAME, filename);
-            pb_uint64(sub, MAPPING_BUILD_ID, build_id);
-            pb_uint64(sub, MAPPING_HAS_FUNCTIONS, 1);
-            if (seg->has_lines) {
-                pb_uint64(sub, MAPPING_HAS_FILENAMES, 1);
-                pb_uint64(sub, MAPPING_HAS_LINE_NUMBERS, 1);
-            }
-            TRY(pb_message(msg, PROFILE_MAPPING, sub));
+        if (!st->mapping_ids[i] || !m)
+            continue;
+        TRY(pprof_intern(&st->strings, m->path && *m->path ? m->path : "[unknown]",
+                         &filename));
+        TRY(pprof_intern(&st->strings, m->build_id, &build_id));
+        pb_reset(sub);
+        pb_uint64(sub, MAPPING_ID, st->mapping_ids[i]);
+        pb_uint64(sub, MAPPING_MEMORY_START, m->start);
+        pb_uint64(sub, MAPPING_MEMORY_LIMIT, m->limit);
+        pb_uint64(sub, MAPPING_FILE_OFFSET, m->offset);
+        pb_uint64(sub, MAPPING_FILENAME, filename);
+        pb_uint64(sub, MAPPING_BUILD_ID, build_id);
+        pb_uint64(sub, MAPPING_HAS_FUNCTIONS, 1);
+        if (st->mapping_lines[i]) {
+            pb_uint64(sub, MAPPING_HAS_FILENAMES, 1);
+            pb_uint64(sub, MAPPING_HAS_LINE_NUMBERS, 1);
+        }
+        TRY(pb_message(msg, PROFILE_MAPPING, sub));
+    }
+    return 0;
+}
+
+/* Number the mappings that hold a sampled frame, in the snapshot's order. */
+static int
+pprof_number_mappings(struct pprof_state *st)
+{
+    size_t count = probe_snapshot_sample_count(st->snap);
+    uint64_t next = 0;
+
+    st->nmappings = probe_snapshot_mapping_count(st->snap);
+    st->mapping_ids = calloc(st->nmappings ? st->nmappings : 1, sizeof(*st->mapping_ids));
+    st->mapping_lines = calloc(st->nmappings ? st->nmappings : 1, 1);
+    if (!st->mapping_ids || !st->mapping_lines)
+        return PROBE_ENOMEM;
+    for (size_t i = 0; i < count; i++) {
+        const probe_sample_info *s = probe_snapshot_sample(st->snap, i);
+
+        for (unsigned k = 0; s && s->frame_ids && k < s->depth; k++) {
+            const probe_frame_info *f = probe_snapshot_frame(st->snap, s->frame_ids[k]);
+
+            if (f && f->mapping < st->nmappings)
+                st->mapping_ids[f->mapping] = 1;
         }
     }
+    for (size_t i = 0; i < st->nmappings; i++)
+        if (st->mapping_ids[i])
+            st->mapping_ids[i] = ++next;
     return 0;
 }
 
@@ -624,16 +510,6 @@ pprof_encode(const probe_snapshot *snap, struct pb_buf *msg, struct pb_buf *sub,
 
     if (!ids)
         return PROBE_ENOMEM;
-    /* pprof takes the first mapping for the program's: give the program's sampled
-     * segments the first ids. */
-    for (size_t i = 0; i < count; i++) {
-        const probe_sample_info *s = probe_snapshot_sample(snap, i);
-        for (unsigned k = 0; s && s->addresses && k < s->depth; k++) {
-            struct pprof_segment *seg = pprof_segment_of(&st->modules, s->addresses[k]);
-            if (seg && seg->main_program && !seg->id)
-                seg->id = ++st->nmappings;
-        }
-    }
     for (size_t i = 0; i < count && r == 0; i++) {
         const probe_sample_info *s = probe_snapshot_sample(snap, i);
 
@@ -695,13 +571,13 @@ int
 pprof_write(const probe_snapshot *snap, probe_writer *w, const char *options, void *user)
 {
     struct pb_buf msg = {0}, sub = {0}, inner = {0};
-    struct pprof_state st = {0};
+    struct pprof_state st = {.snap = snap};
 
     (void)user;
     TRY(pprof_check_options(options));
-    dl_iterate_phdr(pprof_modules_cb, &st.modules);
 
-    int r = st.modules.err;
+    /* pprof takes the first mapping for the program's: the snapshot lists it first. */
+    int r = pprof_number_mappings(&st);
 
     if (r == 0)
         r = pprof_encode(snap, &msg, &sub, &inner, &st);
@@ -710,7 +586,8 @@ pprof_write(const probe_snapshot *snap, probe_writer *w, const char *options, vo
     pprof_strings_free(&st.strings);
     pprof_table_free(&st.functions);
     pprof_table_free(&st.locations);
-    pprof_modules_free(&st.modules);
+    free(st.mapping_ids);
+    free(st.mapping_lines);
     pb_free(&msg);
     pb_free(&sub);
     pb_free(&inner);

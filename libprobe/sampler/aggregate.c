@@ -1,8 +1,10 @@
 /* The stack -> weight table: samples drained from the rings are merged here, off the
- * signal path, under the sampler lock; a snapshot symbolizes it and merges the stacks
- * that name the same frames. */
+ * signal path, under the sampler lock; a snapshot turns it into samples that refer
+ * to a table of frames (one per distinct address, named, with its line and mapping)
+ * and of mappings, so that formatters need nothing of the live process. */
 #include "sampler.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,6 +144,7 @@ struct owned_set {
     struct interned *strings[INTERN_BUCKETS];
     const char **ptrs;          /* every sample's frames then scopes */
     uint64_t *addrs;            /* every sample's frame addresses */
+    size_t *fids;               /* every sample's frame ids */
 };
 
 static const char *
@@ -178,23 +181,11 @@ set_free(struct sample_set *set)
     }
     free(o->ptrs);
     free(o->addrs);
+    free(o->fids);
+    free(o->set.frames);
+    free(o->set.mappings);
     free(o->set.v);
     free(o);
-}
-
-static int
-same_stack(const probe_sample_info *a, const probe_sample_info *b)
-{
-    if (a->tid != b->tid || a->depth != b->depth || a->nscopes != b->nscopes ||
-        a->blocked != b->blocked)
-        return 0;
-    for (unsigned i = 0; i < a->depth; i++)
-        if (a->frames[i] != b->frames[i])
-            return 0;
-    for (unsigned i = 0; i < a->nscopes; i++)
-        if (a->scopes[i] != b->scopes[i])
-            return 0;
-    return 1;
 }
 
 static int
@@ -262,12 +253,158 @@ agg_samples_copy(uint64_t interval_ns, int mode, int running)
     return c;
 }
 
+/* The frame table being built: frames keyed by (address, is_return) in an
+ * open-addressing hash (index + 1; 0 is empty), and the mappings they are in. */
+struct frame_build {
+    struct owned_set *o;
+    size_t cap;                 /* of o->set.frames: every PC fits */
+    size_t *slots;
+    size_t nslots;              /* a power of two, more than twice cap */
+    size_t mcap;
+    char buf[512];
+};
+
+static uint64_t
+frame_hash(uint64_t pc, int is_return)
+{
+    uint64_t h = (pc ^ (uint64_t)is_return) * 0x9e3779b97f4a7c15u;
+
+    return h ^ (h >> 29);
+}
+
+/* The index of the mapping of @m's executable segment holding @a, added if new;
+ * PROBE_NO_MAPPING if no executable segment holds it. */
+static int
+mapping_of(struct frame_build *fb, const struct module *m, uintptr_t a, size_t *out)
+{
+    struct sample_set *set = &fb->o->set;
+    const struct module_segment *seg = module_segment_of(m, a);
+    char hex[2 * MODULES_BUILD_ID_MAX + 1];
+
+    *out = PROBE_NO_MAPPING;
+    if (!seg || !seg->exec)
+        return 0;
+    for (size_t i = 0; i < set->nmappings; i++) {
+        const probe_mapping_info *p = &set->mappings[i];
+        if (p->start == seg->lo && p->limit == seg->hi && strcmp(p->path, m->path) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    if (set->nmappings == fb->mcap) {
+        size_t cap = fb->mcap ? fb->mcap * 2 : 16;
+        probe_mapping_info *v = realloc(set->mappings, cap * sizeof(*v));
+        if (!v)
+            return PROBE_ENOMEM;
+        set->mappings = v;
+        fb->mcap = cap;
+    }
+    module_build_id_hex(m, hex);
+    const char *path = intern(fb->o, m->path ? m->path : "");
+    const char *build_id = intern(fb->o, hex);
+    if (!path || !build_id)
+        return PROBE_ENOMEM;
+    set->mappings[set->nmappings] =
+        (probe_mapping_info){.start = seg->lo, .limit = seg->hi, .offset = seg->offset,
+                             .path = path, .build_id = build_id,
+                             .main_program = m->main_program};
+    *out = set->nmappings++;
+    return 0;
+}
+
+/* The id of the frame at @pc, made if new: its name, line and mapping. A return
+ * address is looked up at the call before it (pc - 1). */
+static int
+frame_id(struct frame_build *fb, uintptr_t pc, int is_return, size_t *out)
+{
+    struct sample_set *set = &fb->o->set;
+    size_t k = frame_hash(pc, is_return) & (fb->nslots - 1);
+
+    for (; fb->slots[k]; k = (k + 1) & (fb->nslots - 1)) {
+        const probe_frame_info *f = &set->frames[fb->slots[k] - 1];
+        if (f->address == pc && f->is_return == is_return) {
+            *out = fb->slots[k] - 1;
+            return 0;
+        }
+    }
+    assert(set->nframes < fb->cap);
+
+    probe_frame_info *f = &set->frames[set->nframes];
+    const char *file = NULL;
+    unsigned line = 0;
+    struct module m;
+
+    *f = (probe_frame_info){.address = pc, .is_return = is_return, .line = 0,
+                            .mapping = PROBE_NO_MAPPING};
+    if (!(f->function = intern(fb->o, symbolize_pc(pc, is_return, fb->buf, sizeof(fb->buf)))))
+        return PROBE_ENOMEM;
+    if (symbolize_line(pc, is_return, &file, &line) == 0 && file) {
+        if (!(f->file = intern(fb->o, file)))
+            return PROBE_ENOMEM;
+        f->line = line;
+    }
+    uintptr_t at = is_return && pc ? pc - 1 : pc;
+    if (modules_find(at, &m) == 0 && mapping_of(fb, &m, at, &f->mapping) < 0)
+        return PROBE_ENOMEM;
+    fb->slots[k] = set->nframes + 1;
+    *out = set->nframes++;
+    return 0;
+}
+
+static int
+mapping_order(const void *pa, const void *pb)
+{
+    const probe_mapping_info *a = *(const probe_mapping_info *const *)pa;
+    const probe_mapping_info *b = *(const probe_mapping_info *const *)pb;
+
+    if (a->main_program != b->main_program)
+        return a->main_program ? -1 : 1;
+    return a->start < b->start ? -1 : a->start > b->start;
+}
+
+/* The program's mappings first (pprof takes the first for the program's), then by
+ * address; the frames' mapping indexes follow. */
+static int
+sort_mappings(struct sample_set *set)
+{
+    size_t n = set->nmappings;
+    const probe_mapping_info **order = calloc(n ? n : 1, sizeof(*order));
+    probe_mapping_info *sorted = calloc(n ? n : 1, sizeof(*sorted));
+    size_t *rank = calloc(n ? n : 1, sizeof(*rank));
+    int r = PROBE_ENOMEM;
+
+    if (!order || !sorted || !rank)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        order[i] = &set->mappings[i];
+    qsort(order, n, sizeof(*order), mapping_order);
+    for (size_t i = 0; i < n; i++) {
+        sorted[i] = *order[i];
+        rank[order[i] - set->mappings] = i;
+    }
+    for (size_t i = 0; i < set->nframes; i++)
+        if (set->frames[i].mapping != PROBE_NO_MAPPING)
+            set->frames[i].mapping = rank[set->frames[i].mapping];
+    free(set->mappings);
+    set->mappings = sorted;
+    sorted = NULL;
+    r = 0;
+out:
+    free(order);
+    free(sorted);
+    free(rank);
+    return r;
+}
+
+/* Stacks stay apart by address (the table's key): merging those that name the same
+ * functions would keep one stack's addresses, and so its lines, for all of them.
+ * Formatters that show names sum them. */
 struct sample_set *
 agg_samples_build(struct agg_copy *c)
 {
     struct owned_set *o = calloc(1, sizeof(*o));
-    size_t n = 0, nptrs = 0, k = 0, p = 0;
-    char buf[512];
+    struct frame_build fb = {.o = o};
+    size_t n = 0, nptrs = 0, npcs = 0, k = 0, p = 0;
 
     if (!o) {
         free(c);
@@ -277,31 +414,42 @@ agg_samples_build(struct agg_copy *c)
     for (struct stack_ent *e = c->head; e; e = e->next) {
         n++;
         nptrs += e->npcs + e->nscopes;
+        npcs += e->npcs;
     }
+    fb.cap = npcs ? npcs : 1;
+    for (fb.nslots = 16; fb.nslots <= 2 * fb.cap; fb.nslots *= 2)
+        ;
     o->set.v = calloc(n ? n : 1, sizeof(*o->set.v));
     o->ptrs = calloc(nptrs ? nptrs : 1, sizeof(*o->ptrs));
     o->addrs = calloc(nptrs ? nptrs : 1, sizeof(*o->addrs));
-    if (!o->set.v || !o->ptrs || !o->addrs)
+    o->fids = calloc(nptrs ? nptrs : 1, sizeof(*o->fids));
+    o->set.frames = calloc(fb.cap, sizeof(*o->set.frames));
+    fb.slots = calloc(fb.nslots, sizeof(*fb.slots));
+    if (!o->set.v || !o->ptrs || !o->addrs || !o->fids || !o->set.frames || !fb.slots)
         goto fail;
+    /* Names and mappings of modules loaded since the last scan, too. */
+    (void)modules_refresh_if_changed();
     for (struct stack_ent *e = c->head; e; e = e->next) {
         probe_sample_info *s = &o->set.v[k];
         unsigned depth = e->npcs;
         const char **frames = &o->ptrs[p];
         const char **scopes = frames + depth;
         uint64_t *addrs = &o->addrs[p];
+        size_t *fids = &o->fids[p];
 
         p += depth + e->nscopes;
         for (unsigned i = 0; i < e->npcs; i++) { /* root first */
-            const char *name = symbolize_pc(e->pcs[i], i > 0, buf, sizeof(buf));
-            addrs[e->npcs - 1 - i] = e->pcs[i];
-            if (!(frames[e->npcs - 1 - i] = intern(o, name)))
+            unsigned at = e->npcs - 1 - i;
+            if (frame_id(&fb, e->pcs[i], i > 0, &fids[at]) < 0)
                 goto fail;
+            addrs[at] = e->pcs[i];
+            frames[at] = o->set.frames[fids[at]].function;
         }
         for (unsigned i = 0; i < e->nscopes; i++) { /* outermost first */
             uint32_t id = (uint32_t)e->pcs[e->npcs + i];
-            if (thread_site_name(id, buf, sizeof(buf)) != 0)
-                strcpy(buf, "?");
-            if (!(scopes[e->nscopes - 1 - i] = intern(o, buf)))
+            if (thread_site_name(id, fb.buf, sizeof(fb.buf)) != 0)
+                strcpy(fb.buf, "?");
+            if (!(scopes[e->nscopes - 1 - i] = intern(o, fb.buf)))
                 goto fail;
         }
         *s = (probe_sample_info){.thread = PROBE_SAMPLE_NO_THREAD, .tid = e->tid,
@@ -309,34 +457,20 @@ agg_samples_build(struct agg_copy *c)
                                  .signals = (unsigned)e->signals, .depth = depth,
                                  .frames = frames, .nscopes = e->nscopes,
                                  .scopes = scopes, .addresses = addrs,
-                                 .blocked = (int)e->blocked};
+                                 .blocked = (int)e->blocked, .frame_ids = fids};
         k++;
     }
+    if (sort_mappings(&o->set) < 0)
+        goto fail;
+    o->set.n = k;
     qsort(o->set.v, k, sizeof(*o->set.v), by_thread);
-    /* Stacks of different PCs in the same functions name the same frames: merge
-     * them, within each thread (quadratic in a thread's stacks). */
-    size_t out = 0;
-    for (size_t i = 0; i < k; i++) {
-        size_t j;
-        for (j = out; j-- > 0 && o->set.v[j].tid == o->set.v[i].tid;)
-            if (same_stack(&o->set.v[j], &o->set.v[i]))
-                break;
-        if (j != (size_t)-1 && o->set.v[j].tid == o->set.v[i].tid &&
-            same_stack(&o->set.v[j], &o->set.v[i])) {
-            o->set.v[j].weight += o->set.v[i].weight;
-            o->set.v[j].cpu_ns += o->set.v[i].cpu_ns;
-            o->set.v[j].signals += o->set.v[i].signals;
-        } else {
-            o->set.v[out++] = o->set.v[i];
-        }
-    }
-    o->set.n = out;
-    qsort(o->set.v, out, sizeof(*o->set.v), by_thread);
 
     o->set.info = c->info;
+    free(fb.slots);
     free(c);
     return &o->set;
 fail:
+    free(fb.slots);
     free(c);
     set_free(&o->set);
     return NULL;

@@ -109,9 +109,11 @@ def check_top(doc):
     check_uints(clock, ['elapsed_ns'], 'clock')
     check_uints(doc.get('rusage'), RUSAGE_FIELDS, 'rusage')
     check_uints(doc.get('losses'), LOSS_FIELDS, 'losses')
-    # This program never starts the sampler.
+    # This program never starts the sampler: no stacks, so no frames or mappings.
     expect('samples' in doc and doc['samples'] is None,
            f'samples is {doc.get("samples")!r}, want null')
+    for key in ('mappings', 'frames'):
+        expect(doc.get(key) == [], f'"{key}" is {doc.get(key)!r}, want []')
     for key in doc.get('losses', {}):
         expect(key in LOSS_FIELDS, f'losses: unexpected field "{key}"')
 
