@@ -293,7 +293,8 @@ debuginfo_collect_rows(Dwfl_Module *mod, struct line_row **ret, size_t *ret_n)
             }
         }
     }
-    qsort(v, n, sizeof(*v), row_by_addr);
+    if (n > 1)
+        qsort(v, n, sizeof(*v), row_by_addr);
     *ret = v;
     *ret_n = n;
     return 0;

@@ -3,11 +3,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+static volatile int slept;
+
 __attribute__((constructor)) static void
 slow_ctor(void)
 {
     const char *fd = getenv("SLOW_CTOR_FD");
 
     if (fd && write(atoi(fd), "x", 1) == 1)
-        sleep(20);
+        slept += (int)sleep(20); /* not a tail call: this frame stays on the stack */
 }

@@ -192,6 +192,7 @@ main(int argc, char **argv)
         CHECK(probe_fault_enable(STDERR_FILENO, 1) == 0);
         spawn(load_slow, argv[2]);
         CHECK(read(p[0], &c, 1) == 1); /* the loader lock is held from here */
+        usleep(100000);                /* and the constructor sleeps */
         outer_static(2);
         return 0;
     }
