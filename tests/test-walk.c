@@ -1,6 +1,7 @@
 /* The lock-free walk of the thread list (thread_walk, what the fault dumper runs in
- * its signal handler) against threads exiting meanwhile: an exited thread's state
- * must outlive every walk that may still reach it, however slow the walk.
+ * its signal handler) against threads exiting meanwhile: an exited thread's state,
+ * and a timeline swapped out, must outlive every walk that may still reach it,
+ * however slow the walk.
  *
  * thread_walk() is internal: this suite links libprobe.a and includes core headers.
  * Its threads record nothing while they are walked (the walk reads their stacks
@@ -8,6 +9,8 @@
 #include <pthread.h>
 
 #include "common.h"
+
+#include <probe/trace.h>
 
 #include "core/thread.h"
 #include "core/walk.h"
@@ -144,6 +147,100 @@ START_TEST(exit_during_slow_walk)
 }
 END_TEST
 
+/* The same for a timeline: a walk holds a thread's trace buffer (the fault dumper
+ * prints its last events) while tracing restarts and the thread's next event swaps
+ * in a new buffer. The old one was freed after the bounded wait. */
+static int go_emit, emitted;
+
+static void *
+tracing_worker(void *arg)
+{
+    struct worker *w = arg;
+
+    (void)probe_trace_instant("walk_before");
+    __atomic_store_n(&w->tid, test_gettid(), __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&go_emit, __ATOMIC_ACQUIRE))
+        usleep(100);
+    (void)probe_trace_instant("walk_after"); /* a new session: a new buffer */
+    __atomic_store_n(&emitted, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&go_exit, __ATOMIC_ACQUIRE))
+        usleep(100);
+    return NULL;
+}
+
+struct trace_seen {
+    uint64_t tid;
+    int done;
+    unsigned recent;
+    size_t limbo_mid_walk;
+    char failure[256];
+};
+
+static void
+walk_holding_trace(void *arg, const struct walk_thread *t, const struct walk_frame *frames,
+                   unsigned n)
+{
+    struct trace_seen *s = arg;
+    struct walk_event ev[4];
+    (void)frames;
+    (void)n;
+
+    if (t->current || t->tid != s->tid || s->done)
+        return;
+    s->done = 1;
+    const struct trace_buf *b = t->trace;
+    if (!b) {
+        snprintf(s->failure, sizeof(s->failure), "the worker has no timeline");
+        return;
+    }
+    (void)probe_trace_stop();
+    if (probe_trace_start(NULL) != 0) {
+        snprintf(s->failure, sizeof(s->failure), "probe_trace_start failed");
+        return;
+    }
+    __atomic_store_n(&go_emit, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&emitted, __ATOMIC_ACQUIRE))
+        usleep(100);
+    s->limbo_mid_walk = thread_limbo_count();
+    s->recent = trace_recent(b, ev, 4); /* the buffer the walk read: still there */
+}
+
+static void *
+trace_walker_main(void *arg)
+{
+    (void)thread_walk(walk_holding_trace, arg);
+    return NULL;
+}
+
+START_TEST(trace_swapped_during_slow_walk)
+{
+    struct trace_seen s = {0};
+    pthread_t walker;
+
+    ck_assert_int_eq(probe_trace_start(NULL), 0);
+    __atomic_store_n(&go_exit, 0, __ATOMIC_RELEASE);
+    go_emit = emitted = 0;
+    workers[0].tid = 0;
+    ck_assert_int_eq(pthread_create(&workers[0].th, NULL, tracing_worker, &workers[0]), 0);
+    while (!__atomic_load_n(&workers[0].tid, __ATOMIC_ACQUIRE))
+        usleep(100);
+    s.tid = workers[0].tid;
+
+    ck_assert_int_eq(pthread_create(&walker, NULL, trace_walker_main, &s), 0);
+    ck_assert_int_eq(pthread_join(walker, NULL), 0);
+    __atomic_store_n(&go_exit, 1, __ATOMIC_RELEASE);
+    ck_assert_int_eq(pthread_join(workers[0].th, NULL), 0);
+
+    ck_assert_msg(!s.failure[0], "%s", s.failure);
+    ck_assert_msg(s.done, "the walk did not reach the worker");
+    ck_assert_uint_eq(s.limbo_mid_walk, 1);
+    ck_assert_uint_eq(s.recent, 1); /* walk_before */
+    ck_assert_int_eq(probe_trace_stop(), 0);
+    probe_snapshot_free(test_snap());
+    ck_assert_uint_eq(thread_limbo_count(), 0);
+}
+END_TEST
+
 /* Threads come and go by the hundred while another thread walks the list over and
  * over, each walk lingering a little on every thread. */
 static int stop_walking;
@@ -213,6 +310,7 @@ walk_suite(void)
     tcase_add_checked_fixture(tc, test_setup, NULL);
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_test(tc, exit_during_slow_walk);
+    tcase_add_test(tc, trace_swapped_during_slow_walk);
     tcase_add_test(tc, threads_churn_while_walked);
     suite_add_tcase(s, tc);
     return s;
