@@ -323,10 +323,12 @@ thread_exit(void *arg)
         store_release(&live_head, t->next);
     if (t->next)
         t->next->prev = t->prev;
-    retire_state(t);
-    pthread_mutex_unlock(&reg_lock);
+    /* Before it may be freed: a signal handler on this thread reads tls_thread. */
     tls_thread = NULL;
     tls_dead = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    retire_state(t);
+    pthread_mutex_unlock(&reg_lock);
 }
 
 void
