@@ -1,5 +1,6 @@
 #include "sites.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,22 +9,34 @@
 #include "walk.h"
 
 /* What the registry holds per id. @site points into the module's memory while it is
- * loaded, and to @copy (owned here) once it has been unloaded. */
+ * loaded, and to @copy (owned here) once it has been unloaded; a module loaded again
+ * points it back at its own descriptor, and the copy stays for its next unload.
+ * @site is read without the lock (sites_describe_unlocked): stored with release. */
 struct site_rec {
     const struct probe__site *site;
     struct probe__site *copy;
 };
 
-struct range {
-    struct probe__site **start;
-    struct probe__site **stop;
+/* The records live in chunks that never move: allocated once, published with
+ * release, freed never, so that a reader without the lock can hold one while sites
+ * register. 64 chunk pointers cover every id. */
+#define SITES_CHUNK 1024u
+static struct site_rec *rec_chunks[SITES_MAX / SITES_CHUNK];
+
+/* The sites of one module (its probe_sites section, slot by slot), kept after it
+ * unloads so that the same module loaded again gets the same ids back: a plugin
+ * loaded and unloaded in a loop then uses a fixed number of ids and rows. */
+struct module {
+    struct probe__site **start; /* while loaded; NULL once unloaded */
+    char *path;                 /* the module's file, as dladdr() names it, or NULL */
+    uint32_t *ids;              /* per slot; 0: invalid slot or no id */
+    size_t n;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct site_rec *recs;   /* recs[id - 1] */
-static size_t nrecs, caprecs;
-static struct range *ranges;
-static size_t nranges, capranges;
+static size_t nrecs;            /* ids handed out; published with release */
+static struct module *mods;
+static size_t nmods, capmods;
 
 void
 sites_lock(void)
@@ -54,12 +67,19 @@ sites_count(void)
     return n;
 }
 
+/* The record of @id, 1 <= id <= nrecs. Called with the lock held. */
+static struct site_rec *
+rec(uint32_t id)
+{
+    return &rec_chunks[(id - 1) / SITES_CHUNK][(id - 1) % SITES_CHUNK];
+}
+
 static int
 grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return 0;
-    size_t ncap = *cap ? *cap * 2 : 64;
+    size_t ncap = *cap ? *cap * 2 : 16;
     while (ncap < need)
         ncap *= 2;
     void *p = realloc(*arr, ncap * elem);
@@ -75,10 +95,10 @@ grow(void **arr, size_t *cap, size_t need, size_t elem)
 static uint32_t
 counter_id(const struct probe__site *site)
 {
-    for (size_t i = 0; site->name && i < nrecs; i++) {
-        const struct probe__site *r = recs[i].site;
+    for (uint32_t id = 1; site->name && id <= nrecs; id++) {
+        const struct probe__site *r = rec(id)->site;
         if (r && r->kind == PROBE_KIND_COUNTER && r->name && strcmp(r->name, site->name) == 0)
-            return (uint32_t)i + 1;
+            return id;
     }
     return 0;
 }
@@ -95,15 +115,24 @@ assign_id(struct probe__site *site)
         store_release(&site->id, id);
         return id;
     }
-    if (nrecs + 1 >= SITES_MAX || grow((void **)&recs, &caprecs, nrecs + 1, sizeof(*recs))) {
+    size_t i = nrecs; /* the new record's index: id i + 1 */
+    struct site_rec **chunk = &rec_chunks[i / SITES_CHUNK];
+    if (i + 1 >= SITES_MAX) {
         store_release(&site->id, SITES_ID_DROPPED);
         return SITES_ID_DROPPED;
     }
-    recs[nrecs].site = site;
-    recs[nrecs].copy = NULL;
-    store_release(&nrecs, nrecs + 1); /* read unlocked by sites_describe_unlocked() */
-    store_release(&site->id, (uint32_t)nrecs);
-    return (uint32_t)nrecs;
+    if (!*chunk) {
+        struct site_rec *c = calloc(SITES_CHUNK, sizeof(*c));
+        if (!c) {
+            store_release(&site->id, SITES_ID_DROPPED);
+            return SITES_ID_DROPPED;
+        }
+        store_release(chunk, c);
+    }
+    (*chunk)[i % SITES_CHUNK] = (struct site_rec){site, NULL};
+    store_release(&nrecs, i + 1); /* read unlocked by sites_describe_unlocked() */
+    store_release(&site->id, (uint32_t)(i + 1));
+    return (uint32_t)(i + 1);
 }
 
 static int
@@ -126,24 +155,122 @@ sites_register_one(struct probe__site *site)
     return id;
 }
 
+static int
+str_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Does @s describe the same site as @d (a record's description)? */
+static int
+same_site(const struct probe__site *s, const struct probe__site *d)
+{
+    return s->kind == d->kind && s->line == d->line && str_eq(s->name, d->name) &&
+           str_eq(s->function, d->function) && str_eq(s->file, d->file);
+}
+
+/* Could slot @s of a module being loaded take back @id, the id of the same slot
+ * when the module was last loaded? A counter goes by its name alone: its id may be
+ * shared with other modules (counter_id). */
+static int
+slot_matches(const struct probe__site *s, uint32_t id)
+{
+    if (!valid(s))
+        return id == 0;
+    if (id == 0 || id > nrecs || load_relaxed(&s->id) != 0)
+        return 0; /* no id then, or one already taken by running before the load */
+    const struct probe__site *d = rec(id)->site;
+    if (!d)
+        return 0;
+    if (s->kind == PROBE_KIND_COUNTER)
+        return d->kind == PROBE_KIND_COUNTER && str_eq(s->name, d->name);
+    return d == rec(id)->copy && same_site(s, d);
+}
+
+/* An unloaded module with the same file and the same sites, slot by slot. */
+static struct module *
+find_unloaded(const char *path, struct probe__site **start, size_t n)
+{
+    for (size_t i = 0; i < nmods; i++) {
+        struct module *m = &mods[i];
+        size_t k;
+        if (m->start || m->n != n || !str_eq(m->path, path))
+            continue;
+        for (k = 0; k < n && slot_matches(start[k], m->ids[k]); k++)
+            ;
+        if (k == n)
+            return m;
+    }
+    return NULL;
+}
+
+/* The module is back: its sites take their old ids, and the records their own
+ * descriptors again. */
+static void
+reattach(struct module *m, struct probe__site **start)
+{
+    m->start = start;
+    for (size_t k = 0; k < m->n; k++) {
+        struct probe__site *s = start[k];
+        uint32_t id = m->ids[k];
+        if (!id)
+            continue;
+        struct site_rec *r = rec(id);
+        if (r->copy && r->site == r->copy && same_site(s, r->copy))
+            store_release(&r->site, s);
+        store_release(&s->id, id);
+    }
+}
+
+/* The file of the module holding @addr, or NULL. Called without the lock: dladdr()
+ * takes the loader's. */
+static char *
+module_path(const void *addr)
+{
+    Dl_info info;
+
+    if (dladdr(addr, &info) && info.dli_fname && info.dli_fname[0])
+        return strdup(info.dli_fname);
+    return NULL;
+}
+
 PROBE_EXPORT void
 probe__sites_register(struct probe__site **start, struct probe__site **stop)
 {
     if (!start || !stop || stop <= start)
         return;
+    size_t n = (size_t)(stop - start);
+    char *path = module_path(start);
+    uint32_t *ids = NULL;
     sites_lock();
-    for (size_t i = 0; i < nranges; i++) {
-        if (ranges[i].start == start)
+    for (size_t i = 0; i < nmods; i++) {
+        if (mods[i].start == start)
             goto out; /* another translation unit of the same module did it */
     }
-    if (grow((void **)&ranges, &capranges, nranges + 1, sizeof(*ranges)) == 0)
-        ranges[nranges++] = (struct range){start, stop};
-    for (struct probe__site **p = start; p < stop; p++) {
-        if (valid(*p))
-            assign_id(*p);
+    struct module *m = find_unloaded(path, start, n);
+    if (m) {
+        reattach(m, start);
+        goto out;
+    }
+    /* Out of memory, the sites still register, but are not kept at unload. */
+    ids = calloc(n, sizeof(*ids));
+    if (ids && grow((void **)&mods, &capmods, nmods + 1, sizeof(*mods)) == 0) {
+        mods[nmods++] = (struct module){start, path, ids, n};
+        path = NULL;
+    } else {
+        free(ids);
+        ids = NULL;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (!valid(start[k]))
+            continue;
+        uint32_t id = assign_id(start[k]);
+        if (ids)
+            ids[k] = id == SITES_ID_DROPPED ? 0 : id;
     }
 out:
     sites_unlock();
+    free(path);
 }
 
 static char *
@@ -152,18 +279,21 @@ dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* The module is going away: keep a private copy of each description. */
+/* The module is going away: point the record at a private copy of the description
+ * (made once per id: a module loaded again keeps it for its next unload). */
 static void
 detach(uint32_t id)
 {
-    struct site_rec *r = &recs[id - 1];
+    struct site_rec *r = rec(id);
     struct probe__site *c;
 
-    if (r->copy)
+    if (r->copy) {
+        store_release(&r->site, r->copy);
         return;
+    }
     c = calloc(1, sizeof(*c));
     if (!c) {
-        r->site = NULL; /* described as "(unloaded)" from now on */
+        store_release(&r->site, NULL); /* described as "(unloaded)" from now on */
         return;
     }
     *c = *r->site;
@@ -171,7 +301,7 @@ detach(uint32_t id)
     c->function = dup_or_null(r->site->function);
     c->file = dup_or_null(r->site->file);
     r->copy = c;
-    r->site = c;
+    store_release(&r->site, c);
 }
 
 PROBE_EXPORT void
@@ -182,14 +312,14 @@ probe__sites_unregister(struct probe__site **start, struct probe__site **stop)
     if (!start || !stop || stop <= start)
         return;
     sites_lock();
-    for (i = 0; i < nranges && ranges[i].start != start; i++)
+    for (i = 0; i < nmods && mods[i].start != start; i++)
         ;
-    if (i == nranges)
+    if (i == nmods)
         goto out; /* already done by another translation unit */
-    ranges[i] = ranges[--nranges];
+    mods[i].start = NULL;
     for (struct probe__site **p = start; p < stop; p++) {
         uint32_t id = valid(*p) ? load_relaxed(&(*p)->id) : 0;
-        if (id && id != SITES_ID_DROPPED && id <= nrecs && recs[id - 1].site == *p)
+        if (id && id != SITES_ID_DROPPED && id <= nrecs && rec(id)->site == *p)
             detach(id);
     }
 out:
@@ -203,7 +333,7 @@ sites_describe_locked(uint32_t id, struct site_desc *out)
 
     if (id == 0 || id > nrecs)
         return -1;
-    s = recs[id - 1].site;
+    s = rec(id)->site;
     if (!s) {
         *out = (struct site_desc){PROBE_KIND_SCOPE, 0, 0, 0, "(unloaded)", NULL, NULL};
         return 0;
@@ -211,26 +341,27 @@ sites_describe_locked(uint32_t id, struct site_desc *out)
     out->kind = (probe_kind)(s->kind & ~PROBE__SITE_RUSAGE);
     out->usage = (s->kind & PROBE__SITE_RUSAGE) != 0;
     out->line = s->line;
-    out->loaded = recs[id - 1].copy == NULL;
+    out->loaded = s != rec(id)->copy;
     out->name = s->name;
     out->function = s->function;
     out->file = s->file;
     return 0;
 }
 
-/* No lock: the registry may be mid-update. recs and nrecs are read once; a stale
- * pair can only point at memory that realloc has not freed yet or at the new array
- * (realloc's old block may be gone: read nrecs first, then recs, and accept that a
- * crash dump taken during a registration can name a site "?"). */
+/* No lock: the registry may be mid-update. A record is written before nrecs counts
+ * it, and its chunk never moves. What it points to may be a module being unloaded
+ * right then: a crash dump taken during a dlclose() can read a stale descriptor. */
 PROBE_SIGSAFE int
 sites_describe_unlocked(uint32_t id, struct walk_frame *out)
 {
     size_t n = load_acquire(&nrecs);
-    struct site_rec *r = load_acquire(&recs);
 
-    if (id == 0 || id > n || !r)
+    if (id == 0 || id > n)
         return -1;
-    const struct probe__site *s = r[id - 1].site;
+    const struct site_rec *chunk = load_acquire(&rec_chunks[(id - 1) / SITES_CHUNK]);
+    if (!chunk)
+        return -1;
+    const struct probe__site *s = load_acquire(&chunk[(id - 1) % SITES_CHUNK].site);
     if (!s)
         return -1;
     out->name = s->name;

@@ -1,6 +1,7 @@
 /* The registry of sites: every macro site of every loaded module, numbered densely
- * from 1 in registration order. A site's id never changes and is never reused, so
- * per-thread statistics can be indexed by it. */
+ * from 1 in registration order. A site's id never changes and never goes to another
+ * site, so per-thread statistics can be indexed by it; a module unloaded and loaded
+ * again (same file, same sites in the same order) gets its sites' ids back. */
 #ifndef PROBE_CORE_SITES_H
 #define PROBE_CORE_SITES_H
 

@@ -8,7 +8,6 @@
 #include "thread.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +47,7 @@ void (*fault_thread_exit_hook)(void);
 /* ---- creation, exit, reset ------------------------------------------------------ */
 
 static void thread_exit(void *arg);
+static void limbo_drain(void);
 
 static void
 exit_key_create(void)
@@ -75,6 +75,7 @@ thread_create(void)
     t->self = pthread_self();
     pthread_once(&exit_key_once, exit_key_create);
     pthread_mutex_lock(&reg_lock);
+    limbo_drain();
     t->gen = global_gen;
     t->next = live_head;
     if (live_head)
@@ -91,25 +92,40 @@ thread_create(void)
     return t;
 }
 
-static void
-free_retired_traces(void)
-{
-    for (size_t i = 0; i < nretired_list; i++) {
-        trace_buf_free(retired_list[i].trace);
-        retired_list[i].trace = NULL;
-    }
-}
+/* ---- reclaiming what a walk may still read ------------------------------------- */
 
-/* Signal handlers walking the stacks (thread_walk) read other threads' state with
- * no lock: what a thread unlinks is freed only once no walk that could have seen it
- * is still running, like an RCU grace period, bounded so exit never hangs. */
+/* Signal handlers walking the stacks (thread_walk) read other threads' state with no
+ * lock and never wait. So what is unlinked from their reach (an exited thread's
+ * state, a swapped-out timeline) is freed at once only when no walk is running;
+ * else it waits in a limbo, freed by the next thread exit, thread start, snapshot or
+ * reset that finds no walk running (like an RCU grace period, with no waiting).
+ *
+ * The order that makes this safe: the unlink is stored (under reg_lock), then an
+ * atomic read-modify-write of @walkers reads the count; a walk increments @walkers
+ * (seq_cst) before it loads live_head. The read-modify-writes of @walkers are totally
+ * ordered: a walk whose increment comes later synchronizes with the reclaimer's
+ * read-modify-write and so sees the unlink; one whose increment comes earlier is
+ * counted, until its decrement, which synchronizes with a reclaimer reading 0 (its
+ * reads happen before the free). The read-modify-write plays the role of a seq_cst
+ * fence followed by the load, in a form ThreadSanitizer understands.
+ *
+ * What bounds the limbo: only what is retired while a walk runs goes there, and the
+ * first look that finds no walk running empties it. Each walk is bounded (at most
+ * WALK_MAX_THREADS threads, no lock, no wait) and walks come from the fault dumper
+ * (a crash, the watchdog, a dump signal): the limbo holds at most what threads
+ * retire during the dumps in progress, until the next thread start or exit, snapshot
+ * or reset after them. An entry keeps only what a walk reads (the state itself and
+ * its timeline); a state's statistics and call tree are freed at once. */
 static int walkers;
+static struct thread_state *limbo_states; /* under reg_lock, by ->limbo_next */
+static struct trace_buf *limbo_traces;    /* under reg_lock, by ->next */
+static size_t limbo_count;                /* under reg_lock */
 
-static void
-wait_for_walkers(void)
+/* After an unlink, with reg_lock held: can no walk still reach what was unlinked? */
+static int
+no_walkers(void)
 {
-    for (int i = 0; i < 200000 && load_acquire(&walkers); i++)
-        sched_yield();
+    return __atomic_fetch_add(&walkers, 0, __ATOMIC_SEQ_CST) == 0;
 }
 
 static void
@@ -121,6 +137,86 @@ free_state(struct thread_state *t)
     for (size_t i = 0; i < THREAD_MAX_NODES / THREAD_NODE_CHUNK; i++)
         free(t->node_chunks[i]);
     free(t);
+}
+
+/* Free everything in the limbo if no walk is running. Called with reg_lock held. */
+static void
+limbo_drain(void)
+{
+    if (!limbo_count || !no_walkers())
+        return;
+    for (struct thread_state *t = limbo_states, *next; t; t = next) {
+        next = t->limbo_next;
+        free_state(t);
+    }
+    for (struct trace_buf *b = limbo_traces, *next; b; b = next) {
+        next = b->next;
+        trace_buf_free(b);
+    }
+    limbo_states = NULL;
+    limbo_traces = NULL;
+    limbo_count = 0;
+}
+
+/* @t was unlinked from live_head (reg_lock held): free it, or what a walk does not
+ * read of it and put the rest in the limbo. */
+static void
+retire_state(struct thread_state *t)
+{
+    if (no_walkers()) {
+        limbo_drain();
+        free_state(t);
+        return;
+    }
+    for (size_t i = 0; i < THREAD_MAX_CHUNKS; i++) {
+        free(t->chunks[i]);
+        t->chunks[i] = NULL;
+    }
+    for (size_t i = 0; i < THREAD_MAX_NODES / THREAD_NODE_CHUNK; i++) {
+        free(t->node_chunks[i]);
+        t->node_chunks[i] = NULL;
+    }
+    t->limbo_next = limbo_states;
+    limbo_states = t;
+    limbo_count++;
+}
+
+/* A timeline no thread state points to any more (reg_lock held). */
+static void
+retire_trace(struct trace_buf *b)
+{
+    if (!b)
+        return;
+    if (no_walkers()) {
+        limbo_drain();
+        trace_buf_free(b);
+        return;
+    }
+    b->next = limbo_traces; /* not on the orphan list: a live thread's, or a listing's */
+    limbo_traces = b;
+    limbo_count++;
+}
+
+size_t
+thread_limbo_count(void)
+{
+    size_t n;
+
+    pthread_mutex_lock(&reg_lock);
+    n = limbo_count;
+    pthread_mutex_unlock(&reg_lock);
+    return n;
+}
+
+/* Called with reg_lock held. A walk may have read an exited thread's timeline before
+ * it was listed here. */
+static void
+free_retired_traces(void)
+{
+    for (size_t i = 0; i < nretired_list; i++) {
+        retire_trace(retired_list[i].trace);
+        retired_list[i].trace = NULL;
+    }
 }
 
 static inline struct cct_node *
@@ -205,7 +301,7 @@ thread_exit(void *arg)
     pthread_mutex_lock(&reg_lock);
     /* The timeline does not follow the statistics' generation: hand it off first. */
     if (trace_thread_exit(t->trace, t->tid, t->name))
-        t->trace = NULL; /* the stream writer drains and frees it */
+        store_release(&t->trace, NULL); /* the stream writer drains and frees it */
     if (t->gen == global_gen) {
         /* Scopes still open at exit are lost: say so. */
         owner_add(&t->loss.unbalanced, t->depth + t->overflow_open);
@@ -215,7 +311,7 @@ thread_exit(void *arg)
             listing_of(t, 0, 1, l);
             if (trace_current(t->trace)) { /* its timeline stays for reports */
                 l->trace = t->trace;
-                t->trace = NULL;
+                store_release(&t->trace, NULL);
             }
         } else {
             retired.loss.threads_unlisted++;
@@ -227,11 +323,12 @@ thread_exit(void *arg)
         store_release(&live_head, t->next);
     if (t->next)
         t->next->prev = t->prev;
-    pthread_mutex_unlock(&reg_lock);
+    /* Before it may be freed: a signal handler on this thread reads tls_thread. */
     tls_thread = NULL;
     tls_dead = 1;
-    wait_for_walkers();
-    free_state(t);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    retire_state(t);
+    pthread_mutex_unlock(&reg_lock);
 }
 
 void
@@ -241,6 +338,7 @@ thread_reset_all(void)
     store_release(&global_gen, global_gen + 1);
     agg_free(&retired);
     free_retired_traces();
+    limbo_drain();
     nretired_list = 0;
     trace_reset();
     pthread_mutex_unlock(&reg_lock);
@@ -660,11 +758,9 @@ thread_swap_trace(struct thread_state *t, struct trace_buf *b)
 {
     pthread_mutex_lock(&reg_lock);
     struct trace_buf *old = t->trace;
-    t->trace = b;
+    store_release(&t->trace, b); /* thread_walk() reads it without the lock */
+    retire_trace(old);
     pthread_mutex_unlock(&reg_lock);
-    if (old)
-        wait_for_walkers();
-    trace_buf_free(old);
 }
 
 void
@@ -755,6 +851,7 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
     int rc = -1;
 
     pthread_mutex_lock(&reg_lock);
+    limbo_drain();
     n = nretired_list;
     for (const struct thread_state *t = live_head; t; t = t->next)
         n++;
@@ -819,6 +916,9 @@ atfork_child(void)
         if (t != self)
             free_state(t);
     }
+    /* No walk runs in the child: one in another thread of the parent is not here. */
+    walkers = 0;
+    limbo_drain();
     live_head = self;
     if (self) {
         self->next = self->prev = NULL;
@@ -902,7 +1002,10 @@ thread_scope_ids_of(uint64_t tid, uint32_t *out, unsigned max)
 
 /* ---- walking stacks from a signal handler --------------------------------------- */
 
-static PROBE_SIGSAFE void
+/* The thread's stack, read while it runs: a deliberate race, as in
+ * thread_scope_ids_of() (hence no TSan here; thread_walk's list and the reclamation
+ * stay checked). */
+static PROBE_SIGSAFE __attribute__((no_sanitize_thread)) void
 walk_one(const struct thread_state *t, int current, walk_fn fn, void *arg,
          struct walk_frame *frames)
 {
@@ -926,7 +1029,7 @@ walk_one(const struct thread_state *t, int current, walk_fn fn, void *arg,
     wt.current = current;
     wt.depth = n;
     wt.overflow = t->overflow_open;
-    wt.trace = t->trace;
+    wt.trace = load_acquire(&t->trace);
     fn(arg, &wt, frames, n);
 }
 
@@ -937,7 +1040,8 @@ thread_walk(walk_fn fn, void *arg)
     const struct thread_state *self = tls_thread;
     unsigned walked = 1;
 
-    __atomic_add_fetch(&walkers, 1, __ATOMIC_ACQ_REL);
+    /* Before live_head is loaded: see "reclaiming" above. */
+    __atomic_add_fetch(&walkers, 1, __ATOMIC_SEQ_CST);
 
     if (self) {
         walk_one(self, 1, fn, arg, frames);
@@ -945,7 +1049,8 @@ thread_walk(walk_fn fn, void *arg)
         struct walk_thread wt = {.tid = (uint64_t)syscall(SYS_gettid), .name = "", .current = 1};
         fn(arg, &wt, frames, 0);
     }
-    /* Bounded: a list corrupted by a thread exiting mid-walk cannot loop forever. */
+    /* Bounded: WALK_MAX_THREADS (and the limbo's bound with it). What was unlinked
+     * meanwhile is still there, and its next pointer leads on along the list. */
     const struct thread_state *t = load_acquire(&live_head);
     for (unsigned k = 0; t && k < WALK_MAX_THREADS; k++, t = load_acquire(&t->next)) {
         if (t == self)
@@ -953,6 +1058,6 @@ thread_walk(walk_fn fn, void *arg)
         walk_one(t, 0, fn, arg, frames);
         walked++;
     }
-    __atomic_sub_fetch(&walkers, 1, __ATOMIC_ACQ_REL);
+    __atomic_sub_fetch(&walkers, 1, __ATOMIC_RELEASE);
     return walked;
 }

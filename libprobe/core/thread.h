@@ -46,7 +46,9 @@ struct thread_state {
     uint64_t scopes;
     struct loss_acc loss;
     uint32_t nnodes;            /* published with release */
-    struct trace_buf *trace;    /* the timeline; swapped under the registry lock */
+    struct trace_buf *trace;    /* the timeline; swapped under the registry lock,
+                                 * stored with release (thread_walk reads it) */
+    struct thread_state *limbo_next; /* exited, waiting for walks to end */
     struct cct_node *node_chunks[THREAD_MAX_NODES / THREAD_NODE_CHUNK];
     struct site_stats *chunks[THREAD_MAX_CHUNKS];
     struct frame stack[THREAD_MAX_DEPTH];
@@ -69,6 +71,8 @@ void thread_reset_all(void);
  * the thread listing. Returns 0, or -1 when out of memory. */
 int thread_collect(struct aggregate *out, struct thread_listing **ret_list,
                    size_t *ret_count, struct raw_events *events);
+/* States and timelines retired while a walk ran, not freed yet (for tests). */
+size_t thread_limbo_count(void);
 /* Timeline support for trace.c. */
 void thread_swap_trace(struct thread_state *t, struct trace_buf *b);
 void thread_trace_forget(void);
