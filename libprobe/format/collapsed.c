@@ -162,33 +162,65 @@ collapsed_node(probe_writer *w, const probe_snapshot *snap, const probe_node_inf
     return probe_writer_printf(w, " %" PRIu64 "\n", weight);
 }
 
-/* One line per sampled stack: its frames root first, and its sample weight (timer
- * expirations), or the time it stands for in ns with weight=ns|self_ns. */
+/* Sampled stacks that name the same frames (at different addresses, or in different
+ * threads) are one line: sorted by their names, then merged. */
+static int
+collapsed_stack_cmp(const void *pa, const void *pb)
+{
+    const probe_sample_info *a = *(const probe_sample_info *const *)pa;
+    const probe_sample_info *b = *(const probe_sample_info *const *)pb;
+    unsigned n = a->depth < b->depth ? a->depth : b->depth;
+
+    for (unsigned k = 0; k < n; k++) {
+        const char *x = a->frames[k] ? a->frames[k] : "", *y = b->frames[k] ? b->frames[k] : "";
+        int c = x == y ? 0 : strcmp(x, y);
+        if (c)
+            return c;
+    }
+    if (a->depth != b->depth)
+        return a->depth < b->depth ? -1 : 1;
+    return (a->blocked != 0) - (b->blocked != 0);
+}
+
+/* One line per distinct sampled stack: its frames root first, and its sample weight
+ * (timer expirations), or the time it stands for in ns with weight=ns|self_ns. */
 static int
 collapsed_samples(probe_writer *w, const probe_snapshot *snap,
                   const struct collapsed_options *o)
 {
-    size_t count = probe_snapshot_sample_count(snap);
+    size_t count = probe_snapshot_sample_count(snap), n = 0;
+    const probe_sample_info **v = malloc((count ? count : 1) * sizeof(*v));
+    int r = 0;
 
+    if (!v)
+        return PROBE_ENOMEM;
     for (size_t i = 0; i < count; i++) {
         const probe_sample_info *s = probe_snapshot_sample(snap, i);
-        uint64_t weight;
+        if (s && s->depth > 0)
+            v[n++] = s;
+    }
+    qsort(v, n, sizeof(*v), collapsed_stack_cmp);
+    for (size_t i = 0; i < n && r == 0;) {
+        const probe_sample_info *s = v[i];
+        uint64_t weight = 0;
 
-        if (!s || s->depth == 0)
-            continue;
-        weight = o->weight == COLLAPSED_WEIGHT_SELF_NS ? s->cpu_ns : s->weight;
+        for (; i < n && collapsed_stack_cmp(&v[i], &s) == 0; i++)
+            weight += o->weight == COLLAPSED_WEIGHT_SELF_NS ? v[i]->cpu_ns : v[i]->weight;
         if (weight == 0)
             continue;
-        for (unsigned k = 0; k < s->depth; k++) {
+        for (unsigned k = 0; k < s->depth && r == 0; k++) {
             if (k > 0)
-                TRY(writer_putc(w, ';'));
-            TRY(collapsed_put_name(w, s->frames[k]));
+                r = writer_putc(w, ';');
+            if (r == 0)
+                r = collapsed_put_name(w, s->frames[k]);
         }
-        if (s->blocked) /* wall mode: off-CPU time, in a frame of its own */
-            TRY(probe_writer_puts(w, ";" PROBE_SAMPLE_BLOCKED_FRAME));
-        TRY(probe_writer_printf(w, " %" PRIu64 "\n", weight));
+        if (r == 0 && s->blocked) /* wall mode: off-CPU time, in a frame of its own */
+            r = probe_writer_puts(w, ";" PROBE_SAMPLE_BLOCKED_FRAME);
+        if (r == 0)
+            r = probe_writer_printf(w, " %" PRIu64 "\n", weight);
     }
-    return 0;
+    free(v);
+    return r;
 }
 
 int
