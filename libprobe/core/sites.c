@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -369,4 +370,23 @@ sites_describe_unlocked(uint32_t id, struct walk_frame *out)
     out->file = s->file;
     out->line = s->line;
     return 0;
+}
+
+/* The name a report gives site @id: its name, or file:line (under the sites lock). */
+int
+sites_name(uint32_t id, char *buf, size_t len)
+{
+    struct site_desc d;
+    int rc;
+
+    sites_lock();
+    rc = sites_describe_locked(id, &d);
+    if (rc == 0) {
+        if (d.name)
+            snprintf(buf, len, "%s", d.name);
+        else
+            snprintf(buf, len, "%s:%u", d.file ? d.file : "?", d.line);
+    }
+    sites_unlock();
+    return rc;
 }

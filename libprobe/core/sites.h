@@ -32,6 +32,9 @@ size_t sites_count(void);
 void sites_lock(void);
 void sites_unlock(void);
 int sites_describe_locked(uint32_t id, struct site_desc *out);
+/* The name a report gives site @id, copied to @buf: its name, or file:line for a
+ * line counter. Takes the lock. 0, or the error of sites_describe_locked(). */
+int sites_name(uint32_t id, char *buf, size_t len);
 
 /* After fork, in the child: release the lock the forking thread took (sites_lock)
  * before fork, so no vanished thread can be holding it. */

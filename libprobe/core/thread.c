@@ -810,24 +810,6 @@ thread_trace_drain(int final, double npt, struct raw_events *out,
     return rc;
 }
 
-int
-thread_site_name(uint32_t id, char *buf, size_t len)
-{
-    struct site_desc d;
-    int rc;
-
-    sites_lock();
-    rc = sites_describe_locked(id, &d);
-    if (rc == 0) {
-        if (d.name)
-            snprintf(buf, len, "%s", d.name);
-        else
-            snprintf(buf, len, "%s:%u", d.file ? d.file : "?", d.line);
-    }
-    sites_unlock();
-    return rc;
-}
-
 /* The timeline of listing @i: copied into @events, its losses noted. */
 static int
 collect_trace(const struct trace_buf *b, size_t i, struct thread_listing *l,

@@ -80,7 +80,6 @@ void thread_emit_instant(const char *interned);
 int thread_trace_drain(int final, double npt, struct raw_events *out,
                        struct trace_thread_name **names, size_t *nnames,
                        uint64_t *ret_dropped);
-int thread_site_name(uint32_t id, char *buf, size_t len);
 static inline uint64_t
 thread_tid(const struct thread_state *t)
 {

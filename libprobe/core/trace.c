@@ -12,6 +12,7 @@
 
 #include "atomics.h"
 #include "clock.h"
+#include "sites.h"
 #include "thread.h"
 #include "walk.h"
 
@@ -256,7 +257,7 @@ trace_drain(int final, struct raw_events *out, struct trace_thread_name **names,
 int
 trace_site_name(uint32_t id, char *buf, size_t len)
 {
-    return thread_site_name(id, buf, len);
+    return sites_name(id, buf, len);
 }
 
 PROBE_SIGSAFE unsigned

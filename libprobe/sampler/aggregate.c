@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/atomics.h"
+#include "core/sites.h"
 #include "core/thread.h"
 
 #define AGG_BUCKETS 4096
@@ -447,7 +448,7 @@ agg_samples_build(struct agg_copy *c)
         }
         for (unsigned i = 0; i < e->nscopes; i++) { /* outermost first */
             uint32_t id = (uint32_t)e->pcs[e->npcs + i];
-            if (thread_site_name(id, fb.buf, sizeof(fb.buf)) != 0)
+            if (sites_name(id, fb.buf, sizeof(fb.buf)) != 0)
                 strcpy(fb.buf, "?");
             if (!(scopes[e->nscopes - 1 - i] = intern(o, fb.buf)))
                 goto fail;
