@@ -300,6 +300,30 @@ debuginfo_collect_rows(Dwfl_Module *mod, struct line_row **ret, size_t *ret_n)
     return 0;
 }
 
+/* Does the module's own file have a DWARF line table (built with -g, not stripped)?
+ * Separate debuginfo is not read for dumps: libc's takes hundreds of milliseconds,
+ * which every program that enables the dumper would pay at start. */
+static int
+debuginfo_own_lines(Dwfl_Module *mod)
+{
+    GElf_Addr bias;
+    Elf *elf = dwfl_module_getelf(mod, &bias);
+    size_t shstrndx;
+    Elf_Scn *scn = NULL;
+
+    if (!elf || elf_getshdrstrndx(elf, &shstrndx) != 0)
+        return 0;
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        const char *name;
+        if (gelf_getshdr(scn, &sh) && (name = elf_strptr(elf, shstrndx, sh.sh_name)) &&
+            sh.sh_type != SHT_NOBITS &&
+            (strcmp(name, ".debug_line") == 0 || strcmp(name, ".zdebug_line") == 0))
+            return 1;
+    }
+    return 0;
+}
+
 int
 debuginfo_pin_lines(const struct module *m)
 {
@@ -318,7 +342,8 @@ debuginfo_pin_lines(const struct module *m)
     Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, m->text_lo) : NULL;
     struct line_row *rows = NULL;
     size_t n = 0;
-    if (!mod || (r = debuginfo_collect_rows(mod, &rows, &n)) < 0 || n == 0) {
+    if (!mod || !debuginfo_own_lines(mod) ||
+        (r = debuginfo_collect_rows(mod, &rows, &n)) < 0 || n == 0) {
         free(rows);
         r = r < 0 ? r : PROBE_ENOENT;
         goto out;

@@ -20,8 +20,9 @@ int debuginfo_name(uintptr_t addr, char *buf, size_t len);
 int debuginfo_line(uintptr_t addr, const char **ret_file, unsigned *ret_line);
 
 /* Read @m's line table (every row of its compilation units) and pin it for
- * debuginfo_line_pinned(). 0, PROBE_ENOENT (no debuginfo), PROBE_ENOMEM (over the
- * bound of rows or tables). */
+ * debuginfo_line_pinned(), when the module's own file has one (separate debuginfo is
+ * not read). 0, PROBE_ENOENT (no line table), PROBE_ENOMEM (over the bound of rows or
+ * tables). */
 int debuginfo_pin_lines(const struct module *m);
 
 /* The file and line of @addr in module @m's pinned table. Lock-free. 0, or
