@@ -12,7 +12,6 @@
 /* Single-writer add: a load and a store, no locked instruction. */
 #define owner_add(p, v) store_relaxed((p), *(p) + (v))
 
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
+#include "attrs.h" /* likely(), unlikely() */
 
 #endif

@@ -5,6 +5,9 @@
 
 #include <stdint.h>
 #include <time.h>
+
+#include "attrs.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
 #define CLOCK_HAVE_TSC 1
@@ -13,7 +16,7 @@
 /* Hidden, so the library reads it directly rather than through the GOT. */
 #define PROBE_CLOCK_SIGSAFE /* reachable from signal handlers (see walk.h) */
 
-extern int clock_tsc __attribute__((visibility("hidden")));
+extern int clock_tsc HIDDEN;
 
 void clock_init(void);
 const char *clock_name(void);

@@ -10,9 +10,8 @@
 
 #include <probe/report.h>
 
+#include "attrs.h"
 #include "walk.h"
-
-#define HIDDEN __attribute__((visibility("hidden")))
 
 /* Called by a thread right after it registers with libprobe (its first use), and by
  * an exiting thread before its state is unlinked; never under the registry lock. */

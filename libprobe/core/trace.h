@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attrs.h"
+
 struct thread_state;
 
 /* 24 bytes. For an instant, @value holds the interned name's address. */
@@ -37,7 +39,7 @@ struct trace_buf {
 };
 
 /* Nonzero while tracing: the hot path's only look at the timeline. */
-extern int trace_on __attribute__((visibility("hidden")));
+extern int trace_on HIDDEN;
 
 /* Append an event to @t's buffer (made on first use in a session). */
 void trace_emit(struct thread_state *t, uint32_t kind, uint32_t id, uint64_t ts,
@@ -109,6 +111,6 @@ struct trace_stream_ops {
 /* probe_stop(): a flight recorder with a path is written there. */
 int trace_on_recording_stop(void);
 extern const struct trace_stream_ops *trace_stream_backend
-    __attribute__((visibility("hidden")));
+    HIDDEN;
 
 #endif

@@ -53,8 +53,8 @@ PROBE_SIGSAFE unsigned thread_walk(walk_fn fn, void *arg);
 /* Set by the fault handler: called by a thread right after it registers with
  * libprobe (its first use), and by an exiting thread, never under a lock (its
  * alternate signal stack). */
-extern void (*fault_thread_start_hook)(void) __attribute__((visibility("hidden")));
-extern void (*fault_thread_exit_hook)(void) __attribute__((visibility("hidden")));
+extern void (*fault_thread_start_hook)(void) HIDDEN;
+extern void (*fault_thread_exit_hook)(void) HIDDEN;
 
 /* Describe site @id without locking (signal handlers). 0 on success. */
 PROBE_SIGSAFE int sites_describe_unlocked(uint32_t id, struct walk_frame *out);

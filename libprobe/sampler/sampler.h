@@ -85,7 +85,7 @@ struct slot {
     struct counts base;     /* hc + wc at the last probe_reset(): reports subtract */
 };
 
-extern pthread_mutex_t sampler_lock __attribute__((visibility("hidden")));
+extern pthread_mutex_t sampler_lock HIDDEN;
 
 /* Wait for the handlers running on @s (its in-flight count) to finish: bounded, so
  * one stopped in a debugger, say, is not waited on forever. The caller has made sure
@@ -126,9 +126,9 @@ void sampler_resolve_stacks(void);
 
 /* handler.c */
 int handler_install(void);
-extern struct slot *slot_list __attribute__((visibility("hidden")));
-extern struct slot *slot_chunks[SAMPLER_SLOT_CHUNKS] __attribute__((visibility("hidden")));
-extern unsigned slot_count __attribute__((visibility("hidden")));
+extern struct slot *slot_list HIDDEN;
+extern struct slot *slot_chunks[SAMPLER_SLOT_CHUNKS] HIDDEN;
+extern unsigned slot_count HIDDEN;
 
 /* aggregate.c: the stack -> weight table, under the sampler lock. */
 void agg_samples_drain(struct slot *s);
