@@ -321,9 +321,12 @@ speedscope_sampled(struct speedscope_ctx *c)
             deepest = n->depth;
         total += n->self_ns;
     }
+    /* Clear first_profile: the sampler's profiles that follow need their comma. */
+    TRY(probe_writer_puts(c->w, c->first_profile ? "\n" : ",\n"));
+    c->first_profile = 0;
     TRY(probe_writer_printf(
         c->w,
-        "\n{\"type\":\"sampled\",\"name\":\"aggregate (calling-context "
+        "{\"type\":\"sampled\",\"name\":\"aggregate (calling-context "
         "tree)\",\"unit\":\"nanoseconds\",\"startValue\":0,"
         "\"endValue\":%" PRIu64,
         total));

@@ -231,6 +231,58 @@ watchdog_repeat(const char *path, int times)
     return 0;
 }
 
+static double
+mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Arm the watchdog for @timeout s, and note (on stdout, for test_fault.py) when the
+ * arming before, taken at *@armed_at, was not followed by this call within its
+ * timeout: its dump was then due, the child having been stalled (a loaded machine)
+ * rather than the watchdog wrong. @timeout 0 cancels instead. */
+static void
+watchdog_next(double timeout, double *armed_at, double *prev_timeout)
+{
+    double start = mono_s();
+
+    if (timeout > 0)
+        CHECK(probe_fault_dump_later(timeout, 0, STDOUT_FILENO, 0) == 0);
+    else
+        probe_fault_cancel_dump_later();
+    double done = mono_s();
+    if (*prev_timeout > 0 && done - *armed_at >= *prev_timeout)
+        printf("stalled %.3f s past an arming of %.3f s\n", done - *armed_at,
+               *prev_timeout);
+    *armed_at = start;
+    *prev_timeout = timeout;
+}
+
+/* Cancel twice, re-arm faster than the timeout (for longer than one timeout), cancel
+ * and wait past the timeout: no dump at all. Dumps go to stdout without exiting,
+ * so that a dump after a stall is seen together with the stall. */
+static int
+watchdog_cancel(void)
+{
+    double armed_at = 0, prev = 0;
+
+    watchdog_next(0.2, &armed_at, &prev);
+    watchdog_next(0, &armed_at, &prev);
+    probe_fault_cancel_dump_later();
+    /* Progress: re-arming keeps pushing the deadline back. */
+    for (int i = 0; i < 8; i++) {
+        watchdog_next(0.2, &armed_at, &prev);
+        sleep_s(0.05);
+    }
+    watchdog_next(0, &armed_at, &prev);
+    sleep_s(0.3);
+    printf("no dump\n");
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -406,20 +458,8 @@ main(int argc, char **argv)
         printf("not reached\n");
         return 0;
     }
-    if (strcmp(mode, "watchdog-cancel") == 0) {
-        CHECK(probe_fault_dump_later(0.1, 0, STDOUT_FILENO, 1) == 0);
-        probe_fault_cancel_dump_later();
-        probe_fault_cancel_dump_later();
-        /* Progress: re-arming keeps pushing the deadline back. */
-        for (int i = 0; i < 6; i++) {
-            CHECK(probe_fault_dump_later(0.15, 0, STDOUT_FILENO, 1) == 0);
-            sleep_s(0.05);
-        }
-        probe_fault_cancel_dump_later();
-        sleep_s(0.3);
-        printf("no dump\n");
-        return 0;
-    }
+    if (strcmp(mode, "watchdog-cancel") == 0)
+        return watchdog_cancel();
     if (strcmp(mode, "errors") == 0) {
         CHECK(probe_fault_enable(-1, 1) == PROBE_EBADF);
         CHECK(probe_fault_enable(1000, 1) == PROBE_EBADF);
