@@ -611,7 +611,10 @@ run_instructions(uint64_t n, const char *only)
         if (!only)
             CALLGRIND_ZERO_STATS;
 #endif
-        v->loop(n);
+        if (v->loop_k)
+            v->loop_k(v->k, n);
+        else
+            v->loop(n);
 #ifdef BENCH_HAVE_CALLGRIND_H
         if (!only) {
             char what[32];

@@ -558,6 +558,46 @@ push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
     return (probe__token)(d + 1);
 }
 
+/* The fast paths read the TSC themselves and make no call but tail calls, so that
+ * they save no registers: anything else (a node to look up, tracing, another clock)
+ * goes to the out-of-line versions. */
+#ifdef CLOCK_HAVE_TSC
+#define tsc_ok() likely(load_relaxed(&clock_tsc))
+#define tsc_now() __rdtsc()
+#else
+#define tsc_ok() 0
+#define tsc_now() 0
+#endif
+
+static __attribute__((noinline)) probe__token
+push_full(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
+{
+    return push(t, st, id, begin);
+}
+
+static inline __attribute__((always_inline)) probe__token
+push_fast(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
+{
+    uint32_t d = t->depth;
+    struct cct_node *parent = d ? t->stack[d - 1].node : t->root;
+
+    if (unlikely(st->node_parent != parent || !tsc_ok() || load_relaxed(&trace_on)))
+        return push_full(t, st, id, begin);
+    struct frame *f = &t->stack[d];
+    f->st = st;
+    f->id = id;
+    f->gen = t->gen;
+    f->begin = begin;
+    f->child = 0;
+    f->node = st->node;
+    if (unlikely(!f->node))
+        owner_add(&t->loss.edges_dropped, 1);
+    st->active++;
+    t->depth = d + 1;
+    f->start = tsc_now(); /* last: the bookkeeping above is not timed */
+    return (probe__token)(d + 1);
+}
+
 static COLD probe__token
 overflow(struct thread_state *t)
 {
@@ -597,11 +637,11 @@ probe__scope_enter(struct probe__site *site)
 
     if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH))
         return enter_slow(site, 0);
-    return push(t, st, id, 0);
+    return push_fast(t, st, id, 0);
 }
 
 static inline __attribute__((always_inline)) void
-pop(struct thread_state *t, uint64_t now)
+pop_maybe_traced(struct thread_state *t, uint64_t now, int may_trace)
 {
     uint32_t d = t->depth - 1;
     struct frame *f = &t->stack[d];
@@ -610,7 +650,7 @@ pop(struct thread_state *t, uint64_t now)
     t->depth = d;
     if (unlikely(!st))
         return; /* an unrecorded PROBE_BEGIN */
-    if (unlikely(load_relaxed(&trace_on)))
+    if (may_trace && unlikely(load_relaxed(&trace_on)))
         trace_emit(t, PROBE_EVENT_END, f->id, now, 0);
     uint64_t dur = now - f->start;
     if (d)
@@ -645,6 +685,12 @@ pop(struct thread_state *t, uint64_t now)
     owner_add(&t->scopes, 1);
 }
 
+static inline __attribute__((always_inline)) void
+pop(struct thread_state *t, uint64_t now)
+{
+    pop_maybe_traced(t, now, 1);
+}
+
 /* A token that does not match the top of the stack: frames above it were left open
  * (a longjmp, a PROBE_BEGIN without END), or its frame is already gone. */
 static COLD void
@@ -672,10 +718,10 @@ exit_slow(struct thread_state *t, probe__token token, uint64_t now)
     pop(t, now);
 }
 
-PROBE_EXPORT void
-probe__scope_exit(probe__token token)
+/* probe__scope_exit() for everything but an untraced scope timed by the TSC. */
+static __attribute__((noinline)) void
+exit_full(probe__token token, uint64_t now)
 {
-    uint64_t now = clock_ticks();
     struct thread_state *t = tls_thread;
 
     if (unlikely(!t || token < 0 || (uint32_t)token != t->depth || t->overflow_open)) {
@@ -683,6 +729,30 @@ probe__scope_exit(probe__token token)
         return;
     }
     pop(t, now);
+}
+
+static __attribute__((noinline)) void
+exit_clock(probe__token token)
+{
+    exit_full(token, clock_ticks());
+}
+
+PROBE_EXPORT void
+probe__scope_exit(probe__token token)
+{
+    if (!tsc_ok()) {
+        exit_clock(token);
+        return;
+    }
+    uint64_t now = tsc_now();
+    struct thread_state *t = tls_thread;
+
+    if (unlikely(!t || token < 0 || (uint32_t)token != t->depth || t->overflow_open ||
+                 load_relaxed(&trace_on))) {
+        exit_full(token, now);
+        return;
+    }
+    pop_maybe_traced(t, now, 0);
 }
 
 PROBE_EXPORT probe__token
@@ -705,7 +775,7 @@ probe__scope_begin(struct probe__site *site)
 
     if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH))
         return enter_slow(site, 1);
-    return push(t, st, id, 1);
+    return push_fast(t, st, id, 1);
 }
 
 PROBE_EXPORT void
