@@ -59,7 +59,7 @@ callgrind() {
     }
 }
 
-variants="empty floor scope stopped disabled"
+variants="empty floor scope stopped disabled sib1 sib2 sib8 sib100 sib1000"
 
 callgrind all --instructions "$n"
 if grep -q '^callgrind-requests: yes' "$tmp/all.stdout"; then
@@ -91,10 +91,15 @@ awk -v n="$n" '
         label["scope"] = "(b) PROBE_SCOPE, recording"
         label["stopped"] = "(c) PROBE_SCOPE, stopped"
         label["disabled"] = "(d) PROBE_SCOPE, -DPROBE_DISABLE"
-        split("floor empty scope stopped disabled", order, " ")
+        label["sib1"] = "(g) K=1 siblings: a child scope, with its call"
+        label["sib2"] = "(g) K=2 siblings: a child scope, with its call"
+        label["sib8"] = "(g) K=8 siblings: a child scope, with its call"
+        label["sib100"] = "(g) K=100 siblings: a child scope, with its call"
+        label["sib1000"] = "(g) K=1000 siblings: a child scope, with its call"
+        nv = split("floor empty scope stopped disabled sib1 sib2 sib8 sib100 sib1000", order, " ")
         print "| variant | Ir per iteration | minus the empty loop | × floor (Ir) |"
         print "|---|---:|---:|---:|"
-        for (i = 1; i <= 5; i++) {
+        for (i = 1; i <= nv; i++) {
             v = order[i]
             x = ir["floor"] > 0 ? ir[v] / ir["floor"] : 0
             printf "| %s | %.2f | %.2f | %.2f |\n", label[v], ir[v], ir[v] - ir["empty"], x

@@ -1,34 +1,9 @@
 /* The measured loops of scope_overhead (see loops.h). */
 #include <stdint.h>
-#include <time.h>
 
 #include <probe/probe.h>
 
 #include "loops.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define LOOPS_CLOCK "rdtsc"
-
-static inline uint64_t
-loops_now(void)
-{
-    return __rdtsc();
-}
-#else
-/* No TSC to read directly: the floor is two vDSO clock_gettime() calls instead, which
- * is what libprobe falls back to on such machines. Ratios are then against that. */
-#define LOOPS_CLOCK "clock_gettime(CLOCK_MONOTONIC): not x86, no rdtsc"
-
-static inline uint64_t
-loops_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-#endif
 
 /* The same TLS model the library uses for its per-thread state. */
 static __thread uint64_t loops_floor_acc __attribute__((tls_model("initial-exec")));

@@ -10,8 +10,33 @@
 #define BENCH_LOOPS_H
 
 #include <stdint.h>
+#include <time.h>
 
 #define LOOPS_BARRIER() __asm__ __volatile__("" ::: "memory")
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define LOOPS_CLOCK "rdtsc"
+
+static inline uint64_t
+loops_now(void)
+{
+    return __rdtsc();
+}
+#else
+/* No TSC to read directly: the floor is two vDSO clock_gettime() calls instead, which
+ * is what libprobe falls back to on such machines. Ratios are then against that. */
+#define LOOPS_CLOCK "clock_gettime(CLOCK_MONOTONIC): not x86, no rdtsc"
+
+static inline uint64_t
+loops_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+#endif
 
 /** Nothing but the barrier: the cost of the loop itself. */
 void loops_empty(uint64_t n);
@@ -30,5 +55,23 @@ uint64_t loops_floor_sum(void);
 
 /** How the floor reads time: "rdtsc", or a note that this is not x86. */
 const char *loops_floor_clock(void);
+
+/* loops_sites.c: distinct sites, each PROBE_SCOPE("siteNNNN") in a function of its own. */
+#define LOOPS_SITES 10000
+#define LOOPS_SIBLINGS_MAX 1000
+
+/** Inside PROBE_SCOPE("sib_parent"): n calls, round robin, of the first k (<= 1000)
+ * site functions: a parent alternating between k child scopes. */
+void loops_siblings(unsigned k, uint64_t n);
+
+/** The same loop, each call doing the floor's work instead of a scope. */
+void loops_siblings_floor(unsigned k, uint64_t n);
+
+/** One call of each of the first nsites (<= 10,000) site functions, at the caller's
+ * depth. */
+void loops_first_touch(unsigned nsites);
+
+/** What loops_siblings_floor() added up on the calling thread, so it is not dead. */
+uint64_t loops_sites_floor_sum(void);
 
 #endif /* BENCH_LOOPS_H */

@@ -18,6 +18,9 @@
  *   (f) traced    PROBE_SCOPE("x") while recording and tracing (flight recorder)
  *   (d) disabled  PROBE_SCOPE("x") compiled with -DPROBE_DISABLE
  *   (e) threads   (b) on two threads at once against (b) on one, in scopes per second
+ *   (g) siblings  inside one parent scope, calls of K = 1, 2, 8, 100, 1000 child scopes
+ *                 in turn, each against the same calls doing the floor's work (a_K)
+ *   (h) first touch  a new thread entering 10,000 distinct sites once each
  *
  * Method: the machine this runs on is a shared, noisy VM, so nothing is measured once.
  * (a)-(d) run pinned to one CPU, interleaved in rounds (the order rotates every round),
@@ -61,19 +64,36 @@
 #define TARGET_DISABLED_X 1.2    /* (d) within this factor of the empty loop... */
 #define TARGET_DISABLED_NS 0.1   /*     ...or within this many ns of it */
 #define TARGET_THREADS_X 1.9     /* (e) 2 threads give at least this many times 1 */
+#define TARGET_SIBLINGS_SPREAD 1.10 /* (g) slowest K at most this many times the fastest */
+#define TARGET_FIRST_TOUCH_MS 10.0  /* (h) at most this many ms */
+#define FIRST_TOUCH_SITES 10000
 
 enum { REC_ANY, REC_ON, REC_OFF, REC_TRACE };
 
 struct variant {
     const char *label;
     void (*loop)(uint64_t n);
+    void (*loop_k)(unsigned k, uint64_t n); /* (g): instead of loop */
+    unsigned k;
     int rec;                    /* REC_*: recording state the loop runs under */
     uint64_t n;                 /* iterations per batch, from calibration */
     double ns[MAX_ROUNDS];      /* ns per iteration, one per round */
     double x_floor[MAX_ROUNDS]; /* ns / (a)'s ns in the same round */
 };
 
-enum { V_FLOOR, V_EMPTY, V_SCOPE, V_STOPPED, V_DISABLED, V_TRACED, V_COUNT };
+enum {
+    V_FLOOR,
+    V_EMPTY,
+    V_SCOPE,
+    V_STOPPED,
+    V_DISABLED,
+    V_TRACED,
+    V_SIB,                      /* (g): NSIB scope variants, then NSIB floor variants */
+    V_SIB_FLOOR = V_SIB + 5,
+    V_COUNT = V_SIB_FLOOR + 5
+};
+#define NSIB 5
+static const unsigned sib_k[NSIB] = {1, 2, 8, 100, 1000};
 
 #if defined(__x86_64__) || defined(__i386__)
 #define FLOOR_LABEL "(a) floor: 2 × rdtsc + add into a __thread"
@@ -96,6 +116,13 @@ static struct variant variants[V_COUNT] = {
     [V_TRACED] = {.label = "(f) PROBE_SCOPE, recording and tracing (flight ring)",
                   .loop = loops_scope,
                   .rec = REC_TRACE},
+#define SIB(i, ks, kv)                                                                   \
+    [V_SIB + i] = {.label = "(g) K=" ks " siblings: a child scope",                       \
+                   .loop_k = loops_siblings, .k = kv, .rec = REC_ON},                     \
+    [V_SIB_FLOOR + i] = {.label = "(a_K) K=" ks ": a call doing the floor",              \
+                         .loop_k = loops_siblings_floor, .k = kv, .rec = REC_ANY}
+    SIB(0, "1", 1), SIB(1, "2", 2), SIB(2, "8", 8), SIB(3, "100", 100), SIB(4, "1000", 1000),
+#undef SIB
 };
 
 struct options {
@@ -177,15 +204,20 @@ cpus_choose(int want)
 
 /* Scopes run while recording, to check that (b) and (e) really recorded them all. */
 static uint64_t scopes_recorded;
+/* (h), per round: ms, and ns per site over (a)'s ns in the same round. */
+static double first_touch_ms[MAX_ROUNDS], first_touch_x[MAX_ROUNDS];
 
 static double
 batch_ns(struct variant *v, uint64_t n)
 {
     set_recording(v->rec);
     uint64_t t0 = bench_now_ns();
-    v->loop(n);
+    if (v->loop_k)
+        v->loop_k(v->k, n);
+    else
+        v->loop(n);
     uint64_t t1 = bench_now_ns();
-    if (v->rec == REC_ON || v->rec == REC_TRACE)
+    if (v->loop == loops_scope && (v->rec == REC_ON || v->rec == REC_TRACE))
         scopes_recorded += n;
     return (double)(t1 - t0) / (double)n;
 }
@@ -287,6 +319,37 @@ workers_run(int nthreads, uint64_t n)
     return (double)(t1 - t0) / ((double)n * nthreads);
 }
 
+/* ---- (h): first touch --------------------------------------------------------------- */
+
+static void *
+first_touch_main(void *arg)
+{
+    double *ms = arg;
+    uint64_t t0 = bench_now_ns();
+
+    loops_first_touch(FIRST_TOUCH_SITES); /* includes the thread's own first scope */
+    *ms = (double)(bench_now_ns() - t0) / 1e6;
+    return NULL;
+}
+
+/* A new thread (on the bench CPU) enters 10,000 sites it never entered: ms. */
+static double
+first_touch_run(const struct cpus *c)
+{
+    pthread_t th;
+    double ms = 0;
+
+    set_recording(REC_ON);
+    if (pthread_create(&th, NULL, first_touch_main, &ms) != 0) {
+        fprintf(stderr, "scope_overhead: pthread_create failed\n");
+        exit(1);
+    }
+    if (c->pinned)
+        (void)pin_thread(th, c->bench_cpu);
+    pthread_join(th, NULL);
+    return ms;
+}
+
 /* ---- the report -------------------------------------------------------------------- */
 
 /* What the library recorded for site "x" against what ran while recording: a library
@@ -312,6 +375,41 @@ static const char *
 met(int ok)
 {
     return ok ? "yes" : "MISSED";
+}
+
+/* (g) and (h): each K against its own floor and against K = 1, and the first touch. */
+static void
+print_siblings(unsigned r, const double *ft_ms, const double *ft_x)
+{
+    static double x_k[NSIB][MAX_ROUNDS], x_k1[NSIB][MAX_ROUNDS];
+    double lo = 0, hi = 0;
+
+    for (int i = 0; i < NSIB; i++) {
+        for (unsigned j = 0; j < r; j++) {
+            x_k[i][j] = variants[V_SIB + i].ns[j] / variants[V_SIB_FLOOR + i].ns[j];
+            x_k1[i][j] = x_k[i][j] / (variants[V_SIB].ns[j] / variants[V_SIB_FLOOR].ns[j]);
+        }
+        double x = bench_median(x_k[i], r);
+        lo = i == 0 || x < lo ? x : lo;
+        hi = i == 0 || x > hi ? x : hi;
+    }
+    printf("\n(g) A parent alternating between K child scopes: ns per child scope, against"
+           " the same calls doing the floor's work (a_K) and against (a).\n\n");
+    printf("| K | ns/scope (median) | a_K ns | × a_K | × (a) floor | × a_K, ÷ K=1 |\n");
+    printf("|---:|---:|---:|---:|---:|---:|\n");
+    for (int i = 0; i < NSIB; i++)
+        printf("| %u | %.2f | %.2f | %.2f | %.2f | %.3f |\n", sib_k[i],
+               bench_median(variants[V_SIB + i].ns, r),
+               bench_median(variants[V_SIB_FLOOR + i].ns, r), bench_median(x_k[i], r),
+               bench_median(variants[V_SIB + i].x_floor, r), bench_median(x_k1[i], r));
+    printf("\nSpread of × a_K over K: slowest ÷ fastest %.3f (target ≤ %.2f): %s.\n",
+           hi / lo, TARGET_SIBLINGS_SPREAD, met(hi / lo <= TARGET_SIBLINGS_SPREAD));
+    printf("\n(h) First touch of %d sites on a new thread: %.2f ms (median; min %.2f, max"
+           " %.2f), %.0f ns per site, %.1f× (a) per site; target ≤ %.0f ms: %s.\n",
+           FIRST_TOUCH_SITES, bench_median(ft_ms, r), bench_quantile(ft_ms, r, 0),
+           bench_quantile(ft_ms, r, 1), bench_median(ft_ms, r) * 1e6 / FIRST_TOUCH_SITES,
+           bench_median(ft_x, r), TARGET_FIRST_TOUCH_MS,
+           met(bench_median(ft_ms, r) <= TARGET_FIRST_TOUCH_MS));
 }
 
 static void
@@ -378,6 +476,7 @@ print_report(const struct options *o, const struct cpus *c, int threads,
 
     printf("\n");
     print_recorded_check();
+    print_siblings(r, first_touch_ms, first_touch_x);
     printf("\nSpread over the %u rounds, ns per iteration (min / p25 / median / p75 / "
            "max):\n\n",
            r);
@@ -436,6 +535,8 @@ run_timed(const struct options *o)
         for (int i = 0; i < V_COUNT; i++)
             variants[i].x_floor[r] = variants[i].ns[r] / variants[V_FLOOR].ns[r];
         d_x_empty[r] = variants[V_DISABLED].ns[r] / variants[V_EMPTY].ns[r];
+        first_touch_ms[r] = first_touch_run(&c);
+        first_touch_x[r] = first_touch_ms[r] * 1e6 / FIRST_TOUCH_SITES / variants[V_FLOOR].ns[r];
         if (threads) {
             set_recording(REC_ON);
             if (r % 2) {
@@ -453,7 +554,7 @@ run_timed(const struct options *o)
 
     print_report(o, &c, threads, t1_ns, t2_ns, t_ratio, d_x_empty);
     /* Keep the floor's sum alive. */
-    volatile uint64_t sink = loops_floor_sum();
+    volatile uint64_t sink = loops_floor_sum() + loops_sites_floor_sum();
     (void)sink;
     return 0;
 }
@@ -475,7 +576,12 @@ run_instructions(uint64_t n, const char *only)
                  {"scope", V_SCOPE},
                  {"stopped", V_STOPPED},
                  {"disabled", V_DISABLED},
-                 {"traced", V_TRACED}};
+                 {"traced", V_TRACED},
+                 {"sib1", V_SIB},
+                 {"sib2", V_SIB + 1},
+                 {"sib8", V_SIB + 2},
+                 {"sib100", V_SIB + 3},
+                 {"sib1000", V_SIB + 4}};
     int want = -1;
 
     if (only) {
@@ -489,7 +595,7 @@ run_instructions(uint64_t n, const char *only)
     }
     /* Warm up: the thread's first scope and lazy binding are one-time costs. */
     for (int i = 0; i < V_COUNT; i++)
-        batch_ns(&variants[i], 64);
+        batch_ns(&variants[i], 2 * LOOPS_SIBLINGS_MAX); /* (g): every child once */
 
 #ifdef BENCH_HAVE_CALLGRIND_H
     printf("callgrind-requests: %s\n", only ? "unused" : "yes");
@@ -505,7 +611,10 @@ run_instructions(uint64_t n, const char *only)
         if (!only)
             CALLGRIND_ZERO_STATS;
 #endif
-        v->loop(n);
+        if (v->loop_k)
+            v->loop_k(v->k, n);
+        else
+            v->loop(n);
 #ifdef BENCH_HAVE_CALLGRIND_H
         if (!only) {
             char what[32];
@@ -514,7 +623,7 @@ run_instructions(uint64_t n, const char *only)
         }
 #endif
     }
-    volatile uint64_t sink = loops_floor_sum();
+    volatile uint64_t sink = loops_floor_sum() + loops_sites_floor_sum();
     (void)sink;
     return 0;
 }
@@ -531,7 +640,8 @@ usage(FILE *f)
             "  --instructions N  run exactly N iterations of each variant, for\n"
             "                    callgrind (bench/instructions.sh); no timing\n"
             "  --only VARIANT    with --instructions: empty, floor, scope, stopped,\n"
-            "                    disabled or traced\n",
+            "                    disabled, traced, sib1, sib2, sib8, sib100 or\n"
+            "                    sib1000\n",
             MAX_ROUNDS);
 }
 

@@ -216,11 +216,190 @@ START_TEST(paths_are_bounded_and_losses_counted)
             s->name[4] <= '9')
             calls += s->calls;
     }
-    /* The sites count every call; the tree keeps 16383 paths and counts the rest. */
+    /* The sites count every call; the tree keeps 16384 paths and counts the rest. */
     ck_assert_uint_eq(calls, (1u << 15) - 1);
-    ck_assert_uint_le(probe_snapshot_node_count(snap), 16383);
+    ck_assert_uint_eq(probe_snapshot_node_count(snap), 16384);
     ck_assert_uint_eq(probe_snapshot_losses(snap)->edges_dropped,
                       calls - probe_snapshot_node_count(snap));
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+/* 1000 child sites, tr_kid000 .. tr_kid999, and 20 parents, tr_par00 .. tr_par19, each
+ * calling every child once (in order). */
+#define KIDS 1000
+#define PARENTS 20
+#define KID(n)                                                                           \
+    static void tr_kid##n(void)                                                          \
+    {                                                                                    \
+        PROBE_SCOPE("tr_kid" #n);                                                        \
+        __asm__ __volatile__("" ::: "memory");                                           \
+    }
+#define KID_PTR(n) tr_kid##n,
+#define D1(F, p) F(p##0) F(p##1) F(p##2) F(p##3) F(p##4) F(p##5) F(p##6) F(p##7) F(p##8) F(p##9)
+#define D2(F, p) D1(F, p##0) D1(F, p##1) D1(F, p##2) D1(F, p##3) D1(F, p##4) D1(F, p##5) \
+    D1(F, p##6) D1(F, p##7) D1(F, p##8) D1(F, p##9)
+#define D3(F) D2(F, 0) D2(F, 1) D2(F, 2) D2(F, 3) D2(F, 4) D2(F, 5) D2(F, 6) D2(F, 7)     \
+    D2(F, 8) D2(F, 9)
+D3(KID)
+static void (*const tr_kids[KIDS])(void) = {D3(KID_PTR)};
+
+#define PAR(n)                                                                           \
+    static void tr_par##n(unsigned from, unsigned to)                                    \
+    {                                                                                    \
+        PROBE_SCOPE("tr_par" #n);                                                        \
+        for (unsigned i = from; i < to; i++)                                             \
+            tr_kids[i]();                                                                \
+    }
+#define PAR_PTR(n) tr_par##n,
+D1(PAR, 0) D1(PAR, 1)
+static void (*const tr_pars[PARENTS])(unsigned, unsigned) = {D1(PAR_PTR, 0) D1(PAR_PTR, 1)};
+
+static char *
+kid_name(char *buf, unsigned i)
+{
+    snprintf(buf, 16, "tr_kid%03u", i);
+    return buf;
+}
+
+/* The number of nodes whose parent is @parent. */
+static size_t
+children_of(const probe_snapshot *snap, size_t parent)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < probe_snapshot_node_count(snap); i++)
+        n += probe_snapshot_node(snap, i)->parent == parent;
+    return n;
+}
+
+START_TEST(a_thousand_alternating_children)
+{
+    enum { ROUNDS = 7 };
+    char name[16];
+
+    /* Two parents take turns calling the same 1000 children: every child is entered
+     * under the other parent than last time, and each parent's children alternate. */
+    for (int r = 0; r < ROUNDS; r++) {
+        tr_pars[0](0, KIDS);
+        tr_pars[1](0, KIDS);
+        tr_pars[0](0, KIDS);
+    }
+    tr_kids[KIDS - 1](); /* once at top level too */
+
+    probe_snapshot *snap = test_snap();
+    const probe_node_info *p0 = NODE(snap, "tr_par00"), *p1 = NODE(snap, "tr_par01");
+    ck_assert_ptr_nonnull(p0);
+    ck_assert_ptr_nonnull(p1);
+    ck_assert_uint_eq(p0->calls, 2 * ROUNDS);
+    ck_assert_uint_eq(p1->calls, ROUNDS);
+    ck_assert_uint_eq(children_of(snap, p0->index), KIDS);
+    ck_assert_uint_eq(children_of(snap, p1->index), KIDS);
+    /* Nothing under the children, and one top-level child. */
+    ck_assert_uint_eq(probe_snapshot_node_count(snap), 2 + 2 * KIDS + 1);
+    uint64_t under0 = 0;
+    for (unsigned i = 0; i < KIDS; i++) {
+        const probe_node_info *a = NODE(snap, "tr_par00", kid_name(name, i));
+        const probe_node_info *b = NODE(snap, "tr_par01", kid_name(name, i));
+        ck_assert_msg(a && b, "no path to %s", name);
+        ck_assert_uint_eq(a->calls, 2 * ROUNDS);
+        ck_assert_uint_eq(b->calls, ROUNDS);
+        ck_assert_uint_eq(a->depth, 1);
+        ck_assert_uint_eq(test_site(snap, name)->calls, 3 * ROUNDS + (i == KIDS - 1));
+        ck_assert_uint_eq(test_edge(snap, "tr_par00", name)->calls, 2 * ROUNDS);
+        under0 += a->total_ns;
+    }
+    ck_assert_uint_le(under0, p0->total_ns);
+    kid_name(name, KIDS - 1);
+    ck_assert_uint_eq(NODE(snap, name)->calls, 1);
+    ck_assert_ptr_null(NODE(snap, kid_name(name, 0)));
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->edges_dropped, 0);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+START_TEST(paths_beyond_the_limit_are_dropped_and_counted)
+{
+    /* 20 parents x (1 + 1000 children): 20,020 distinct paths on one thread, twice. */
+    enum { PATHS = PARENTS * (1 + KIDS), KEPT = 16384 };
+    char name[16], par[16];
+
+    for (int pass = 0; pass < 2; pass++)
+        for (unsigned p = 0; p < PARENTS; p++)
+            tr_pars[p](0, KIDS);
+
+    probe_snapshot *snap = test_snap();
+    ck_assert_uint_eq(probe_snapshot_node_count(snap), KEPT);
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->edges_dropped, 2 * (PATHS - KEPT));
+    /* The first paths are kept, in the order they were met: parent p's node is path
+     * p * 1001 + 1, its children the next 1000. */
+    unsigned last_par = (KEPT - 1) / (1 + KIDS), last_kid = KEPT - last_par * (1 + KIDS) - 2;
+    snprintf(par, sizeof(par), "tr_par%02u", last_par);
+    ck_assert_uint_eq(NODE(snap, "tr_par00", kid_name(name, KIDS - 1))->calls, 2);
+    ck_assert_uint_eq(NODE(snap, par, kid_name(name, last_kid))->calls, 2);
+    ck_assert_ptr_null(NODE(snap, par, kid_name(name, last_kid + 1)));
+    snprintf(par, sizeof(par), "tr_par%02u", last_par + 1);
+    ck_assert_ptr_null(NODE(snap, par));
+    /* The sites still count every call. */
+    ck_assert_uint_eq(test_site(snap, par)->calls, 2);
+    ck_assert_uint_eq(test_site(snap, kid_name(name, 0))->calls, 2 * PARENTS);
+    uint64_t kept_calls = 0;
+    for (size_t i = 0; i < probe_snapshot_node_count(snap); i++)
+        kept_calls += probe_snapshot_node(snap, i)->calls;
+    ck_assert_uint_eq(kept_calls + probe_snapshot_losses(snap)->edges_dropped, 2 * PATHS);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+/* The owner adds paths while snapshots read them: every node a reader sees is whole. */
+static volatile int tr_grow_done;
+
+static void *
+tr_grow(void *arg)
+{
+    (void)arg;
+    for (unsigned p = 0; p < 16; p++)
+        for (unsigned k = 0; k < KIDS; k += 50) {
+            tr_pars[p](k, k + 50);
+            tr_pars[p](k, k + 50);
+        }
+    __atomic_store_n(&tr_grow_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+START_TEST(snapshots_see_whole_nodes_while_paths_grow)
+{
+    pthread_t th;
+    unsigned snaps = 0;
+
+    ck_assert_int_eq(pthread_create(&th, NULL, tr_grow, NULL), 0);
+    do {
+        probe_snapshot *snap = test_snap();
+        size_t n = probe_snapshot_node_count(snap);
+        for (size_t i = 0; i < n; i++) {
+            const probe_node_info *node = probe_snapshot_node(snap, i);
+            const probe_site_info *site = probe_snapshot_site(snap, node->site);
+            ck_assert_ptr_nonnull(site);
+            ck_assert_uint_le(node->self_ns, node->total_ns);
+            if (node->parent != PROBE_NODE_ROOT) {
+                ck_assert_uint_lt(node->parent, i);
+                ck_assert_uint_eq(node->depth, 1);
+                /* A child's path is always under its own parent site. */
+                ck_assert_int_eq(strncmp(site->name, "tr_kid", 6), 0);
+                const probe_site_info *ps =
+                    probe_snapshot_site(snap, probe_snapshot_node(snap, node->parent)->site);
+                ck_assert_int_eq(strncmp(ps->name, "tr_par", 6), 0);
+            }
+        }
+        probe_snapshot_free(snap);
+        snaps++;
+    } while (!__atomic_load_n(&tr_grow_done, __ATOMIC_ACQUIRE));
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+
+    probe_snapshot *snap = test_snap();
+    ck_assert_uint_eq(probe_snapshot_node_count(snap), 16 + 16 * KIDS);
+    ck_assert_uint_eq(NODE(snap, "tr_par15", "tr_kid999")->calls, 2);
+    ck_assert_uint_ge(snaps, 1);
     probe_snapshot_free(snap);
 }
 END_TEST
@@ -254,6 +433,9 @@ tree_suite(void)
     tcase_add_test(tc, threads_merge_by_path);
     tcase_add_test(tc, paths_are_bounded_and_losses_counted);
     tcase_add_test(tc, reset_clears_paths);
+    tcase_add_test(tc, a_thousand_alternating_children);
+    tcase_add_test(tc, paths_beyond_the_limit_are_dropped_and_counted);
+    tcase_add_test(tc, snapshots_see_whole_nodes_while_paths_grow);
     suite_add_tcase(s, tc);
     return s;
 }

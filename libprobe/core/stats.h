@@ -10,14 +10,14 @@
 #define STATS_HIST_BUCKETS 192  /* up to 2^49 ticks; longer calls land in the last */
 
 /* A node of the thread's calling-context tree: one per distinct path of scopes
- * from the thread's top level. Node 0 is the root (no site). parent and site are
- * written once, before the node is published; the sibling links are the owner's
- * alone (it reorders them), readers never follow them. */
+ * from the thread's top level. Node 0 is the root (no site). parent, site and idx
+ * are written once, before the node is published. The owner finds a child through
+ * its site's cache (site_stats.node) or its (parent, site) hash, never by walking
+ * siblings. */
 struct cct_node {
     uint32_t parent;
     uint32_t site;
-    uint32_t first_child;   /* owner only; 0 = none */
-    uint32_t next_sibling;  /* owner only; 0 = none */
+    uint32_t idx;           /* its own index in the thread's table */
     uint64_t calls;
     uint64_t total;         /* inclusive ticks of every call on this path */
     uint64_t total_prim;    /* the part from calls not nested in the same site */
@@ -41,6 +41,9 @@ struct site_stats {
     uint64_t max;
     int64_t value;          /* counters: sum of deltas */
     uint32_t active;        /* owner only: open frames of this site */
+    /* Owner only: the node this site last got under node_parent. Zeroed memory
+     * maps a dropped parent (NULL) to a dropped child (NULL), which is right. */
+    struct cct_node *node_parent, *node;
     struct usage_stats usage;
     uint64_t hist[STATS_HIST_BUCKETS];
 };

@@ -24,6 +24,7 @@
 #include <probe/report.h>
 
 #define COLD __attribute__((cold, noinline))
+#define NODE_HASH_MIN_BITS 6 /* 64 slots: a thread with a few paths keeps it small */
 
 static __thread struct thread_state *tls_thread __attribute__((tls_model("initial-exec")));
 /* Set once the thread's state has been folded at exit: later hits are not kept. */
@@ -70,6 +71,7 @@ thread_create(void)
         free(t);
         return NULL;
     }
+    t->root = t->node_chunks[0];
     t->nnodes = 1; /* node 0: the root, parent of the top-level scopes */
     t->tid = (uint64_t)syscall(SYS_gettid);
     t->self = pthread_self();
@@ -134,8 +136,9 @@ free_state(struct thread_state *t)
     trace_buf_free(t->trace);
     for (size_t i = 0; i < THREAD_MAX_CHUNKS; i++)
         free(t->chunks[i]);
-    for (size_t i = 0; i < THREAD_MAX_NODES / THREAD_NODE_CHUNK; i++)
+    for (size_t i = 0; i < THREAD_NODE_CHUNKS; i++)
         free(t->node_chunks[i]);
+    free(t->node_hash);
     free(t);
 }
 
@@ -172,10 +175,12 @@ retire_state(struct thread_state *t)
         free(t->chunks[i]);
         t->chunks[i] = NULL;
     }
-    for (size_t i = 0; i < THREAD_MAX_NODES / THREAD_NODE_CHUNK; i++) {
+    for (size_t i = 0; i < THREAD_NODE_CHUNKS; i++) {
         free(t->node_chunks[i]);
         t->node_chunks[i] = NULL;
     }
+    free(t->node_hash);
+    t->node_hash = NULL;
     t->limbo_next = limbo_states;
     limbo_states = t;
     limbo_count++;
@@ -430,30 +435,46 @@ stats_fast(struct thread_state *t, uint32_t id)
 
 /* ---- the calling-context tree --------------------------------------------------- */
 
-/* Not found among the first child: search the siblings, moving a hit to the front
- * (the links are the owner's alone), or add a node. NULL when the table is full. */
-static COLD struct cct_node *
-node_slow(struct thread_state *t, struct cct_node *p, uint32_t parent, uint32_t site,
-          uint32_t *ret_idx)
+static inline uint32_t
+node_hash_slot(uint32_t parent, uint32_t site, uint32_t bits)
 {
-    uint32_t prev = 0;
+    return (uint32_t)(((uint64_t)parent << 32 | site) * 0x9e3779b97f4a7c15ull >> (64 - bits));
+}
 
-    for (uint32_t c = p->first_child, k = 0; c && k < THREAD_MAX_NODES; k++) {
-        struct cct_node *n = node_at(t, c);
-        if (n->site == site) {
-            if (prev) {
-                node_at(t, prev)->next_sibling = n->next_sibling;
-                n->next_sibling = p->first_child;
-                p->first_child = c;
-            }
-            *ret_idx = c;
-            return n;
-        }
-        prev = c;
-        c = n->next_sibling;
+/* Make the (parent, site) hash twice as large (or the first one), placing every node
+ * again. -1 when out of memory. */
+static COLD int
+node_hash_grow(struct thread_state *t)
+{
+    uint32_t bits = t->node_hash ? t->node_hash_bits + 1 : NODE_HASH_MIN_BITS;
+    uint32_t mask = (1u << bits) - 1, *h = calloc((size_t)mask + 1, sizeof(*h));
+
+    if (!h)
+        return -1;
+    for (uint32_t i = 1; i < t->nnodes; i++) {
+        const struct cct_node *n = node_at(t, i);
+        uint32_t s = node_hash_slot(n->parent, n->site, bits);
+        while (h[s])
+            s = (s + 1) & mask;
+        h[s] = i;
     }
+    free(t->node_hash);
+    t->node_hash = h;
+    t->node_hash_bits = bits;
+    return 0;
+}
+
+/* A new child of node @parent for @site, published to readers (parent and site are
+ * written before the release of nnodes). NULL when the table is full or memory short. */
+static COLD struct cct_node *
+node_add(struct thread_state *t, uint32_t parent, uint32_t site)
+{
     uint32_t idx = t->nnodes;
-    if (idx >= THREAD_MAX_NODES)
+
+    if (idx > THREAD_MAX_NODES)
+        return NULL; /* the root and THREAD_MAX_NODES paths */
+    /* At most half full once it holds nodes 1..idx. */
+    if ((!t->node_hash || idx * 2 > 1u << t->node_hash_bits) && node_hash_grow(t) < 0)
         return NULL;
     struct cct_node **chunk = &t->node_chunks[idx / THREAD_NODE_CHUNK];
     if (!*chunk && !(*chunk = calloc(THREAD_NODE_CHUNK, sizeof(struct cct_node))))
@@ -461,35 +482,51 @@ node_slow(struct thread_state *t, struct cct_node *p, uint32_t parent, uint32_t 
     struct cct_node *n = node_at(t, idx);
     n->parent = parent;
     n->site = site;
-    n->next_sibling = p->first_child;
-    p->first_child = idx;
+    n->idx = idx;
+    uint32_t mask = (1u << t->node_hash_bits) - 1;
+    uint32_t s = node_hash_slot(parent, site, t->node_hash_bits);
+    while (t->node_hash[s])
+        s = (s + 1) & mask;
+    t->node_hash[s] = idx;
     store_release(&t->nnodes, idx + 1);
-    *ret_idx = idx;
     return n;
 }
 
-static inline struct cct_node *
-node_for(struct thread_state *t, uint32_t parent, uint32_t site, uint32_t *ret_idx)
+/* The child of @p (NULL: a dropped path) for @site when @st's cache holds another
+ * parent's: found in the hash or added, then cached. Out of line, so that the scope's
+ * fast path saves no registers for it; not cold: recursion and a site called from
+ * several places come here often. */
+static __attribute__((noinline)) struct cct_node *
+node_miss(struct thread_state *t, struct site_stats *st, struct cct_node *p, uint32_t site)
 {
-    if (unlikely(parent == NODE_DROPPED))
-        return NULL;
-    struct cct_node *p = node_at(t, parent);
-    uint32_t c = p->first_child;
-    if (likely(c)) {
-        struct cct_node *n = node_at(t, c);
-        if (likely(n->site == site)) {
-            *ret_idx = c;
-            return n;
+    struct cct_node *n = NULL;
+
+    if (!p)
+        return NULL; /* under a dropped path */
+    uint32_t parent = p->idx;
+    if (t->node_hash) {
+        uint32_t mask = (1u << t->node_hash_bits) - 1;
+        for (uint32_t s = node_hash_slot(parent, site, t->node_hash_bits), i;
+             (i = t->node_hash[s]); s = (s + 1) & mask) {
+            struct cct_node *c = node_at(t, i);
+            if (c->parent == parent && c->site == site) {
+                n = c;
+                break;
+            }
         }
     }
-    return node_slow(t, p, parent, site, ret_idx);
+    if (!n && !(n = node_add(t, parent, site)))
+        return NULL; /* not cached: memory may come back */
+    st->node_parent = p;
+    st->node = n;
+    return n;
 }
 
 /* The node children of a new frame hang under: the top frame's, or the root. */
-static inline uint32_t
+static inline struct cct_node *
 parent_node(const struct thread_state *t)
 {
-    return t->depth ? t->stack[t->depth - 1].node_idx : 0;
+    return t->depth ? t->stack[t->depth - 1].node : t->root;
 }
 
 /* ---- scopes --------------------------------------------------------------------- */
@@ -505,16 +542,59 @@ push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
     f->gen = t->gen;
     f->begin = begin;
     f->child = 0;
-    f->node = node_for(t, d ? t->stack[d - 1].node_idx : 0, id, &f->node_idx);
-    if (unlikely(!f->node)) {
-        f->node_idx = NODE_DROPPED;
+    /* The site's cached node, if it was last entered under the same parent: whatever
+     * the parent's other children, one compare. */
+    struct cct_node *parent = d ? t->stack[d - 1].node : t->root;
+    struct cct_node *n = likely(st->node_parent == parent) ? st->node
+                                                           : node_miss(t, st, parent, id);
+    f->node = n;
+    if (unlikely(!n))
         owner_add(&t->loss.edges_dropped, 1);
-    }
     st->active++;
     t->depth = d + 1;
     f->start = clock_ticks(); /* last: the bookkeeping above is not timed */
     if (unlikely(load_relaxed(&trace_on)))
         trace_emit(t, PROBE_EVENT_BEGIN, id, f->start, 0);
+    return (probe__token)(d + 1);
+}
+
+/* The fast paths read the TSC themselves and make no call but tail calls, so that
+ * they save no registers: anything else (a node to look up, tracing, another clock)
+ * goes to the out-of-line versions. */
+#ifdef CLOCK_HAVE_TSC
+#define tsc_ok() likely(load_relaxed(&clock_tsc))
+#define tsc_now() __rdtsc()
+#else
+#define tsc_ok() 0
+#define tsc_now() 0
+#endif
+
+static __attribute__((noinline)) probe__token
+push_full(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
+{
+    return push(t, st, id, begin);
+}
+
+static inline __attribute__((always_inline)) probe__token
+push_fast(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
+{
+    uint32_t d = t->depth;
+    struct cct_node *parent = d ? t->stack[d - 1].node : t->root;
+
+    if (unlikely(st->node_parent != parent || !tsc_ok() || load_relaxed(&trace_on)))
+        return push_full(t, st, id, begin);
+    struct frame *f = &t->stack[d];
+    f->st = st;
+    f->id = id;
+    f->gen = t->gen;
+    f->begin = begin;
+    f->child = 0;
+    f->node = st->node;
+    if (unlikely(!f->node))
+        owner_add(&t->loss.edges_dropped, 1);
+    st->active++;
+    t->depth = d + 1;
+    f->start = tsc_now(); /* last: the bookkeeping above is not timed */
     return (probe__token)(d + 1);
 }
 
@@ -542,7 +622,7 @@ enter_slow(struct probe__site *site, uint32_t begin)
             return 0;
         /* A PROBE_BEGIN that is not recorded still needs a frame for its END. */
         t->stack[t->depth] = (struct frame){.begin = 1, .gen = t->gen,
-                                            .node_idx = parent_node(t)};
+                                            .node = parent_node(t)};
         return (probe__token)++t->depth;
     }
     return push(t, st, id, begin);
@@ -557,11 +637,11 @@ probe__scope_enter(struct probe__site *site)
 
     if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH))
         return enter_slow(site, 0);
-    return push(t, st, id, 0);
+    return push_fast(t, st, id, 0);
 }
 
 static inline __attribute__((always_inline)) void
-pop(struct thread_state *t, uint64_t now)
+pop_maybe_traced(struct thread_state *t, uint64_t now, int may_trace)
 {
     uint32_t d = t->depth - 1;
     struct frame *f = &t->stack[d];
@@ -570,7 +650,7 @@ pop(struct thread_state *t, uint64_t now)
     t->depth = d;
     if (unlikely(!st))
         return; /* an unrecorded PROBE_BEGIN */
-    if (unlikely(load_relaxed(&trace_on)))
+    if (may_trace && unlikely(load_relaxed(&trace_on)))
         trace_emit(t, PROBE_EVENT_END, f->id, now, 0);
     uint64_t dur = now - f->start;
     if (d)
@@ -605,6 +685,12 @@ pop(struct thread_state *t, uint64_t now)
     owner_add(&t->scopes, 1);
 }
 
+static inline __attribute__((always_inline)) void
+pop(struct thread_state *t, uint64_t now)
+{
+    pop_maybe_traced(t, now, 1);
+}
+
 /* A token that does not match the top of the stack: frames above it were left open
  * (a longjmp, a PROBE_BEGIN without END), or its frame is already gone. */
 static COLD void
@@ -632,10 +718,10 @@ exit_slow(struct thread_state *t, probe__token token, uint64_t now)
     pop(t, now);
 }
 
-PROBE_EXPORT void
-probe__scope_exit(probe__token token)
+/* probe__scope_exit() for everything but an untraced scope timed by the TSC. */
+static __attribute__((noinline)) void
+exit_full(probe__token token, uint64_t now)
 {
-    uint64_t now = clock_ticks();
     struct thread_state *t = tls_thread;
 
     if (unlikely(!t || token < 0 || (uint32_t)token != t->depth || t->overflow_open)) {
@@ -643,6 +729,30 @@ probe__scope_exit(probe__token token)
         return;
     }
     pop(t, now);
+}
+
+static __attribute__((noinline)) void
+exit_clock(probe__token token)
+{
+    exit_full(token, clock_ticks());
+}
+
+PROBE_EXPORT void
+probe__scope_exit(probe__token token)
+{
+    if (!tsc_ok()) {
+        exit_clock(token);
+        return;
+    }
+    uint64_t now = tsc_now();
+    struct thread_state *t = tls_thread;
+
+    if (unlikely(!t || token < 0 || (uint32_t)token != t->depth || t->overflow_open ||
+                 load_relaxed(&trace_on))) {
+        exit_full(token, now);
+        return;
+    }
+    pop_maybe_traced(t, now, 0);
 }
 
 PROBE_EXPORT probe__token
@@ -656,7 +766,7 @@ probe__scope_begin(struct probe__site *site)
         if (t->depth >= THREAD_MAX_DEPTH)
             return overflow(t);
         t->stack[t->depth] = (struct frame){.begin = 1, .gen = t->gen,
-                                            .node_idx = parent_node(t)};
+                                            .node = parent_node(t)};
         return (probe__token)++t->depth;
     }
     struct thread_state *t = tls_thread;
@@ -665,7 +775,7 @@ probe__scope_begin(struct probe__site *site)
 
     if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH))
         return enter_slow(site, 1);
-    return push(t, st, id, 1);
+    return push_fast(t, st, id, 1);
 }
 
 PROBE_EXPORT void

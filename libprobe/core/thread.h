@@ -20,17 +20,19 @@
 #define THREAD_MAX_CHUNKS 2048      /* THREAD_CHUNK_SITES * THREAD_MAX_CHUNKS >= SITES_MAX */
 #define THREAD_NODE_CHUNK 256
 #define THREAD_MAX_NODES 16384      /* call paths per thread; more are counted as dropped */
-#define NODE_DROPPED 0xffffffffu
+/* The node table: the root, then the paths. */
+#define THREAD_NODE_CHUNKS ((THREAD_MAX_NODES + THREAD_NODE_CHUNK) / THREAD_NODE_CHUNK)
 #define THREAD_NAME_MAX 32
 #define THREAD_RETIRED_LISTED 256   /* exited threads listed by name; the rest counted */
 
 struct frame {
     struct site_stats *st;
-    struct cct_node *node;      /* NULL when the path was dropped */
+    struct cct_node *node;      /* parent of child frames' nodes; NULL when the
+                                 * path was dropped. An unrecorded PROBE_BEGIN's
+                                 * frame holds its parent's. */
     uint64_t start;
     uint64_t child;             /* ticks spent in child scopes */
     uint32_t id;
-    uint32_t node_idx;          /* parent of child frames' nodes; NODE_DROPPED */
     uint32_t gen;               /* recording generation at entry (see probe_reset) */
     uint32_t begin;             /* opened by PROBE_BEGIN */
 };
@@ -49,7 +51,11 @@ struct thread_state {
     struct trace_buf *trace;    /* the timeline; swapped under the registry lock,
                                  * stored with release (thread_walk reads it) */
     struct thread_state *limbo_next; /* exited, waiting for walks to end */
-    struct cct_node *node_chunks[THREAD_MAX_NODES / THREAD_NODE_CHUNK];
+    struct cct_node *root;      /* node 0 */
+    uint32_t *node_hash;        /* owner only: (parent, site) -> node index, 0 = empty;
+                                 * open addressing, at most half full */
+    uint32_t node_hash_bits;
+    struct cct_node *node_chunks[THREAD_NODE_CHUNKS];
     struct site_stats *chunks[THREAD_MAX_CHUNKS];
     struct frame stack[THREAD_MAX_DEPTH];
 };

@@ -1,0 +1,81 @@
+/* The many-site loops of scope_overhead (see loops.h): 10,000 distinct PROBE_SCOPE
+ * sites, each in a noinline function of its own, and 1,000 functions doing the floor's
+ * work, reached the same way so that the call through a table costs both sides alike. */
+#include <stdint.h>
+
+#include <probe/probe.h>
+
+#include "loops.h"
+
+/* The same TLS model the library uses for its per-thread state. */
+static __thread uint64_t sites_floor_acc __attribute__((tls_model("initial-exec")));
+
+#define SC(n)                                                                            \
+    static __attribute__((noinline)) void sc_##n(void)                                   \
+    {                                                                                    \
+        PROBE_SCOPE("site" #n);                                                          \
+        LOOPS_BARRIER();                                                                 \
+    }
+#define FL(n)                                                                            \
+    static __attribute__((noinline)) void fl_##n(void)                                   \
+    {                                                                                    \
+        uint64_t t0 = loops_now();                                                       \
+        LOOPS_BARRIER();                                                                 \
+        uint64_t t1 = loops_now();                                                       \
+        sites_floor_acc += t1 - t0;                                                      \
+    }
+#define SC_PTR(n) sc_##n,
+#define FL_PTR(n) fl_##n,
+
+/* F applied to p0 .. p9, p00 .. p99, and so on: the digits are pasted on. */
+#define D1(F, p) F(p##0) F(p##1) F(p##2) F(p##3) F(p##4) F(p##5) F(p##6) F(p##7) F(p##8) F(p##9)
+#define D2(F, p) D1(F, p##0) D1(F, p##1) D1(F, p##2) D1(F, p##3) D1(F, p##4) D1(F, p##5) \
+    D1(F, p##6) D1(F, p##7) D1(F, p##8) D1(F, p##9)
+#define D3(F, p) D2(F, p##0) D2(F, p##1) D2(F, p##2) D2(F, p##3) D2(F, p##4) D2(F, p##5) \
+    D2(F, p##6) D2(F, p##7) D2(F, p##8) D2(F, p##9)
+#define D4(F, p) D3(F, p##0) D3(F, p##1) D3(F, p##2) D3(F, p##3) D3(F, p##4) D3(F, p##5) \
+    D3(F, p##6) D3(F, p##7) D3(F, p##8) D3(F, p##9)
+
+D4(SC, _)
+D3(FL, _)
+
+static void (*const sc_table[LOOPS_SITES])(void) = {D4(SC_PTR, _)};
+static void (*const fl_table[LOOPS_SIBLINGS_MAX])(void) = {D3(FL_PTR, _)};
+
+__attribute__((noinline)) void
+loops_siblings(unsigned k, uint64_t n)
+{
+    PROBE_SCOPE("sib_parent");
+    unsigned j = 0;
+
+    for (uint64_t i = 0; i < n; i++) {
+        sc_table[j]();
+        if (++j == k)
+            j = 0;
+    }
+}
+
+__attribute__((noinline)) void
+loops_siblings_floor(unsigned k, uint64_t n)
+{
+    unsigned j = 0;
+
+    for (uint64_t i = 0; i < n; i++) {
+        fl_table[j]();
+        if (++j == k)
+            j = 0;
+    }
+}
+
+void
+loops_first_touch(unsigned nsites)
+{
+    for (unsigned i = 0; i < nsites && i < LOOPS_SITES; i++)
+        sc_table[i]();
+}
+
+uint64_t
+loops_sites_floor_sum(void)
+{
+    return sites_floor_acc;
+}
