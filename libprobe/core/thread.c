@@ -202,6 +202,14 @@ retire_trace(struct trace_buf *b)
     limbo_count++;
 }
 
+void
+thread_retire_trace(struct trace_buf *b)
+{
+    pthread_mutex_lock(&reg_lock);
+    retire_trace(b);
+    pthread_mutex_unlock(&reg_lock);
+}
+
 size_t
 thread_limbo_count(void)
 {

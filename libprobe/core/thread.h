@@ -79,6 +79,9 @@ int thread_collect(struct aggregate *out, struct thread_listing **ret_list,
                    size_t *ret_count, struct raw_events *events);
 /* States and timelines retired while a walk ran, not freed yet (for tests). */
 size_t thread_limbo_count(void);
+/* Free the exited thread's timeline @b (the stream writer drained it) once no walk
+ * that may have read it is running. Takes the registry lock. */
+void thread_retire_trace(struct trace_buf *b);
 /* Timeline support for trace.c. */
 void thread_swap_trace(struct thread_state *t, struct trace_buf *b);
 void thread_trace_forget(void);

@@ -248,7 +248,9 @@ trace_drain(int final, struct raw_events *out, struct trace_thread_name **names,
                 (*nnames)++;
             }
         }
-        trace_buf_free(b);
+        /* A walk (the fault dumper's) that read the exited thread's state may still
+         * read this timeline: freed when no walk runs. */
+        thread_retire_trace(b);
     }
     out->dropped = orphans_dropped + live_dropped;
     return rc;
