@@ -6,6 +6,7 @@
 void lifecycle_init(void);   /* core: the clock, thread exit and fork hooks */
 void stream_install(void);   /* format/stream.c: the stream writer for the core */
 void sampler_init(void);     /* sampler/timer.c: the core's hooks, fork handling */
+void fault_fork_init(void);  /* fault/fork.c: fork handling of its locks */
 void fault_env_init(void);   /* fault/env.c: PROBE_FAULT */
 void autoreport_init(void);  /* format/autoreport.c: PROBE_TRACE, PROBE_OUTPUT */
 
