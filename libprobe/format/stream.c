@@ -3,7 +3,6 @@
  * trace file, so a long run's trace is bounded in memory, not in length. The core
  * starts and stops it through trace_stream_backend (core/trace.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -293,10 +292,10 @@ stream_main(void *arg)
 static int
 stream_open(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = writer_open_path(path);
 
     if (fd < 0)
-        return errno == ELOOP ? PROBE_ELOOP : -errno;
+        return fd;
     st.fd = fd;
     st.pid = (uint64_t)getpid();
     st.err = 0;
