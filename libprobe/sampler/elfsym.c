@@ -488,9 +488,15 @@ elfsym_lookup(uintptr_t addr, char *buf, size_t len)
     struct elfsym_module m;
     int r = PROBE_ENOENT;
 
-    if (len == 0 || elfsym_find_module(addr, &m) < 0)
+    if (len == 0)
         return PROBE_ENOENT;
+    /* dl_iterate_phdr() under the lock too: fork() must not find this thread in it,
+     * or the child's first walk hangs (docs/locks.md). */
     pthread_mutex_lock(&elfsym_lock);
+    if (elfsym_find_module(addr, &m) < 0) {
+        pthread_mutex_unlock(&elfsym_lock);
+        return PROBE_ENOENT;
+    }
 
     const struct elfsym_cached *e = elfsym_get(&m);
 

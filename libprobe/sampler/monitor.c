@@ -25,6 +25,10 @@ static int mon_wall;
 static uint64_t mon_interval;   /* of its wake-ups */
 static pthread_mutex_t mon_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t mon_cv;
+/* Held while the thread walks the loader's list of modules, and taken before fork:
+ * glibc (2.36) leaves the lock dl_iterate_phdr() holds as it was in a child, so a fork
+ * during the walk hung the child's first walk (symbols, unwind tables). A leaf. */
+static pthread_mutex_t mon_dl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The number of threads, cheaply: /proc/self/task's link count is 2 + the threads.
  * 0 when it cannot be had (then every pass scans). */
@@ -61,8 +65,10 @@ monitor_main(void *arg)
             wall_tick(ticks);
         if (now >= next_discover) {
             /* Modules loaded or unloaded: new unwind tables, no stale ones. */
+            pthread_mutex_lock(&mon_dl_lock);
             if (unwind_code_changed())
                 unwind_refresh_code();
+            pthread_mutex_unlock(&mon_dl_lock);
             /* A full scan when the thread count moved, and every
              * SAMPLER_FULL_SCAN_NS anyway (one thread exiting as another starts). */
             unsigned long now_links = thread_links(task_fd);
@@ -132,10 +138,23 @@ monitor_stop(void)
     mon_running = 0;
 }
 
+void
+monitor_atfork_prepare(void)
+{
+    pthread_mutex_lock(&mon_dl_lock);
+}
+
+void
+monitor_atfork_parent(void)
+{
+    pthread_mutex_unlock(&mon_dl_lock);
+}
+
 /* The thread is not in the child; its lock may have been held by it. */
 void
 monitor_atfork_child(void)
 {
+    pthread_mutex_unlock(&mon_dl_lock); /* taken by the forking thread */
     mon_running = 0;
     pthread_mutex_init(&mon_mu, NULL);
 }

@@ -129,6 +129,8 @@ void wall_atfork_child(void);
 #define SAMPLER_FULL_SCAN_NS 100000000u
 int monitor_start(uint64_t interval_ns, int wall);
 void monitor_stop(void);
+void monitor_atfork_prepare(void);
+void monitor_atfork_parent(void);
 void monitor_atfork_child(void);
 
 /* timer.c: arm every thread /proc/self/task lists (but @skip_tid), release the

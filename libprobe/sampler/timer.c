@@ -465,11 +465,13 @@ atfork_prepare(void)
 {
     pthread_mutex_lock(&ctl_lock);
     pthread_mutex_lock(&sampler_lock);
+    monitor_atfork_prepare();
 }
 
 static void
 atfork_parent(void)
 {
+    monitor_atfork_parent();
     pthread_mutex_unlock(&sampler_lock);
     pthread_mutex_unlock(&ctl_lock);
 }
