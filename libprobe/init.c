@@ -18,6 +18,7 @@ probe_init(void)
     stream_install(); /* before autoreport_init() may start a stream */
     symbolize_init();
     sampler_init();   /* hooks only: nothing samples until probe_sampler_start() */
+    fault_fork_init(); /* fork handlers: their order is docs/locks.md's */
 }
 
 /* The environment's requests, at the default priority: enabling the fault dumper

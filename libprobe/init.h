@@ -8,6 +8,7 @@ void stream_install(void);   /* format/stream.c: the stream writer for the core 
 void symbolize_init(void);  /* stack/symbolize.c: fork handling of the module and
                                 symbol tables (before the sampler's: runs after) */
 void sampler_init(void);     /* sampler/timer.c: the core's hooks, fork handling */
+void fault_fork_init(void);  /* fault/fork.c: fork handling of its locks */
 void fault_env_init(void);   /* fault/env.c: PROBE_FAULT */
 void autoreport_init(void);  /* format/autoreport.c: PROBE_TRACE, PROBE_OUTPUT */
 

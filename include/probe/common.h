@@ -24,6 +24,7 @@ extern "C" {
 #define PROBE_EPERM     (-1)    /**< Not permitted (e.g. raising a hard limit). */
 #define PROBE_ENOENT    (-2)    /**< No such file, thread or entry. */
 #define PROBE_EIO       (-5)    /**< An I/O call failed (errno is kept). */
+#define PROBE_ENXIO     (-6)    /**< The output path is a FIFO nobody reads. */
 #define PROBE_EBADF     (-9)    /**< A bad file descriptor. */
 #define PROBE_ENOMEM    (-12)   /**< Out of memory. */
 #define PROBE_EACCES    (-13)   /**< Permission denied. */

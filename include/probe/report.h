@@ -429,6 +429,8 @@ PROBE_EXPORT int probe_report_fd(int fd, const char *format);
  * @retval PROBE_EINVAL   @p path or @p format is NULL or empty, or no such format.
  * @retval PROBE_ENODATA  No site is registered and nothing was sampled or traced.
  * @retval PROBE_ELOOP    @p path is a symbolic link.
+ * @retval PROBE_ENXIO    @p path is a FIFO that no process has open for reading (it
+ *                        is never waited for; with a reader, writes wait for it).
  * @retval -errno         open(2) failed (PROBE_ENOENT, PROBE_EACCES, ...).
  * @retval PROBE_EIO      write(2) failed.
  * @note Thread-safe. Not async-signal-safe.

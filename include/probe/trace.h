@@ -61,6 +61,7 @@ typedef struct probe_trace_options {
  * @retval PROBE_EINVAL   Bad options: size too small, unknown mode, buffer_events out
  *                        of range, or stream mode without a path.
  * @retval PROBE_ELOOP    Stream mode: the path is a symbolic link.
+ * @retval PROBE_ENXIO    Stream mode: the path is a FIFO nobody has open for reading.
  * @retval -errno         Stream mode: the file could not be created, or the writer
  *                        thread could not start.
  * @note Thread-safe. Not async-signal-safe.

@@ -11,6 +11,7 @@ probe_strerror(int err)
     case PROBE_EPERM: return "operation not permitted";
     case PROBE_ENOENT: return "no such file, thread or entry";
     case PROBE_EIO: return "input/output error";
+    case PROBE_ENXIO: return "no reader: the output is a FIFO nobody has open for reading";
     case PROBE_EBADF: return "bad file descriptor";
     case PROBE_ENOMEM: return "out of memory";
     case PROBE_EACCES: return "permission denied";

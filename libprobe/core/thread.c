@@ -1024,6 +1024,7 @@ atfork_child(void)
         self->next = self->prev = NULL;
         self->tid = (uint64_t)syscall(SYS_gettid);
     }
+    walkers = 0; /* walks of threads that are not here */
     global_gen++;
     agg_free(&retired);
     free_retired_traces();

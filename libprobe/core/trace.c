@@ -26,7 +26,8 @@ const struct trace_stream_ops *trace_stream_backend;
 static uint32_t session;        /* 0 until the first start */
 static uint32_t session_cap;
 static uint32_t session_stream;
-/* Lock order: ctl_lock, then the registry lock, then orphan_lock. */
+/* Lock order: ctl_lock, then the registry lock, then orphan_lock. names_lock is a
+ * leaf: nothing is taken under it. Fork handling: docs/locks.md. */
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;   /* start and stop */
 static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER; /* interned names */
 static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -417,11 +418,14 @@ void
 trace_atfork_prepare(void)
 {
     pthread_mutex_lock(&ctl_lock);
+    /* The child keeps the interned names (its events point at them). */
+    pthread_mutex_lock(&names_lock);
 }
 
 void
 trace_atfork_parent(void)
 {
+    pthread_mutex_unlock(&names_lock);
     pthread_mutex_unlock(&ctl_lock);
 }
 
@@ -438,9 +442,11 @@ trace_atfork_child(void)
         trace_buf_free(b);
     }
     orphans = NULL;
+    /* Not taken before fork: all it guards is the list just freed. */
     pthread_mutex_init(&orphan_lock, NULL);
     if (streaming)
         trace_stream_backend->forget();
+    pthread_mutex_unlock(&names_lock);
     pthread_mutex_unlock(&ctl_lock);
 }
 

@@ -97,6 +97,11 @@ PROBE_SIGSAFE int dump_lock(void);
 PROBE_SIGSAFE void dump_unlock(void);
 
 PROBE_SIGSAFE uint64_t fault_gettid(void);
+
+/* fork() (fork.c): take (@lock 1) or release (0) the lock of the fatal handler's
+ * and of the user signals' registrations. */
+void fatal_fork_lock(int lock);
+void user_fork_lock(int lock);
 PROBE_SIGSAFE void fault_sleep_ns(long ns);
 
 #endif

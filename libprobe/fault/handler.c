@@ -263,6 +263,15 @@ probe_fault_disable(void)
     return 0;
 }
 
+void
+fatal_fork_lock(int lock)
+{
+    if (lock)
+        pthread_mutex_lock(&enable_lock);
+    else
+        pthread_mutex_unlock(&enable_lock);
+}
+
 PROBE_EXPORT PROBE_SIGSAFE int
 probe_fault_is_enabled(void)
 {

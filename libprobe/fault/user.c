@@ -128,3 +128,12 @@ probe_fault_unregister(int signum)
     pthread_mutex_unlock(&user_lock);
     return rc;
 }
+
+void
+user_fork_lock(int lock)
+{
+    if (lock)
+        pthread_mutex_lock(&user_lock);
+    else
+        pthread_mutex_unlock(&user_lock);
+}

@@ -86,19 +86,8 @@ watchdog_main(void *arg)
     return NULL;
 }
 
-/* A forked child has no watchdog thread: start from nothing. */
 static void
-watchdog_atfork_child(void)
-{
-    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-
-    api_lock = fresh;
-    wd_lock = fresh;
-    wd_running = wd_stop = wd_armed = 0;
-}
-
-static void
-watchdog_init(void)
+watchdog_cond_init(void)
 {
     pthread_condattr_t attr;
 
@@ -106,6 +95,27 @@ watchdog_init(void)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&wd_cond, &attr);
     pthread_condattr_destroy(&attr);
+}
+
+/* A forked child has no watchdog thread: start from nothing. The locks are not taken
+ * before fork (cancelling holds api_lock while the thread finishes a dump, which
+ * would hold fork up): what they guard is reset here. The condition is renewed too:
+ * the parent's thread may be counted as a waiter that will never wake. */
+static void
+watchdog_atfork_child(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+    api_lock = fresh;
+    wd_lock = fresh;
+    watchdog_cond_init();
+    wd_running = wd_stop = wd_armed = 0;
+}
+
+static void
+watchdog_init(void)
+{
+    watchdog_cond_init();
     pthread_atfork(NULL, NULL, watchdog_atfork_child);
 }
 

@@ -2,7 +2,6 @@
 #include "registry.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,27 +414,13 @@ probe_report_fd(int fd, const char *format)
     return registry_report(format, registry_sink_fd, fd, NULL);
 }
 
-/* Create or truncate @path for writing, never through a symbolic link. */
-static int
-registry_open(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-
-    if (fd >= 0)
-        return fd;
-    /* FreeBSD reports a symlink refused by O_NOFOLLOW as EMLINK. */
-    if (errno == ELOOP || errno == EMLINK)
-        return PROBE_ELOOP;
-    return -errno;
-}
-
 /* Write the report and close; a failing close(2) can be a lost write (NFS). */
 static int
 registry_sink_path(const struct registry_ref *ref, const probe_snapshot *snap, int unused,
                    const char *path)
 {
     (void)unused;
-    int fd = registry_open(path);
+    int fd = writer_open_path(path);
 
     if (fd < 0)
         return fd;

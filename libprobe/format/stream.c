@@ -3,7 +3,6 @@
  * trace file, so a long run's trace is bounded in memory, not in length. The core
  * starts and stops it through trace_stream_backend (core/trace.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -293,10 +292,10 @@ stream_main(void *arg)
 static int
 stream_open(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = writer_open_path(path);
 
     if (fd < 0)
-        return errno == ELOOP ? PROBE_ELOOP : -errno;
+        return fd;
     st.fd = fd;
     st.pid = (uint64_t)getpid();
     st.err = 0;
@@ -361,17 +360,37 @@ stream_close(void)
 }
 
 /* In a forked child: the writer thread is not there, the file is the parent's. Drop
- * the inherited state without writing or flushing anything. */
+ * the inherited state without writing or flushing anything. The thread's lock and
+ * condition are renewed, not taken before fork: what they guard is reset here. What
+ * the session held is left, not freed: the thread may have been between a realloc()
+ * and storing its result, so a pointer here may be freed already. It stays
+ * reachable, for leak checkers (volatile: stores the compiler must keep). */
 static void
 stream_forget(void)
 {
+    static struct {
+        char **volatile names;
+        struct raw_event *volatile batch;
+        struct trace_thread_name *volatile tnames;
+        struct open_scopes *volatile open[STREAM_THREADS];
+    } left __attribute__((used));
+
     pthread_mutex_init(&st.lock, NULL);
     pthread_cond_init(&st.wake, NULL);
-    writer_discard(&st.w);
     if (st.fd >= 0)
         close(st.fd); /* the child's copy of the descriptor */
     st.fd = -1;
-    stream_free_session();
+    left.names = st.names;
+    left.batch = st.batch.v;
+    left.tnames = st.tnames;
+    for (size_t i = 0; i < st.nopen; i++)
+        left.open[i] = st.open[i];
+    st.names = NULL;
+    st.nnames = 0;
+    st.batch = (struct raw_events){0};
+    st.nopen = 0;
+    st.tnames = NULL;
+    st.ntnames = 0;
 }
 
 static int

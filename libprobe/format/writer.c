@@ -2,6 +2,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -304,4 +305,28 @@ writer_discard(probe_writer *w)
         w->buf = NULL;
         w->len = w->cap = 0;
     }
+}
+
+int
+writer_open_path(const char *path)
+{
+    /* Without O_NONBLOCK, opening a FIFO waits for a reader, for ever if none comes
+     * (a report at exit would hang the process); with it, no reader is ENXIO. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+                  0644);
+
+    if (fd < 0) {
+        /* FreeBSD reports a symlink refused by O_NOFOLLOW as EMLINK. */
+        if (errno == ELOOP || errno == EMLINK)
+            return PROBE_ELOOP;
+        return -errno;
+    }
+    /* Open: writes wait for a slow reader again, as on any pipe. */
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
 }

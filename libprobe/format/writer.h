@@ -51,4 +51,9 @@ int writer_finish_memory(probe_writer *w, char **ret_buf, size_t *ret_len);
 /* Free what the writer holds without producing anything. */
 void writer_discard(probe_writer *w);
 
+/* Create or truncate @path for writing, never through a symbolic link, and never
+ * waiting for a FIFO's reader. The descriptor, or PROBE_ELOOP (a symlink),
+ * PROBE_ENXIO (a FIFO nobody reads), or another -errno of open(2). */
+int writer_open_path(const char *path);
+
 #endif

@@ -131,7 +131,9 @@ monitor_stop(void)
     mon_running = 0;
 }
 
-/* The thread is not in the child; its lock may have been held by it. */
+/* The thread is not in the child; its lock may have been held by it. Its walks of
+ * the loader's list (modules_refresh_if_changed) are under the module table's lock,
+ * which is taken across fork (stack/symbolize.c). */
 void
 monitor_atfork_child(void)
 {
