@@ -4,7 +4,7 @@
 #define PROBE_INIT_H
 
 void lifecycle_init(void);   /* core: the clock, thread exit and fork hooks */
-void stream_install(void);   /* format/stream.c: the stream writer for the core */
+void stream_install(void);   /* trace/stream.c: the stream writer for the core */
 void symbolize_init(void);  /* stack/symbolize.c: fork handling of the module and
                                 symbol tables (before the sampler's: runs after) */
 void sampler_init(void);     /* sampler/timer.c: the core's hooks, fork handling */

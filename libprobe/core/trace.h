@@ -99,7 +99,7 @@ int trace_drain_buf(struct trace_buf *b, int final, double npt, struct raw_event
 /* Copy site @id's name into @buf (the writer caches it). 0, or -1 if unknown. */
 int trace_site_name(uint32_t id, char *buf, size_t len);
 
-/* The stream writer, implemented by format/stream.c and installed at load: the core
+/* The stream writer, implemented by trace/stream.c and installed at load: the core
  * starts and stops it without knowing the file format. */
 struct trace_stream_ops {
     int (*open)(const char *path);  /* 0 or a negative PROBE_E* */

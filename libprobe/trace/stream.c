@@ -14,8 +14,9 @@
 
 #include "core/trace.h"
 #include "init.h"
-#include "jsonstr.h"
-#include "writer.h"
+#include "format/jsonstr.h"
+#include "format/writer.h"
+#include "numfmt.h"
 
 #define STREAM_PERIOD_NS 5000000 /* how often full buffers are drained */
 #define STREAM_NAME_MAX 256
@@ -93,15 +94,7 @@ site_json(uint32_t id)
 static char *
 put_u64(char *p, uint64_t v)
 {
-    char tmp[20];
-    int n = 0;
-
-    do
-        tmp[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
+    return p + numfmt_u64(p, v, 1);
 }
 
 static char *
