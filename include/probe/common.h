@@ -22,7 +22,7 @@ extern "C" {
 /* ---- errors ------------------------------------------------------------------ */
 
 #define PROBE_EPERM     (-1)    /**< Not permitted (e.g. raising a hard limit). */
-#define PROBE_ENOENT    (-2)    /**< No such file, thread or entry. */
+#define PROBE_ENOENT    (-2)    /**< No such file or directory (or no such entry). */
 #define PROBE_EIO       (-5)    /**< An I/O call failed (errno is kept). */
 #define PROBE_ENXIO     (-6)    /**< The output path is a FIFO nobody reads. */
 #define PROBE_EBADF     (-9)    /**< A bad file descriptor. */

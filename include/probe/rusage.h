@@ -58,7 +58,10 @@ PROBE_EXPORT int probe_getrusage(int who, probe_rusage *out);
  * that went down (max_rss_bytes is a peak, not a sum) is the later value for
  * max_rss_bytes and 0 for the others: a difference is never negative.
  *
- * @retval 0 Success. @retval PROBE_EINVAL an argument is NULL.
+ * @retval 0             Success.
+ * @retval PROBE_EINVAL  An argument is NULL.
+ * @retval PROBE_ERANGE  @p b was read before @p a (its wall_ns is earlier): the
+ *                       arguments are swapped. @p out is not written.
  * @note Thread-safe. Async-signal-safe. @p out may alias @p a or @p b.
  */
 PROBE_EXPORT int probe_rusage_diff(const probe_rusage *a, const probe_rusage *b,

@@ -2,6 +2,25 @@
 
 #include <errno.h>
 
+/* Where errno has the name, the code is -errno (STYLE.md): system errors pass through
+ * and print the same. */
+_Static_assert(PROBE_EPERM == -EPERM, "PROBE_EPERM");
+_Static_assert(PROBE_ENOENT == -ENOENT, "PROBE_ENOENT");
+_Static_assert(PROBE_EIO == -EIO, "PROBE_EIO");
+_Static_assert(PROBE_ENXIO == -ENXIO, "PROBE_ENXIO");
+_Static_assert(PROBE_EBADF == -EBADF, "PROBE_EBADF");
+_Static_assert(PROBE_ENOMEM == -ENOMEM, "PROBE_ENOMEM");
+_Static_assert(PROBE_EACCES == -EACCES, "PROBE_EACCES");
+_Static_assert(PROBE_EBUSY == -EBUSY, "PROBE_EBUSY");
+_Static_assert(PROBE_EEXIST == -EEXIST, "PROBE_EEXIST");
+_Static_assert(PROBE_EINVAL == -EINVAL, "PROBE_EINVAL");
+_Static_assert(PROBE_ENOSPC == -ENOSPC, "PROBE_ENOSPC");
+_Static_assert(PROBE_ERANGE == -ERANGE, "PROBE_ERANGE");
+_Static_assert(PROBE_ELOOP == -ELOOP, "PROBE_ELOOP");
+_Static_assert(PROBE_ENOTSUP == -ENOTSUP, "PROBE_ENOTSUP");
+/* The codes only libprobe has sit at -4096 and below, beyond every errno. */
+_Static_assert(PROBE_ENODATA <= -4096 && PROBE_EFORMAT <= -4096, "library-only codes");
+
 /* A switch over constants, no strerror(3): this must be async-signal-safe. */
 PROBE_EXPORT const char *
 probe_strerror(int err)
@@ -9,7 +28,7 @@ probe_strerror(int err)
     switch (err) {
     case 0: return "success";
     case PROBE_EPERM: return "operation not permitted";
-    case PROBE_ENOENT: return "no such file, thread or entry";
+    case PROBE_ENOENT: return "no such file or directory";
     case PROBE_EIO: return "input/output error";
     case PROBE_ENXIO: return "no reader: the output is a FIFO nobody has open for reading";
     case PROBE_EBADF: return "bad file descriptor";

@@ -86,6 +86,8 @@ probe_rusage_diff(const probe_rusage *a, const probe_rusage *b, probe_rusage *ou
 
     if (!a || !b || !out)
         return PROBE_EINVAL;
+    if (b->wall_ns < a->wall_ns)
+        return PROBE_ERANGE; /* swapped: @b was read first */
     memset(&d, 0, sizeof(d));
     d.wall_ns = sub0(a->wall_ns, b->wall_ns);
     d.user_ns = sub0(a->user_ns, b->user_ns);

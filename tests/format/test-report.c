@@ -382,6 +382,15 @@ START_TEST(report_write_refuses_symlink)
 }
 END_TEST
 
+START_TEST(report_write_missing_dir_says_so)
+{
+    record_something();
+    ck_assert_int_eq(probe_report_write("/nonexistent-probe-dir/report.txt", "text"),
+                     PROBE_ENOENT);
+    ck_assert_str_eq(probe_strerror(PROBE_ENOENT), "no such file or directory");
+}
+END_TEST
+
 START_TEST(report_write_full_device_is_eio)
 {
     record_something();
@@ -730,6 +739,7 @@ report_suite(void)
     tcase_add_test(tc, report_write_missing_dir_is_enoent);
     tcase_add_test(tc, report_write_unwritable_dir_is_eacces);
     tcase_add_test(tc, report_write_refuses_symlink);
+    tcase_add_test(tc, report_write_missing_dir_says_so);
     tcase_add_test(tc, report_write_full_device_is_eio);
     suite_add_tcase(s, tc);
 
