@@ -628,8 +628,8 @@ run_summary(const run_config *c, const char *shown, time_t since)
     if (stat(c->output, &st) < 0 || st.st_size == 0) {
         cmd_buf_puts(&b, "probe run: no report was written to ");
         cmd_buf_shell_word(&b, shown);
-        cmd_buf_puts(&b, " (PROGRAM ended by _exit() or SIGKILL, or replaced itself by "
-                         "exec)\n");
+        cmd_buf_puts(&b, " (PROGRAM recorded nothing, ended by _exit() or SIGKILL, or "
+                         "replaced itself by exec)\n");
     } else {
         cmd_buf_puts(&b, "probe run: wrote ");
         cmd_buf_shell_word(&b, shown);
