@@ -119,7 +119,7 @@ main(int argc, char **argv)
         return 0;
     }
     if (strcmp(what, "env") == 0) {
-        spin(20000000); /* enough to be sampled when profiled */
+        spin(60000000); /* enough to be sampled when profiled */
         return show_env();
     }
     if (strcmp(what, "fork") == 0) {

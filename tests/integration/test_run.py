@@ -191,7 +191,7 @@ def case_follow_fork():
     pids = sorted([m.group(1), m.group(2)])
     files = child_files(d)
     check(files == sorted('out.json.' + p for p in pids),
-          'follow-fork: child files %r, children %r' % (files, pids))
+          'follow-fork: child files %r, children %r, stderr %r' % (files, pids, err))
     parent = load_json(out, 'follow-fork parent')
     check(parent and 'spin' in sampled_functions(parent), 'follow-fork: parent not sampled')
     for f in files:
