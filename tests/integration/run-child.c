@@ -85,11 +85,11 @@ main(int argc, char **argv)
         uint64_t t0;
 
         atexit(print_truth);
-        for (int round = 0; round < 400; round++) {
+        for (int round = 0; round < 18000; round++) {
             t0 = thread_cpu_ns();
-            hot(5000000);
+            hot(200000);
             hot_ns += thread_cpu_ns() - t0;
-            warm(2000000);
+            warm(80000);
         }
         return 0;
     }
