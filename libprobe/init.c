@@ -6,6 +6,7 @@
 #include <probe/probe.h>
 
 #include "init.h"
+#include "preload/preload.h"
 
 /* On at load: the library works with no explicit init. */
 PROBE_EXPORT int probe__recording = 1;
@@ -27,6 +28,9 @@ probe_init(void)
 __attribute__((constructor)) static void
 probe_init_environment(void)
 {
-    fault_env_init();
     autoreport_init();
+    death_init();      /* before the fault dumper: it hands the signal on to us */
+    fault_env_init();
+    sample_init();
+    children_init();   /* last: with PROBE_CHILDREN=none it removes the variables */
 }

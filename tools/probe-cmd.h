@@ -26,6 +26,11 @@
 extern const char cmd_time_synopsis[]; /* "probe time [-f ...] COMMAND [ARGS...]" */
 int cmd_time(int argc, char **argv);
 
+/* probe run: run a program with libprobe preloaded; report where it spent its time
+ * (tools/run.c). */
+extern const char cmd_run_synopsis[];
+int cmd_run(int argc, char **argv);
+
 /* ---- helpers for every subcommand (tools/probe.c) ------------------------------ */
 
 /* "probe <name>: <message>\n" on stderr. */

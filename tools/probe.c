@@ -19,6 +19,8 @@ typedef struct cmd {
 } cmd;
 
 static const cmd commands[] = {
+    {"run", cmd_run_synopsis, "run a program with libprobe preloaded; report where it spent its time",
+     cmd_run},
     {"time", cmd_time_synopsis, "run a program; report its time, CPU, memory and I/O",
      cmd_time},
 };

@@ -1,0 +1,161 @@
+/* A program with no libprobe code for the `probe run` tests (test_run.py). Its
+ * first argument picks what it does; "hot" reports, on stdout, the CPU time its
+ * main thread spent in hot() and in all, measured by itself. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile uint64_t sink;
+
+static uint64_t
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Burn @p ns of this thread's CPU time in a function of its own (noipa, and a
+ * constant of its own: identical functions would be folded into one). */
+#define BURNER(name, k)                                                               \
+    __attribute__((noipa)) static void name(uint64_t ns)                              \
+    {                                                                                 \
+        uint64_t end = thread_cpu_ns() + ns, x = sink;                                \
+        while (thread_cpu_ns() < end) {                                               \
+            for (int i = 0; i < 2000; i++)                                            \
+                x = x * 6364136223846793005ull + (k);                                  \
+        }                                                                             \
+        sink = x;                                                                     \
+    }
+
+BURNER(hot, 1442695040888963407ull)
+BURNER(warm, 1013904223ull)
+BURNER(spin, 12345ull)
+
+static uint64_t hot_ns, start_ns, start_wall_ns;
+
+static uint64_t
+wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Last of the program's own atexit handlers, close to when the report is taken. */
+static void
+print_truth(void)
+{
+    printf("{\"hot_ns\": %llu, \"total_ns\": %llu, \"wall_ns\": %llu}\n",
+           (unsigned long long)hot_ns, (unsigned long long)(thread_cpu_ns() - start_ns),
+           (unsigned long long)(wall_ns() - start_wall_ns));
+    fflush(stdout);
+}
+
+static void *
+exit_from_thread(void *arg)
+{
+    spin(50000000);
+    exit(*(int *)arg);
+}
+
+/* Print what a child inherited of libprobe: the variables and LD_PRELOAD. */
+static int
+show_env(void)
+{
+    extern char **environ;
+    const char *pre = getenv("LD_PRELOAD");
+
+    for (char **e = environ; *e; e++) {
+        if (strncmp(*e, "PROBE_", 6) == 0)
+            printf("inherited %s\n", *e);
+    }
+    if (pre && strstr(pre, "libprobe"))
+        printf("inherited LD_PRELOAD=%s\n", pre);
+    printf("env checked\n");
+    fflush(stdout);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *what = argc > 1 ? argv[1] : "exit";
+
+    start_ns = thread_cpu_ns();
+    start_wall_ns = wall_ns();
+    if (strcmp(what, "hot") == 0) {
+        uint64_t t0;
+
+        atexit(print_truth);
+        for (int round = 0; round < 18000; round++) {
+            t0 = thread_cpu_ns();
+            hot(200000);
+            hot_ns += thread_cpu_ns() - t0;
+            warm(80000);
+        }
+        return 0;
+    }
+    if (strcmp(what, "exit") == 0) {
+        spin(20000000);
+        return argc > 2 ? atoi(argv[2]) : 0;
+    }
+    if (strcmp(what, "_exit") == 0) {
+        spin(20000000);
+        _exit(4);
+    }
+    if (strcmp(what, "segv") == 0) {
+        spin(50000000);
+        *(volatile int *)0 = 1;
+        return 0;
+    }
+    if (strcmp(what, "thread-exit") == 0) {
+        static int status = 5;
+        pthread_t t;
+
+        pthread_create(&t, NULL, exit_from_thread, &status);
+        for (;;)
+            pause();
+    }
+    if (strcmp(what, "touch") == 0) {
+        close(open(argv[2], O_WRONLY | O_CREAT, 0644));
+        return 0;
+    }
+    if (strcmp(what, "env") == 0) {
+        spin(60000000); /* enough to be sampled when profiled */
+        return show_env();
+    }
+    if (strcmp(what, "fork") == 0) {
+        /* Twice: one child burns and exits, the other execs this program. */
+        pid_t a = fork();
+
+        if (a == 0) {
+            spin(30000000);
+            exit(0);
+        }
+
+        pid_t b = fork();
+
+        if (b == 0) {
+            execl("/proc/self/exe", argv[0], "env", (char *)NULL);
+            _exit(127);
+        }
+        spin(30000000);
+
+        int sa = -1, sb = -1;
+
+        waitpid(a, &sa, 0);
+        waitpid(b, &sb, 0);
+        printf("children %d %d: %d %d\n", (int)a, (int)b, sa, sb);
+        return sa == 0 && sb == 0 ? 0 : 1;
+    }
+    fprintf(stderr, "run-child: unknown mode %s\n", what);
+    return 2;
+}
