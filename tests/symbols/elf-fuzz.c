@@ -247,6 +247,8 @@ main(int argc, char **argv)
                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
     }
     rmdir(dir);
+    free(m);
+    free(orig);
     printf("mutants: %d loaded and profiled, %d refused by the loader, %d killed the "
            "loader, %d failed\n", loaded, refused, loader_died, failed);
     return failed || loaded < iterations / 4 ? 1 : 0;
