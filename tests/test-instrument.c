@@ -7,7 +7,7 @@
 
 #include "common.h"
 
-static volatile int sink;
+static __thread volatile int sink; /* per thread: the race test runs 4 */
 static jmp_buf jump;
 
 __attribute__((noinline)) static void
