@@ -130,12 +130,47 @@ no_walkers(void)
     return __atomic_fetch_add(&walkers, 0, __ATOMIC_SEQ_CST) == 0;
 }
 
+/* Bytes of statistics allocated by all threads (chunks, histogram segments, usage
+ * records), for tests and benchmarks. Changed on the cold paths only. */
+static size_t stats_bytes;
+
+#define SEG_BYTES (STATS_SEG_GROUPS * sizeof(struct stats_group))
+#define USAGE_BYTES (THREAD_CHUNK_SITES * sizeof(struct usage_stats))
+
+size_t
+thread_stats_bytes(void)
+{
+    return __atomic_load_n(&stats_bytes, __ATOMIC_RELAXED);
+}
+
+static void
+stats_bytes_add(size_t n)
+{
+    __atomic_add_fetch(&stats_bytes, n, __ATOMIC_RELAXED);
+}
+
+static void
+chunk_free(struct stats_chunk *c)
+{
+    if (!c)
+        return;
+    size_t n = sizeof(*c);
+    for (size_t i = 0; i < STATS_SEGS; i++) {
+        n += c->segs[i] ? SEG_BYTES : 0;
+        free(c->segs[i]);
+    }
+    n += c->usage ? USAGE_BYTES : 0;
+    free(c->usage);
+    free(c);
+    __atomic_sub_fetch(&stats_bytes, n, __ATOMIC_RELAXED);
+}
+
 static void
 free_state(struct thread_state *t)
 {
     trace_buf_free(t->trace);
     for (size_t i = 0; i < THREAD_MAX_CHUNKS; i++)
-        free(t->chunks[i]);
+        chunk_free(t->chunks[i]);
     for (size_t i = 0; i < THREAD_NODE_CHUNKS; i++)
         free(t->node_chunks[i]);
     free(t->node_hash);
@@ -172,7 +207,7 @@ retire_state(struct thread_state *t)
         return;
     }
     for (size_t i = 0; i < THREAD_MAX_CHUNKS; i++) {
-        free(t->chunks[i]);
+        chunk_free(t->chunks[i]);
         t->chunks[i] = NULL;
     }
     for (size_t i = 0; i < THREAD_NODE_CHUNKS; i++) {
@@ -262,13 +297,12 @@ static int
 fold(struct aggregate *agg, const struct thread_state *t)
 {
     for (uint32_t i = 0; i < THREAD_MAX_CHUNKS; i++) {
-        struct site_stats *c = load_acquire(&t->chunks[i]);
+        const struct stats_chunk *c = load_acquire(&t->chunks[i]);
         if (!c)
             continue;
         for (uint32_t j = 0; j < THREAD_CHUNK_SITES; j++) {
-            const struct site_stats *st = &c[j];
             uint32_t id = i * THREAD_CHUNK_SITES + j;
-            if (agg_add_site(agg, id, st) < 0)
+            if (agg_add_site(agg, id, c, j) < 0)
                 return -1;
         }
     }
@@ -278,6 +312,7 @@ fold(struct aggregate *agg, const struct thread_state *t)
     agg->loss.unbalanced += load_relaxed(&t->loss.unbalanced);
     agg->loss.edges_dropped += load_relaxed(&t->loss.edges_dropped);
     agg->loss.sites_dropped += load_relaxed(&t->loss.sites_dropped);
+    agg->loss.stats_dropped += load_relaxed(&t->loss.stats_dropped);
     agg->scopes += load_relaxed(&t->scopes);
     return 0;
 }
@@ -358,13 +393,23 @@ static COLD void
 catch_up(struct thread_state *t, uint32_t gen)
 {
     for (size_t i = 0; i < THREAD_MAX_CHUNKS; i++) {
-        struct site_stats *c = t->chunks[i];
-        for (size_t j = 0; c && j < THREAD_CHUNK_SITES; j++) {
-            struct site_stats *st = &c[j];
-            uint32_t active = st->active;
+        struct stats_chunk *c = t->chunks[i];
+        if (!c)
+            continue;
+        /* The histogram groups stay where they are, zeroed. */
+        for (size_t j = 0; j < THREAD_CHUNK_SITES; j++) {
+            struct site_stats *st = &c->sites[j];
+            uint16_t active = st->active, hist[STATS_HIST_GROUPS];
+            memcpy(hist, st->hist, sizeof(hist));
             memset(st, 0, sizeof(*st));
             st->active = active;
+            memcpy(st->hist, hist, sizeof(hist));
         }
+        for (size_t k = 0; k < STATS_SEGS; k++)
+            if (c->segs[k])
+                memset(c->segs[k], 0, SEG_BYTES);
+        if (c->usage)
+            memset(c->usage, 0, USAGE_BYTES);
     }
     for (uint32_t i = 1; i < t->nnodes; i++) {
         struct cct_node *n = node_at(t, i);
@@ -386,13 +431,15 @@ catch_up_if_reset(struct thread_state *t)
         catch_up(t, gen);
 }
 
-static COLD struct site_stats *
+static COLD struct stats_chunk *
 chunk_alloc(struct thread_state *t, uint32_t idx)
 {
-    struct site_stats *c = calloc(THREAD_CHUNK_SITES, sizeof(*c));
+    struct stats_chunk *c = calloc(1, sizeof(*c));
 
-    if (c)
+    if (c) {
+        stats_bytes_add(sizeof(*c));
         store_release(&t->chunks[idx], c);
+    }
     return c;
 }
 
@@ -415,11 +462,11 @@ stats_slow(struct probe__site *site, struct thread_state **ret_t, uint32_t *ret_
         owner_add(&t->loss.sites_dropped, 1);
         return NULL;
     }
-    struct site_stats *c = t->chunks[id / THREAD_CHUNK_SITES];
+    struct stats_chunk *c = t->chunks[id / THREAD_CHUNK_SITES];
     if (!c && !(c = chunk_alloc(t, id / THREAD_CHUNK_SITES)))
         return NULL;
     *ret_id = id;
-    return &c[id % THREAD_CHUNK_SITES];
+    return &c->sites[id % THREAD_CHUNK_SITES];
 }
 
 /* The fast lookup: NULL sends the caller to stats_slow(). The unsigned subtraction
@@ -429,8 +476,8 @@ stats_fast(struct thread_state *t, uint32_t id)
 {
     if (unlikely(!t || id - 1u >= SITES_MAX - 1u || t->gen != load_relaxed(&global_gen)))
         return NULL;
-    struct site_stats *c = t->chunks[id / THREAD_CHUNK_SITES];
-    return likely(c) ? &c[id % THREAD_CHUNK_SITES] : NULL;
+    struct stats_chunk *c = t->chunks[id / THREAD_CHUNK_SITES];
+    return likely(c) ? &c->sites[id % THREAD_CHUNK_SITES] : NULL;
 }
 
 /* ---- the calling-context tree --------------------------------------------------- */
@@ -640,6 +687,37 @@ probe__scope_enter(struct probe__site *site)
     return push_fast(t, st, id, 0);
 }
 
+static inline struct stats_chunk *
+chunk_of(struct site_stats *st, uint32_t id)
+{
+    return (struct stats_chunk *)(st - id % THREAD_CHUNK_SITES);
+}
+
+/* The first call of @st in histogram bucket @b's group: the group is taken from the
+ * chunk's pool (a segment allocated if needed), counted, then published. Without
+ * memory the call is counted as a loss, not in the histogram. */
+static COLD void
+hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned b)
+{
+    struct stats_chunk *c = chunk_of(st, id);
+    unsigned g = c->ngroups + 1u; /* never beyond STATS_SEGS segments: see stats.h */
+    struct stats_group **seg = &c->segs[(g - 1u) / STATS_SEG_GROUPS];
+
+    if (!*seg) {
+        void *p = NULL;
+        if (posix_memalign(&p, sizeof(struct stats_group), SEG_BYTES) != 0) {
+            owner_add(&t->loss.stats_dropped, 1);
+            return;
+        }
+        memset(p, 0, SEG_BYTES);
+        stats_bytes_add(SEG_BYTES);
+        store_release(seg, (struct stats_group *)p);
+    }
+    c->ngroups = g;
+    owner_add(&stats_group_at(c->segs, g)->n[b % STATS_HIST_GROUP], 1);
+    store_release(&st->hist[b / STATS_HIST_GROUP], (uint16_t)g);
+}
+
 static inline __attribute__((always_inline)) void
 pop_maybe_traced(struct thread_state *t, uint64_t now, int may_trace)
 {
@@ -668,7 +746,6 @@ pop_maybe_traced(struct thread_state *t, uint64_t now, int may_trace)
         owner_add(&st->total, dur);
         store_release(&st->prim_calls, st->prim_calls + 1);
     }
-    owner_add(&st->hist[stats_hist_bucket(dur)], 1);
     if (dur > st->max)
         store_relaxed(&st->max, dur);
     if (~dur > st->min_inv)
@@ -683,6 +760,14 @@ pop_maybe_traced(struct thread_state *t, uint64_t now, int may_trace)
         store_release(&n->self, n->self + self);
     }
     owner_add(&t->scopes, 1);
+    /* Last, so that a group's first use is a tail call. */
+    unsigned b = stats_hist_bucket(dur), g = st->hist[b / STATS_HIST_GROUP];
+    if (unlikely(!g)) {
+        hist_first(t, st, f->id, b);
+        return;
+    }
+    struct stats_chunk *c = chunk_of(st, f->id);
+    owner_add(&stats_group_at(c->segs, g)->n[b % STATS_HIST_GROUP], 1);
 }
 
 static inline __attribute__((always_inline)) void
@@ -729,6 +814,17 @@ exit_full(probe__token token, uint64_t now)
         return;
     }
     pop(t, now);
+}
+
+void
+thread_record_ticks(struct probe__site *site, uint64_t ticks)
+{
+    probe__token token = probe__scope_enter(site);
+    struct thread_state *t = tls_thread;
+
+    if (token <= 0 || !t)
+        return;
+    exit_full(token, t->stack[token - 1].start + ticks);
 }
 
 static __attribute__((noinline)) void
@@ -838,13 +934,25 @@ thread_add_usage(struct probe__site *site, const struct usage_stats *d)
 
     if (unlikely(!st) && !(st = stats_slow(site, &t, &id)))
         return;
-    owner_add(&st->usage.calls, d->calls);
-    owner_add(&st->usage.user_ns, d->user_ns);
-    owner_add(&st->usage.system_ns, d->system_ns);
-    owner_add(&st->usage.minor_faults, d->minor_faults);
-    owner_add(&st->usage.major_faults, d->major_faults);
-    owner_add(&st->usage.voluntary_switches, d->voluntary_switches);
-    owner_add(&st->usage.involuntary_switches, d->involuntary_switches);
+    /* Usage records are per chunk and rare: allocated on the first use. */
+    struct stats_chunk *c = chunk_of(st, id);
+    struct usage_stats *u = c->usage;
+    if (!u) {
+        if (!(u = calloc(THREAD_CHUNK_SITES, sizeof(*u)))) {
+            owner_add(&t->loss.stats_dropped, 1);
+            return;
+        }
+        stats_bytes_add(USAGE_BYTES);
+        store_release(&c->usage, u);
+    }
+    u += id % THREAD_CHUNK_SITES;
+    owner_add(&u->calls, d->calls);
+    owner_add(&u->user_ns, d->user_ns);
+    owner_add(&u->system_ns, d->system_ns);
+    owner_add(&u->minor_faults, d->minor_faults);
+    owner_add(&u->major_faults, d->major_faults);
+    owner_add(&u->voluntary_switches, d->voluntary_switches);
+    owner_add(&u->involuntary_switches, d->involuntary_switches);
 }
 
 /* ---- names, snapshots, fork ----------------------------------------------------- */

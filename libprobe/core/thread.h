@@ -16,7 +16,7 @@
 #include "trace.h"
 
 #define THREAD_MAX_DEPTH 256
-#define THREAD_CHUNK_SITES 32
+#define THREAD_CHUNK_SITES STATS_CHUNK_SITES
 #define THREAD_MAX_CHUNKS 2048      /* THREAD_CHUNK_SITES * THREAD_MAX_CHUNKS >= SITES_MAX */
 #define THREAD_NODE_CHUNK 256
 #define THREAD_MAX_NODES 16384      /* call paths per thread; more are counted as dropped */
@@ -56,7 +56,7 @@ struct thread_state {
                                  * open addressing, at most half full */
     uint32_t node_hash_bits;
     struct cct_node *node_chunks[THREAD_NODE_CHUNKS];
-    struct site_stats *chunks[THREAD_MAX_CHUNKS];
+    struct stats_chunk *chunks[THREAD_MAX_CHUNKS];
     struct frame stack[THREAD_MAX_DEPTH];
 };
 
@@ -79,6 +79,11 @@ int thread_collect(struct aggregate *out, struct thread_listing **ret_list,
                    size_t *ret_count, struct raw_events *events);
 /* States and timelines retired while a walk ran, not freed yet (for tests). */
 size_t thread_limbo_count(void);
+/* Bytes of per-thread statistics allocated now, all threads (for tests, benches). */
+size_t thread_stats_bytes(void);
+/* For tests: one call of @site lasting @ticks clock ticks on the calling thread,
+ * through the scope's own entry and exit. */
+void thread_record_ticks(struct probe__site *site, uint64_t ticks);
 /* Timeline support for trace.c. */
 void thread_swap_trace(struct thread_state *t, struct trace_buf *b);
 void thread_trace_forget(void);
