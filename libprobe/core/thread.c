@@ -31,6 +31,10 @@ static __thread struct thread_state *tls_thread __attribute__((tls_model("initia
 static __thread int tls_dead __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Snapshots fold live threads' statistics without reg_lock, holding this for reading;
+ * probe_reset() holds it for writing, so that no owner clears its statistics for a
+ * new generation (catch_up) while a snapshot reads them. Taken before reg_lock. */
+static pthread_rwlock_t fold_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct thread_state *live_head;
 static struct aggregate retired;
 static struct thread_listing retired_list[THREAD_RETIRED_LISTED];
@@ -367,13 +371,17 @@ thread_exit(void *arg)
     tls_thread = NULL;
     tls_dead = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    retire_state(t);
+    if (t->pins)
+        t->exited = 1; /* a snapshot is folding it: the last one retires it */
+    else
+        retire_state(t);
     pthread_mutex_unlock(&reg_lock);
 }
 
 void
 thread_reset_all(void)
 {
+    pthread_rwlock_wrlock(&fold_lock);
     pthread_mutex_lock(&reg_lock);
     store_release(&global_gen, global_gen + 1);
     agg_free(&retired);
@@ -382,6 +390,9 @@ thread_reset_all(void)
     nretired_list = 0;
     trace_reset();
     pthread_mutex_unlock(&reg_lock);
+    /* Not unlocked: glibc tells a writer's unlock by its thread id, which fork()
+     * changed. The child's only thread holds no other reference to it. */
+    fold_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_INITIALIZER;
     void (*reset)(void) = load_acquire(&sampler_reset_hook);
     if (reset)
         reset(); /* outside the registry lock, like every sampler hook */
@@ -1046,17 +1057,20 @@ int
 thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *ret_count,
                struct raw_events *events)
 {
-    size_t n, i = 0;
+    size_t n, i = 0, npinned = 0;
     struct thread_listing *list = NULL;
+    struct thread_state **pinned = NULL;
     int rc = -1;
 
+    pthread_rwlock_rdlock(&fold_lock);
     pthread_mutex_lock(&reg_lock);
     limbo_drain();
     n = nretired_list;
     for (const struct thread_state *t = live_head; t; t = t->next)
         n++;
     list = calloc(n ? n : 1, sizeof(*list));
-    if (!list || agg_merge(out, &retired) < 0)
+    pinned = malloc((n ? n : 1) * sizeof(*pinned));
+    if (!list || !pinned || agg_merge(out, &retired) < 0)
         goto out;
     /* Oldest first: threads listed in the order they exited, then live ones. */
     memcpy(list, retired_list, nretired_list * sizeof(*list));
@@ -1065,10 +1079,15 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
         if (collect_trace(retired_list[i].trace, i, &list[i], events) < 0)
             goto out;
     }
-    for (const struct thread_state *t = live_head; t; t = t->next, i++) {
+    /* The live threads are pinned, to be folded after the lock is dropped: one that
+     * exits meanwhile adds itself to the retired sums this snapshot already has
+     * copied, and its state stays until it is unpinned. */
+    for (struct thread_state *t = live_head; t; t = t->next, i++) {
         int current = load_acquire(&t->gen) == global_gen;
-        if (current && fold(out, t) < 0)
-            goto out;
+        if (current) {
+            t->pins++;
+            pinned[npinned++] = t;
+        }
         listing_of(t, 1, current, &list[i]);
         if (collect_trace(t->trace, i, &list[i], events) < 0)
             goto out;
@@ -1076,6 +1095,20 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
     rc = 0;
 out:
     pthread_mutex_unlock(&reg_lock);
+    for (size_t k = 0; k < npinned && rc == 0; k++)
+        if (fold(out, pinned[k]) < 0)
+            rc = -1;
+    if (npinned) {
+        pthread_mutex_lock(&reg_lock);
+        for (size_t k = 0; k < npinned; k++) {
+            struct thread_state *t = pinned[k];
+            if (--t->pins == 0 && t->exited)
+                retire_state(t);
+        }
+        pthread_mutex_unlock(&reg_lock);
+    }
+    pthread_rwlock_unlock(&fold_lock);
+    free(pinned);
     if (rc < 0) {
         free(list);
         return -1;
@@ -1088,6 +1121,7 @@ out:
 static void
 atfork_prepare(void)
 {
+    pthread_rwlock_wrlock(&fold_lock); /* no snapshot folding, no reset running */
     trace_atfork_prepare();
     sites_lock();
     pthread_mutex_lock(&reg_lock);
@@ -1099,6 +1133,7 @@ atfork_parent(void)
     pthread_mutex_unlock(&reg_lock);
     sites_unlock();
     trace_atfork_parent();
+    pthread_rwlock_unlock(&fold_lock);
 }
 
 /* The child has one thread: drop every other thread's state and start clean. */
@@ -1109,6 +1144,9 @@ atfork_child(void)
 
     /* The forking thread took the locks in atfork_prepare(): it still owns them. */
     pthread_mutex_unlock(&reg_lock);
+    /* Not unlocked: glibc tells a writer's unlock by its thread id, which fork()
+     * changed. The child's only thread holds no other reference to it. */
+    fold_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_INITIALIZER;
     sites_atfork_child();
     trace_atfork_child(); /* no timeline in the child, and not the parent's file */
     for (t = live_head; t; t = next) {

@@ -51,6 +51,9 @@ struct thread_state {
     struct trace_buf *trace;    /* the timeline; swapped under the registry lock,
                                  * stored with release (thread_walk reads it) */
     struct thread_state *limbo_next; /* exited, waiting for walks to end */
+    uint32_t pins;              /* under the registry lock: snapshots folding it */
+    uint32_t exited;            /* under the registry lock: unlinked, to be retired
+                                 * by the last snapshot that unpins it */
     struct cct_node *root;      /* node 0 */
     uint32_t *node_hash;        /* owner only: (parent, site) -> node index, 0 = empty;
                                  * open addressing, at most half full */
@@ -73,8 +76,10 @@ struct thread_listing {
 void thread_init(void);
 /* Forget everything recorded (probe_reset). */
 void thread_reset_all(void);
-/* Under the registry lock: the retired aggregate merged with every live thread, and
- * the thread listing. Returns 0, or -1 when out of memory. */
+/* The retired aggregate merged with every live thread, and the thread listing. The
+ * registry lock is held only to list the threads (and pin their states); they are
+ * folded without it, so threads start and exit meanwhile. Returns 0, or -1 when out
+ * of memory. */
 int thread_collect(struct aggregate *out, struct thread_listing **ret_list,
                    size_t *ret_count, struct raw_events *events);
 /* States and timelines retired while a walk ran, not freed yet (for tests). */
