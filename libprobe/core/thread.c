@@ -296,12 +296,12 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t)
     return 0;
 }
 
-/* Add everything @t recorded to @agg. Safe while @t's owner keeps recording. */
+/* Add chunk @i of @n threads' statistics to @agg. */
 static int
-fold(struct aggregate *agg, const struct thread_state *t)
+fold_chunk(struct aggregate *agg, struct thread_state *const *ts, size_t n, uint32_t i)
 {
-    for (uint32_t i = 0; i < THREAD_MAX_CHUNKS; i++) {
-        const struct stats_chunk *c = load_acquire(&t->chunks[i]);
+    for (size_t k = 0; k < n; k++) {
+        const struct stats_chunk *c = load_acquire(&ts[k]->chunks[i]);
         if (!c)
             continue;
         for (uint32_t j = 0; j < THREAD_CHUNK_SITES; j++) {
@@ -310,6 +310,13 @@ fold(struct aggregate *agg, const struct thread_state *t)
                 return -1;
         }
     }
+    return 0;
+}
+
+/* Add everything @t recorded but its statistics of sites to @agg. */
+static int
+fold_rest(struct aggregate *agg, const struct thread_state *t)
+{
     if (fold_nodes(agg, t) < 0)
         return -1;
     agg->loss.depth_overflow += load_relaxed(&t->loss.depth_overflow);
@@ -318,6 +325,21 @@ fold(struct aggregate *agg, const struct thread_state *t)
     agg->loss.sites_dropped += load_relaxed(&t->loss.sites_dropped);
     agg->loss.stats_dropped += load_relaxed(&t->loss.stats_dropped);
     agg->scopes += load_relaxed(&t->scopes);
+    return 0;
+}
+
+/* Add everything @n threads recorded to @agg. Safe while their owners keep
+ * recording. Chunk by chunk across the threads, so that the sums of a chunk's sites
+ * (1.6 KB each) stay in the cache while every thread adds to them. */
+static int
+fold_all(struct aggregate *agg, struct thread_state *const *ts, size_t n)
+{
+    for (uint32_t i = 0; i < THREAD_MAX_CHUNKS; i++)
+        if (fold_chunk(agg, ts, n, i) < 0)
+            return -1;
+    for (size_t k = 0; k < n; k++)
+        if (fold_rest(agg, ts[k]) < 0)
+            return -1;
     return 0;
 }
 
@@ -349,7 +371,8 @@ thread_exit(void *arg)
     if (t->gen == global_gen) {
         /* Scopes still open at exit are lost: say so. */
         owner_add(&t->loss.unbalanced, t->depth + t->overflow_open);
-        (void)fold(&retired, t); /* out of memory leaves the sums partial, no more */
+        /* Out of memory leaves the sums partial, no more. */
+        (void)fold_all(&retired, &t, 1);
         if (nretired_list < THREAD_RETIRED_LISTED) {
             struct thread_listing *l = &retired_list[nretired_list++];
             listing_of(t, 0, 1, l);
@@ -1069,7 +1092,7 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
     for (const struct thread_state *t = live_head; t; t = t->next)
         n++;
     list = calloc(n ? n : 1, sizeof(*list));
-    pinned = malloc((n ? n : 1) * sizeof(*pinned));
+    pinned = calloc(n ? n : 1, sizeof(*pinned));
     if (!list || !pinned || agg_merge(out, &retired) < 0)
         goto out;
     /* Oldest first: threads listed in the order they exited, then live ones. */
@@ -1095,9 +1118,8 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
     rc = 0;
 out:
     pthread_mutex_unlock(&reg_lock);
-    for (size_t k = 0; k < npinned && rc == 0; k++)
-        if (fold(out, pinned[k]) < 0)
-            rc = -1;
+    if (rc == 0 && fold_all(out, pinned, npinned) < 0)
+        rc = -1;
     if (npinned) {
         pthread_mutex_lock(&reg_lock);
         for (size_t k = 0; k < npinned; k++) {
