@@ -38,8 +38,12 @@ struct usage_stats {
 #define STATS_HIST_GROUP 8
 #define STATS_HIST_GROUPS (STATS_HIST_BUCKETS / STATS_HIST_GROUP)
 #define STATS_CHUNK_SITES 32
+/* The first groups of a chunk's pool are in the chunk itself (one per site on
+ * average, so the common case needs no pointer to load); the rest in segments. */
+#define STATS_INLINE_GROUPS STATS_CHUNK_SITES
 #define STATS_SEG_GROUPS 16     /* groups per pool segment (1 KiB) */
-#define STATS_SEGS (STATS_CHUNK_SITES * STATS_HIST_GROUPS / STATS_SEG_GROUPS)
+#define STATS_SEGS ((STATS_CHUNK_SITES * STATS_HIST_GROUPS - STATS_INLINE_GROUPS) / \
+                    STATS_SEG_GROUPS)
 
 struct stats_group {
     uint64_t n[STATS_HIST_GROUP];
@@ -62,23 +66,30 @@ struct site_stats {
     uint16_t hist[STATS_HIST_GROUPS];
 };
 
-/* THREAD_CHUNK_SITES sites of one thread, allocated together, and what they share.
- * sites[] comes first: a site's chunk is its address minus its index in it. */
+/* THREAD_CHUNK_SITES sites of one thread, allocated together (aligned to a cache
+ * line), and what they share. sites[] comes first: a site's chunk is its address
+ * minus its index in it. */
 struct stats_chunk {
     struct site_stats sites[STATS_CHUNK_SITES];
+    struct stats_group groups[STATS_INLINE_GROUPS]; /* pool indices 1..32 */
     struct usage_stats *usage;  /* [STATS_CHUNK_SITES], on first use; release */
     uint32_t ngroups;           /* owner only: groups handed out */
     struct stats_group *segs[STATS_SEGS]; /* allocated on demand; release */
 };
 
 _Static_assert(sizeof(struct site_stats) <= 128, "a site's fixed part stays two lines");
-_Static_assert(STATS_SEGS * STATS_SEG_GROUPS >= STATS_CHUNK_SITES * STATS_HIST_GROUPS,
+_Static_assert(STATS_INLINE_GROUPS + STATS_SEGS * STATS_SEG_GROUPS >=
+                   STATS_CHUNK_SITES * STATS_HIST_GROUPS,
                "every group of every site of a chunk has room in its pool");
 
+/* Group @g (1-based pool index) of chunk @c, for the owner. */
 static inline struct stats_group *
-stats_group_at(struct stats_group *const *segs, unsigned g)
+stats_group_at(struct stats_chunk *c, unsigned g)
 {
-    return &segs[(g - 1u) / STATS_SEG_GROUPS][(g - 1u) % STATS_SEG_GROUPS];
+    if (__builtin_expect(g <= STATS_INLINE_GROUPS, 1))
+        return &c->groups[g - 1u];
+    g -= STATS_INLINE_GROUPS + 1u;
+    return &c->segs[g / STATS_SEG_GROUPS][g % STATS_SEG_GROUPS];
 }
 
 static inline unsigned

@@ -439,6 +439,7 @@ catch_up(struct thread_state *t, uint32_t gen)
             st->active = active;
             memcpy(st->hist, hist, sizeof(hist));
         }
+        memset(c->groups, 0, sizeof(c->groups));
         for (size_t k = 0; k < STATS_SEGS; k++)
             if (c->segs[k])
                 memset(c->segs[k], 0, SEG_BYTES);
@@ -468,12 +469,13 @@ catch_up_if_reset(struct thread_state *t)
 static COLD struct stats_chunk *
 chunk_alloc(struct thread_state *t, uint32_t idx)
 {
-    struct stats_chunk *c = calloc(1, sizeof(*c));
+    void *p = NULL;
 
-    if (c) {
-        stats_bytes_add(sizeof(*c));
-        store_release(&t->chunks[idx], c);
-    }
+    if (posix_memalign(&p, sizeof(struct stats_group), sizeof(struct stats_chunk)) != 0)
+        return NULL;
+    struct stats_chunk *c = memset(p, 0, sizeof(*c));
+    stats_bytes_add(sizeof(*c));
+    store_release(&t->chunks[idx], c);
     return c;
 }
 
@@ -735,9 +737,11 @@ hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
 {
     struct stats_chunk *c = chunk_of(st, id);
     unsigned g = c->ngroups + 1u; /* never beyond STATS_SEGS segments: see stats.h */
-    struct stats_group **seg = &c->segs[(g - 1u) / STATS_SEG_GROUPS];
+    struct stats_group **seg =
+        g > STATS_INLINE_GROUPS ? &c->segs[(g - 1u - STATS_INLINE_GROUPS) / STATS_SEG_GROUPS]
+                                : NULL;
 
-    if (!*seg) {
+    if (seg && !*seg) {
         void *p = NULL;
         if (posix_memalign(&p, sizeof(struct stats_group), SEG_BYTES) != 0) {
             owner_add(&t->loss.stats_dropped, 1);
@@ -748,7 +752,7 @@ hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
         store_release(seg, (struct stats_group *)p);
     }
     c->ngroups = g;
-    owner_add(&stats_group_at(c->segs, g)->n[b % STATS_HIST_GROUP], 1);
+    owner_add(&stats_group_at(c, g)->n[b % STATS_HIST_GROUP], 1);
     store_release(&st->hist[b / STATS_HIST_GROUP], (uint16_t)g);
 }
 
@@ -801,7 +805,7 @@ pop_maybe_traced(struct thread_state *t, uint64_t now, int may_trace)
         return;
     }
     struct stats_chunk *c = chunk_of(st, f->id);
-    owner_add(&stats_group_at(c->segs, g)->n[b % STATS_HIST_GROUP], 1);
+    owner_add(&stats_group_at(c, g)->n[b % STATS_HIST_GROUP], 1);
 }
 
 static inline __attribute__((always_inline)) void
