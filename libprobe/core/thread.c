@@ -31,10 +31,11 @@ static __thread struct thread_state *tls_thread __attribute__((tls_model("initia
 static __thread int tls_dead __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Snapshots fold live threads' statistics without reg_lock, holding this for reading;
- * probe_reset() holds it for writing, so that no owner clears its statistics for a
- * new generation (catch_up) while a snapshot reads them. Taken before reg_lock. */
-static pthread_rwlock_t fold_lock = PTHREAD_RWLOCK_INITIALIZER;
+/* Snapshots fold live threads' statistics without reg_lock; @folding counts them
+ * (under reg_lock), and probe_reset() waits for none to run before it starts a new
+ * generation, whose owners then clear their statistics (catch_up). */
+static unsigned folding;
+static pthread_cond_t fold_done = PTHREAD_COND_INITIALIZER;
 static struct thread_state *live_head;
 static struct aggregate retired;
 static struct thread_listing retired_list[THREAD_RETIRED_LISTED];
@@ -404,8 +405,9 @@ thread_exit(void *arg)
 void
 thread_reset_all(void)
 {
-    pthread_rwlock_wrlock(&fold_lock);
     pthread_mutex_lock(&reg_lock);
+    while (folding)
+        pthread_cond_wait(&fold_done, &reg_lock);
     store_release(&global_gen, global_gen + 1);
     agg_free(&retired);
     free_retired_traces();
@@ -413,9 +415,6 @@ thread_reset_all(void)
     nretired_list = 0;
     trace_reset();
     pthread_mutex_unlock(&reg_lock);
-    /* Not unlocked: glibc tells a writer's unlock by its thread id, which fork()
-     * changed. The child's only thread holds no other reference to it. */
-    fold_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_INITIALIZER;
     void (*reset)(void) = load_acquire(&sampler_reset_hook);
     if (reset)
         reset(); /* outside the registry lock, like every sampler hook */
@@ -1089,8 +1088,8 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
     struct thread_state **pinned = NULL;
     int rc = -1;
 
-    pthread_rwlock_rdlock(&fold_lock);
     pthread_mutex_lock(&reg_lock);
+    folding++;
     limbo_drain();
     n = nretired_list;
     for (const struct thread_state *t = live_head; t; t = t->next)
@@ -1124,16 +1123,15 @@ out:
     pthread_mutex_unlock(&reg_lock);
     if (rc == 0 && fold_all(out, pinned, npinned) < 0)
         rc = -1;
-    if (npinned) {
-        pthread_mutex_lock(&reg_lock);
-        for (size_t k = 0; k < npinned; k++) {
-            struct thread_state *t = pinned[k];
-            if (--t->pins == 0 && t->exited)
-                retire_state(t);
-        }
-        pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_lock(&reg_lock);
+    for (size_t k = 0; k < npinned; k++) {
+        struct thread_state *t = pinned[k];
+        if (--t->pins == 0 && t->exited)
+            retire_state(t);
     }
-    pthread_rwlock_unlock(&fold_lock);
+    if (--folding == 0)
+        pthread_cond_broadcast(&fold_done);
+    pthread_mutex_unlock(&reg_lock);
     free(pinned);
     if (rc < 0) {
         free(list);
@@ -1147,7 +1145,6 @@ out:
 static void
 atfork_prepare(void)
 {
-    pthread_rwlock_wrlock(&fold_lock); /* no snapshot folding, no reset running */
     trace_atfork_prepare();
     sites_lock();
     pthread_mutex_lock(&reg_lock);
@@ -1159,7 +1156,6 @@ atfork_parent(void)
     pthread_mutex_unlock(&reg_lock);
     sites_unlock();
     trace_atfork_parent();
-    pthread_rwlock_unlock(&fold_lock);
 }
 
 /* The child has one thread: drop every other thread's state and start clean. */
@@ -1170,9 +1166,11 @@ atfork_child(void)
 
     /* The forking thread took the locks in atfork_prepare(): it still owns them. */
     pthread_mutex_unlock(&reg_lock);
-    /* Not unlocked: glibc tells a writer's unlock by its thread id, which fork()
-     * changed. The child's only thread holds no other reference to it. */
-    fold_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_INITIALIZER;
+    /* Snapshots folding in other threads of the parent are not in the child; the
+     * states they pinned (exited ones too) are left behind. */
+    folding = 0;
+    if (self)
+        self->pins = 0;
     sites_atfork_child();
     trace_atfork_child(); /* no timeline in the child, and not the parent's file */
     for (t = live_head; t; t = next) {
