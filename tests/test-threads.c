@@ -298,6 +298,98 @@ START_TEST(resets_while_recording)
 }
 END_TEST
 
+/* ---- threads starting and exiting while snapshots fold -------------------------- */
+
+#define CHURN_THREADS 400
+#define CHURN_SCOPES 25
+
+static NOINLINE void
+churn_inner(void)
+{
+    PROBE_SCOPE("th_churn_inner");
+}
+
+static void *
+churn_worker(void *p)
+{
+    (void)p;
+    for (int i = 0; i < CHURN_SCOPES; i++) {
+        PROBE_SCOPE("th_churn");
+        churn_inner();
+    }
+    return NULL;
+}
+
+struct churn {
+    int done;          /* release: every thread joined */
+};
+
+/* Threads created and joined one or two at a time, CHURN_THREADS in all. */
+static void *
+churn_main(void *p)
+{
+    struct churn *c = p;
+
+    for (unsigned n = 0; n < CHURN_THREADS; n += 2) {
+        pthread_t a, b;
+        int ok_a = pthread_create(&a, NULL, churn_worker, NULL) == 0;
+        int ok_b = pthread_create(&b, NULL, churn_worker, NULL) == 0;
+        if (ok_a)
+            pthread_join(a, NULL);
+        if (ok_b)
+            pthread_join(b, NULL);
+        if (!ok_a || !ok_b) {
+            note_failure("pthread_create failed after %u threads", n);
+            break;
+        }
+    }
+    __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Snapshots fold threads without the registry lock: threads start and exit all the
+ * while, none is counted twice or lost, and nothing deadlocks. */
+START_TEST(threads_churn_while_snapshotted)
+{
+    struct churn c = {0};
+    pthread_t churner;
+    uint64_t last = 0;
+    int rounds = 0;
+
+    failure[0] = '\0';
+    ck_assert_int_eq(pthread_create(&churner, NULL, churn_main, &c), 0);
+    while (!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE) && !failure[0]) {
+        probe_snapshot *snap = probe_snapshot_take();
+        if (!snap) {
+            note_failure("round %d: no snapshot", rounds);
+            break;
+        }
+        const probe_site_info *si = probe_snapshot_find(snap, "th_churn");
+        uint64_t calls = si ? si->calls : 0;
+        /* A thread is folded live or from the retired sums, never both. */
+        if (calls < last || calls > (uint64_t)CHURN_SCOPES * CHURN_THREADS)
+            note_failure("round %d: th_churn calls %llu after %llu", rounds,
+                         (unsigned long long)calls, (unsigned long long)last);
+        last = calls;
+        check_self_le_total(snap, rounds);
+        probe_snapshot_free(snap);
+        rounds++;
+    }
+    ck_assert_int_eq(pthread_join(churner, NULL), 0);
+    ck_assert_msg(!failure[0], "%s", failure);
+
+    probe_snapshot *snap = test_snap();
+    uint64_t want = (uint64_t)CHURN_SCOPES * CHURN_THREADS;
+    ck_assert_uint_eq(test_site(snap, "th_churn")->calls, want);
+    ck_assert_uint_eq(test_site(snap, "th_churn_inner")->calls, want);
+    ck_assert_uint_eq(test_edge(snap, "th_churn", "th_churn_inner")->calls, want);
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->edges_dropped, 0);
+    probe_snapshot_free(snap);
+    printf("threads_churn_while_snapshotted: %d snapshots while %d threads came and went\n",
+           rounds, CHURN_THREADS);
+}
+END_TEST
+
 /* ---- threads by the thousand ---------------------------------------------------- */
 
 #define MANY_THREADS 2000
@@ -579,6 +671,7 @@ threads_suite(void)
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_test(tc, snapshots_while_recording);
     tcase_add_test(tc, resets_while_recording);
+    tcase_add_test(tc, threads_churn_while_snapshotted);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fork");

@@ -59,8 +59,9 @@ acc_add(struct site_acc *a, const struct site_acc *b)
 }
 
 int
-agg_add_site(struct aggregate *agg, uint32_t id, const struct site_stats *st)
+agg_add_site(struct aggregate *agg, uint32_t id, const struct stats_chunk *c, unsigned j)
 {
+    const struct site_stats *st = &c->sites[j];
     struct site_acc b;
 
     /* prim_calls and self are published after calls and total, with release: read
@@ -75,20 +76,45 @@ agg_add_site(struct aggregate *agg, uint32_t id, const struct site_stats *st)
     b.value = load_relaxed(&st->value);
     if (!b.calls)
         return 0;
-    for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++)
-        b.hist[i] = load_relaxed(&st->hist[i]);
-    b.usage.calls = load_relaxed(&st->usage.calls);
-    b.usage.user_ns = load_relaxed(&st->usage.user_ns);
-    b.usage.system_ns = load_relaxed(&st->usage.system_ns);
-    b.usage.minor_faults = load_relaxed(&st->usage.minor_faults);
-    b.usage.major_faults = load_relaxed(&st->usage.major_faults);
-    b.usage.voluntary_switches = load_relaxed(&st->usage.voluntary_switches);
-    b.usage.involuntary_switches = load_relaxed(&st->usage.involuntary_switches);
-
     struct site_acc *a = site_slot(agg, id);
     if (!a)
         return -1;
-    acc_add(a, &b);
+    a->calls += b.calls;
+    a->prim_calls += b.prim_calls;
+    a->total += b.total;
+    a->self += b.self;
+    a->value += b.value;
+    if (b.min < a->min)
+        a->min = b.min;
+    if (b.max > a->max)
+        a->max = b.max;
+    /* Only the groups in use: the acquire of a group's index pairs with its release
+     * after the segment's pointer and the group's first count were stored. */
+    for (unsigned g = 0; g < STATS_HIST_GROUPS; g++) {
+        unsigned idx = load_acquire(&st->hist[g]);
+        if (!idx)
+            continue;
+        const struct stats_group *grp;
+        if (idx <= STATS_INLINE_GROUPS) {
+            grp = &c->groups[idx - 1u];
+        } else {
+            idx -= STATS_INLINE_GROUPS + 1u;
+            grp = &load_relaxed(&c->segs[idx / STATS_SEG_GROUPS])[idx % STATS_SEG_GROUPS];
+        }
+        for (unsigned k = 0; k < STATS_HIST_GROUP; k++)
+            a->hist[g * STATS_HIST_GROUP + k] += load_relaxed(&grp->n[k]);
+    }
+    const struct usage_stats *u = load_acquire(&c->usage);
+    if (u) {
+        u += j;
+        a->usage.calls += load_relaxed(&u->calls);
+        a->usage.user_ns += load_relaxed(&u->user_ns);
+        a->usage.system_ns += load_relaxed(&u->system_ns);
+        a->usage.minor_faults += load_relaxed(&u->minor_faults);
+        a->usage.major_faults += load_relaxed(&u->major_faults);
+        a->usage.voluntary_switches += load_relaxed(&u->voluntary_switches);
+        a->usage.involuntary_switches += load_relaxed(&u->involuntary_switches);
+    }
     return 0;
 }
 
@@ -261,6 +287,7 @@ agg_merge(struct aggregate *agg, const struct aggregate *from)
     agg->loss.edges_dropped += from->loss.edges_dropped;
     agg->loss.sites_dropped += from->loss.sites_dropped;
     agg->loss.threads_unlisted += from->loss.threads_unlisted;
+    agg->loss.stats_dropped += from->loss.stats_dropped;
     agg->scopes += from->scopes;
     return 0;
 }

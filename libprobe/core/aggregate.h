@@ -33,6 +33,9 @@ struct node_acc {
 
 struct loss_acc {
     uint64_t depth_overflow, unbalanced, edges_dropped, sites_dropped, threads_unlisted;
+    /* Calls or usage whose histogram group or usage record could not be allocated
+     * (their other statistics are kept). */
+    uint64_t stats_dropped;
 };
 
 struct aggregate {
@@ -48,8 +51,9 @@ struct aggregate {
     uint64_t scopes;            /* completed scope calls */
 };
 
-/* Read @st (owned by a running thread) with atomic loads and add it. */
-int agg_add_site(struct aggregate *agg, uint32_t id, const struct site_stats *st);
+/* Read site @j of chunk @c (owned by a running thread) with atomic loads and add it
+ * as site @id. */
+int agg_add_site(struct aggregate *agg, uint32_t id, const struct stats_chunk *c, unsigned j);
 int agg_add_edge(struct aggregate *agg, uint32_t caller, uint32_t callee, uint64_t calls,
                  uint64_t total);
 /* Add to the child of @parent for @site (created if new). Returns its index, or

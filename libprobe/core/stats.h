@@ -32,6 +32,23 @@ struct usage_stats {
     uint64_t voluntary_switches, involuntary_switches;
 };
 
+/* The histogram is stored by groups of 8 buckets (two powers of two, one cache line),
+ * each taken from its chunk's pool the first time a call lands in it: a site whose
+ * calls fall in one group costs 128 + 64 bytes, not 1,656. */
+#define STATS_HIST_GROUP 8
+#define STATS_HIST_GROUPS (STATS_HIST_BUCKETS / STATS_HIST_GROUP)
+#define STATS_CHUNK_SITES 32
+/* The first groups of a chunk's pool are in the chunk itself (one per site on
+ * average, so the common case needs no pointer to load); the rest in segments. */
+#define STATS_INLINE_GROUPS STATS_CHUNK_SITES
+#define STATS_SEG_GROUPS 16     /* groups per pool segment (1 KiB) */
+#define STATS_SEGS ((STATS_CHUNK_SITES * STATS_HIST_GROUPS - STATS_INLINE_GROUPS) / \
+                    STATS_SEG_GROUPS)
+
+struct stats_group {
+    uint64_t n[STATS_HIST_GROUP];
+} __attribute__((aligned(64)));
+
 struct site_stats {
     uint64_t calls;         /* completed calls; line hits; counter updates */
     uint64_t prim_calls;    /* calls not nested in the same site */
@@ -40,13 +57,40 @@ struct site_stats {
     uint64_t min_inv;       /* ~min, so that zeroed memory means "no call yet" */
     uint64_t max;
     int64_t value;          /* counters: sum of deltas */
-    uint32_t active;        /* owner only: open frames of this site */
     /* Owner only: the node this site last got under node_parent. Zeroed memory
      * maps a dropped parent (NULL) to a dropped child (NULL), which is right. */
     struct cct_node *node_parent, *node;
-    struct usage_stats usage;
-    uint64_t hist[STATS_HIST_BUCKETS];
+    uint16_t active;        /* owner only: open frames of this site (<= max depth) */
+    /* Group g of the histogram: 0 while no call landed in it, else 1 + its index in
+     * the chunk's pool. Stored with release after the group's first count. */
+    uint16_t hist[STATS_HIST_GROUPS];
 };
+
+/* THREAD_CHUNK_SITES sites of one thread, allocated together (aligned to a cache
+ * line), and what they share. sites[] comes first: a site's chunk is its address
+ * minus its index in it. */
+struct stats_chunk {
+    struct site_stats sites[STATS_CHUNK_SITES];
+    struct stats_group groups[STATS_INLINE_GROUPS]; /* pool indices 1..32 */
+    struct usage_stats *usage;  /* [STATS_CHUNK_SITES], on first use; release */
+    uint32_t ngroups;           /* owner only: groups handed out */
+    struct stats_group *segs[STATS_SEGS]; /* allocated on demand; release */
+};
+
+_Static_assert(sizeof(struct site_stats) <= 128, "a site's fixed part stays two lines");
+_Static_assert(STATS_INLINE_GROUPS + STATS_SEGS * STATS_SEG_GROUPS >=
+                   STATS_CHUNK_SITES * STATS_HIST_GROUPS,
+               "every group of every site of a chunk has room in its pool");
+
+/* Group @g (1-based pool index) of chunk @c, for the owner. */
+static inline struct stats_group *
+stats_group_at(struct stats_chunk *c, unsigned g)
+{
+    if (__builtin_expect(g <= STATS_INLINE_GROUPS, 1))
+        return &c->groups[g - 1u];
+    g -= STATS_INLINE_GROUPS + 1u;
+    return &c->segs[g / STATS_SEG_GROUPS][g % STATS_SEG_GROUPS];
+}
 
 static inline unsigned
 stats_hist_bucket(uint64_t ticks)

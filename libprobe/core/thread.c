@@ -31,6 +31,11 @@ static __thread struct thread_state *tls_thread __attribute__((tls_model("initia
 static __thread int tls_dead __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Snapshots fold live threads' statistics without reg_lock; @folding counts them
+ * (under reg_lock), and probe_reset() waits for none to run before it starts a new
+ * generation, whose owners then clear their statistics (catch_up). */
+static unsigned folding;
+static pthread_cond_t fold_done = PTHREAD_COND_INITIALIZER;
 static struct thread_state *live_head;
 static struct aggregate retired;
 static struct thread_listing retired_list[THREAD_RETIRED_LISTED];
@@ -130,12 +135,47 @@ no_walkers(void)
     return __atomic_fetch_add(&walkers, 0, __ATOMIC_SEQ_CST) == 0;
 }
 
+/* Bytes of statistics allocated by all threads (chunks, histogram segments, usage
+ * records), for tests and benchmarks. Changed on the cold paths only. */
+static size_t stats_bytes;
+
+#define SEG_BYTES (STATS_SEG_GROUPS * sizeof(struct stats_group))
+#define USAGE_BYTES (THREAD_CHUNK_SITES * sizeof(struct usage_stats))
+
+size_t
+thread_stats_bytes(void)
+{
+    return __atomic_load_n(&stats_bytes, __ATOMIC_RELAXED);
+}
+
+static void
+stats_bytes_add(size_t n)
+{
+    __atomic_add_fetch(&stats_bytes, n, __ATOMIC_RELAXED);
+}
+
+static void
+chunk_free(struct stats_chunk *c)
+{
+    if (!c)
+        return;
+    size_t n = sizeof(*c);
+    for (size_t i = 0; i < STATS_SEGS; i++) {
+        n += c->segs[i] ? SEG_BYTES : 0;
+        free(c->segs[i]);
+    }
+    n += c->usage ? USAGE_BYTES : 0;
+    free(c->usage);
+    free(c);
+    __atomic_sub_fetch(&stats_bytes, n, __ATOMIC_RELAXED);
+}
+
 static void
 free_state(struct thread_state *t)
 {
     trace_buf_free(t->trace);
     for (size_t i = 0; i < THREAD_MAX_CHUNKS; i++)
-        free(t->chunks[i]);
+        chunk_free(t->chunks[i]);
     for (size_t i = 0; i < THREAD_NODE_CHUNKS; i++)
         free(t->node_chunks[i]);
     free(t->node_hash);
@@ -172,7 +212,7 @@ retire_state(struct thread_state *t)
         return;
     }
     for (size_t i = 0; i < THREAD_MAX_CHUNKS; i++) {
-        free(t->chunks[i]);
+        chunk_free(t->chunks[i]);
         t->chunks[i] = NULL;
     }
     for (size_t i = 0; i < THREAD_NODE_CHUNKS; i++) {
@@ -265,28 +305,50 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t)
     return 0;
 }
 
-/* Add everything @t recorded to @agg. Safe while @t's owner keeps recording. */
+/* Add chunk @i of @n threads' statistics to @agg. */
 static int
-fold(struct aggregate *agg, const struct thread_state *t)
+fold_chunk(struct aggregate *agg, struct thread_state *const *ts, size_t n, uint32_t i)
 {
-    for (uint32_t i = 0; i < THREAD_MAX_CHUNKS; i++) {
-        struct site_stats *c = load_acquire(&t->chunks[i]);
+    for (size_t k = 0; k < n; k++) {
+        const struct stats_chunk *c = load_acquire(&ts[k]->chunks[i]);
         if (!c)
             continue;
         for (uint32_t j = 0; j < THREAD_CHUNK_SITES; j++) {
-            const struct site_stats *st = &c[j];
             uint32_t id = i * THREAD_CHUNK_SITES + j;
-            if (agg_add_site(agg, id, st) < 0)
+            if (agg_add_site(agg, id, c, j) < 0)
                 return -1;
         }
     }
+    return 0;
+}
+
+/* Add everything @t recorded but its statistics of sites to @agg. */
+static int
+fold_rest(struct aggregate *agg, const struct thread_state *t)
+{
     if (fold_nodes(agg, t) < 0)
         return -1;
     agg->loss.depth_overflow += load_relaxed(&t->loss.depth_overflow);
     agg->loss.unbalanced += load_relaxed(&t->loss.unbalanced);
     agg->loss.edges_dropped += load_relaxed(&t->loss.edges_dropped);
     agg->loss.sites_dropped += load_relaxed(&t->loss.sites_dropped);
+    agg->loss.stats_dropped += load_relaxed(&t->loss.stats_dropped);
     agg->scopes += load_relaxed(&t->scopes);
+    return 0;
+}
+
+/* Add everything @n threads recorded to @agg. Safe while their owners keep
+ * recording. Chunk by chunk across the threads, so that the sums of a chunk's sites
+ * (1.6 KB each) stay in the cache while every thread adds to them. */
+static int
+fold_all(struct aggregate *agg, struct thread_state *const *ts, size_t n)
+{
+    for (uint32_t i = 0; i < THREAD_MAX_CHUNKS; i++)
+        if (fold_chunk(agg, ts, n, i) < 0)
+            return -1;
+    for (size_t k = 0; k < n; k++)
+        if (fold_rest(agg, ts[k]) < 0)
+            return -1;
     return 0;
 }
 
@@ -318,7 +380,8 @@ thread_exit(void *arg)
     if (t->gen == global_gen) {
         /* Scopes still open at exit are lost: say so. */
         owner_add(&t->loss.unbalanced, t->depth + t->overflow_open);
-        (void)fold(&retired, t); /* out of memory leaves the sums partial, no more */
+        /* Out of memory leaves the sums partial, no more. */
+        (void)fold_all(&retired, &t, 1);
         if (nretired_list < THREAD_RETIRED_LISTED) {
             struct thread_listing *l = &retired_list[nretired_list++];
             listing_of(t, 0, 1, l);
@@ -340,7 +403,10 @@ thread_exit(void *arg)
     tls_thread = NULL;
     tls_dead = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    retire_state(t);
+    if (t->pins)
+        t->exited = 1; /* a snapshot is folding it: the last one retires it */
+    else
+        retire_state(t);
     pthread_mutex_unlock(&reg_lock);
 }
 
@@ -348,6 +414,8 @@ void
 thread_reset_all(void)
 {
     pthread_mutex_lock(&reg_lock);
+    while (folding)
+        pthread_cond_wait(&fold_done, &reg_lock);
     store_release(&global_gen, global_gen + 1);
     agg_free(&retired);
     free_retired_traces();
@@ -366,13 +434,24 @@ static COLD void
 catch_up(struct thread_state *t, uint32_t gen)
 {
     for (size_t i = 0; i < THREAD_MAX_CHUNKS; i++) {
-        struct site_stats *c = t->chunks[i];
-        for (size_t j = 0; c && j < THREAD_CHUNK_SITES; j++) {
-            struct site_stats *st = &c[j];
-            uint32_t active = st->active;
+        struct stats_chunk *c = t->chunks[i];
+        if (!c)
+            continue;
+        /* The histogram groups stay where they are, zeroed. */
+        for (size_t j = 0; j < THREAD_CHUNK_SITES; j++) {
+            struct site_stats *st = &c->sites[j];
+            uint16_t active = st->active, hist[STATS_HIST_GROUPS];
+            memcpy(hist, st->hist, sizeof(hist));
             memset(st, 0, sizeof(*st));
             st->active = active;
+            memcpy(st->hist, hist, sizeof(hist));
         }
+        memset(c->groups, 0, sizeof(c->groups));
+        for (size_t k = 0; k < STATS_SEGS; k++)
+            if (c->segs[k])
+                memset(c->segs[k], 0, SEG_BYTES);
+        if (c->usage)
+            memset(c->usage, 0, USAGE_BYTES);
     }
     for (uint32_t i = 1; i < t->nnodes; i++) {
         struct cct_node *n = node_at(t, i);
@@ -394,13 +473,16 @@ catch_up_if_reset(struct thread_state *t)
         catch_up(t, gen);
 }
 
-static COLD struct site_stats *
+static COLD struct stats_chunk *
 chunk_alloc(struct thread_state *t, uint32_t idx)
 {
-    struct site_stats *c = calloc(THREAD_CHUNK_SITES, sizeof(*c));
+    void *p = NULL;
 
-    if (c)
-        store_release(&t->chunks[idx], c);
+    if (posix_memalign(&p, sizeof(struct stats_group), sizeof(struct stats_chunk)) != 0)
+        return NULL;
+    struct stats_chunk *c = memset(p, 0, sizeof(*c));
+    stats_bytes_add(sizeof(*c));
+    store_release(&t->chunks[idx], c);
     return c;
 }
 
@@ -423,11 +505,11 @@ stats_slow(struct probe__site *site, struct thread_state **ret_t, uint32_t *ret_
         owner_add(&t->loss.sites_dropped, 1);
         return NULL;
     }
-    struct site_stats *c = t->chunks[id / THREAD_CHUNK_SITES];
+    struct stats_chunk *c = t->chunks[id / THREAD_CHUNK_SITES];
     if (!c && !(c = chunk_alloc(t, id / THREAD_CHUNK_SITES)))
         return NULL;
     *ret_id = id;
-    return &c[id % THREAD_CHUNK_SITES];
+    return &c->sites[id % THREAD_CHUNK_SITES];
 }
 
 /* The fast lookup: NULL sends the caller to stats_slow(). The unsigned subtraction
@@ -437,8 +519,8 @@ stats_fast(struct thread_state *t, uint32_t id)
 {
     if (unlikely(!t || id - 1u >= SITES_MAX - 1u || t->gen != load_relaxed(&global_gen)))
         return NULL;
-    struct site_stats *c = t->chunks[id / THREAD_CHUNK_SITES];
-    return likely(c) ? &c[id % THREAD_CHUNK_SITES] : NULL;
+    struct stats_chunk *c = t->chunks[id / THREAD_CHUNK_SITES];
+    return likely(c) ? &c->sites[id % THREAD_CHUNK_SITES] : NULL;
 }
 
 /* ---- the calling-context tree --------------------------------------------------- */
@@ -648,6 +730,39 @@ probe__scope_enter(struct probe__site *site)
     return push_fast(t, st, id, 0);
 }
 
+static inline struct stats_chunk *
+chunk_of(struct site_stats *st, uint32_t id)
+{
+    return (struct stats_chunk *)(st - id % THREAD_CHUNK_SITES);
+}
+
+/* The first call of @st in histogram bucket @b's group: the group is taken from the
+ * chunk's pool (a segment allocated if needed), counted, then published. Without
+ * memory the call is counted as a loss, not in the histogram. */
+static COLD void
+hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned b)
+{
+    struct stats_chunk *c = chunk_of(st, id);
+    unsigned g = c->ngroups + 1u; /* never beyond STATS_SEGS segments: see stats.h */
+    struct stats_group **seg =
+        g > STATS_INLINE_GROUPS ? &c->segs[(g - 1u - STATS_INLINE_GROUPS) / STATS_SEG_GROUPS]
+                                : NULL;
+
+    if (seg && !*seg) {
+        void *p = NULL;
+        if (posix_memalign(&p, sizeof(struct stats_group), SEG_BYTES) != 0) {
+            owner_add(&t->loss.stats_dropped, 1);
+            return;
+        }
+        memset(p, 0, SEG_BYTES);
+        stats_bytes_add(SEG_BYTES);
+        store_release(seg, (struct stats_group *)p);
+    }
+    c->ngroups = g;
+    owner_add(&stats_group_at(c, g)->n[b % STATS_HIST_GROUP], 1);
+    store_release(&st->hist[b / STATS_HIST_GROUP], (uint16_t)g);
+}
+
 static inline __attribute__((always_inline)) void
 pop_maybe_traced(struct thread_state *t, uint64_t now, int may_trace)
 {
@@ -676,7 +791,6 @@ pop_maybe_traced(struct thread_state *t, uint64_t now, int may_trace)
         owner_add(&st->total, dur);
         store_release(&st->prim_calls, st->prim_calls + 1);
     }
-    owner_add(&st->hist[stats_hist_bucket(dur)], 1);
     if (dur > st->max)
         store_relaxed(&st->max, dur);
     if (~dur > st->min_inv)
@@ -691,6 +805,14 @@ pop_maybe_traced(struct thread_state *t, uint64_t now, int may_trace)
         store_release(&n->self, n->self + self);
     }
     owner_add(&t->scopes, 1);
+    /* Last, so that a group's first use is a tail call. */
+    unsigned b = stats_hist_bucket(dur), g = st->hist[b / STATS_HIST_GROUP];
+    if (unlikely(!g)) {
+        hist_first(t, st, f->id, b);
+        return;
+    }
+    struct stats_chunk *c = chunk_of(st, f->id);
+    owner_add(&stats_group_at(c, g)->n[b % STATS_HIST_GROUP], 1);
 }
 
 static inline __attribute__((always_inline)) void
@@ -737,6 +859,17 @@ exit_full(probe__token token, uint64_t now)
         return;
     }
     pop(t, now);
+}
+
+void
+thread_record_ticks(struct probe__site *site, uint64_t ticks)
+{
+    probe__token token = probe__scope_enter(site);
+    struct thread_state *t = tls_thread;
+
+    if (token <= 0 || !t)
+        return;
+    exit_full(token, t->stack[token - 1].start + ticks);
 }
 
 static __attribute__((noinline)) void
@@ -846,13 +979,25 @@ thread_add_usage(struct probe__site *site, const struct usage_stats *d)
 
     if (unlikely(!st) && !(st = stats_slow(site, &t, &id)))
         return;
-    owner_add(&st->usage.calls, d->calls);
-    owner_add(&st->usage.user_ns, d->user_ns);
-    owner_add(&st->usage.system_ns, d->system_ns);
-    owner_add(&st->usage.minor_faults, d->minor_faults);
-    owner_add(&st->usage.major_faults, d->major_faults);
-    owner_add(&st->usage.voluntary_switches, d->voluntary_switches);
-    owner_add(&st->usage.involuntary_switches, d->involuntary_switches);
+    /* Usage records are per chunk and rare: allocated on the first use. */
+    struct stats_chunk *c = chunk_of(st, id);
+    struct usage_stats *u = c->usage;
+    if (!u) {
+        if (!(u = calloc(THREAD_CHUNK_SITES, sizeof(*u)))) {
+            owner_add(&t->loss.stats_dropped, 1);
+            return;
+        }
+        stats_bytes_add(USAGE_BYTES);
+        store_release(&c->usage, u);
+    }
+    u += id % THREAD_CHUNK_SITES;
+    owner_add(&u->calls, d->calls);
+    owner_add(&u->user_ns, d->user_ns);
+    owner_add(&u->system_ns, d->system_ns);
+    owner_add(&u->minor_faults, d->minor_faults);
+    owner_add(&u->major_faults, d->major_faults);
+    owner_add(&u->voluntary_switches, d->voluntary_switches);
+    owner_add(&u->involuntary_switches, d->involuntary_switches);
 }
 
 /* ---- names, snapshots, fork ----------------------------------------------------- */
@@ -946,17 +1091,20 @@ int
 thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *ret_count,
                struct raw_events *events)
 {
-    size_t n, i = 0;
+    size_t n, i = 0, npinned = 0;
     struct thread_listing *list = NULL;
+    struct thread_state **pinned = NULL;
     int rc = -1;
 
     pthread_mutex_lock(&reg_lock);
+    folding++;
     limbo_drain();
     n = nretired_list;
     for (const struct thread_state *t = live_head; t; t = t->next)
         n++;
     list = calloc(n ? n : 1, sizeof(*list));
-    if (!list || agg_merge(out, &retired) < 0)
+    pinned = calloc(n ? n : 1, sizeof(*pinned));
+    if (!list || !pinned || agg_merge(out, &retired) < 0)
         goto out;
     /* Oldest first: threads listed in the order they exited, then live ones. */
     memcpy(list, retired_list, nretired_list * sizeof(*list));
@@ -965,10 +1113,15 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
         if (collect_trace(retired_list[i].trace, i, &list[i], events) < 0)
             goto out;
     }
-    for (const struct thread_state *t = live_head; t; t = t->next, i++) {
+    /* The live threads are pinned, to be folded after the lock is dropped: one that
+     * exits meanwhile adds itself to the retired sums this snapshot already has
+     * copied, and its state stays until it is unpinned. */
+    for (struct thread_state *t = live_head; t; t = t->next, i++) {
         int current = load_acquire(&t->gen) == global_gen;
-        if (current && fold(out, t) < 0)
-            goto out;
+        if (current) {
+            t->pins++;
+            pinned[npinned++] = t;
+        }
         listing_of(t, 1, current, &list[i]);
         if (collect_trace(t->trace, i, &list[i], events) < 0)
             goto out;
@@ -976,6 +1129,18 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
     rc = 0;
 out:
     pthread_mutex_unlock(&reg_lock);
+    if (rc == 0 && fold_all(out, pinned, npinned) < 0)
+        rc = -1;
+    pthread_mutex_lock(&reg_lock);
+    for (size_t k = 0; k < npinned; k++) {
+        struct thread_state *t = pinned[k];
+        if (--t->pins == 0 && t->exited)
+            retire_state(t);
+    }
+    if (--folding == 0)
+        pthread_cond_broadcast(&fold_done);
+    pthread_mutex_unlock(&reg_lock);
+    free(pinned);
     if (rc < 0) {
         free(list);
         return -1;
@@ -1009,6 +1174,11 @@ atfork_child(void)
 
     /* The forking thread took the locks in atfork_prepare(): it still owns them. */
     pthread_mutex_unlock(&reg_lock);
+    /* Snapshots folding in other threads of the parent are not in the child; the
+     * states they pinned (exited ones too) are left behind. */
+    folding = 0;
+    if (self)
+        self->pins = 0;
     sites_atfork_child();
     trace_atfork_child(); /* no timeline in the child, and not the parent's file */
     for (t = live_head; t; t = next) {

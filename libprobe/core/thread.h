@@ -16,7 +16,7 @@
 #include "trace.h"
 
 #define THREAD_MAX_DEPTH 256
-#define THREAD_CHUNK_SITES 32
+#define THREAD_CHUNK_SITES STATS_CHUNK_SITES
 #define THREAD_MAX_CHUNKS 2048      /* THREAD_CHUNK_SITES * THREAD_MAX_CHUNKS >= SITES_MAX */
 #define THREAD_NODE_CHUNK 256
 #define THREAD_MAX_NODES 16384      /* call paths per thread; more are counted as dropped */
@@ -51,12 +51,15 @@ struct thread_state {
     struct trace_buf *trace;    /* the timeline; swapped under the registry lock,
                                  * stored with release (thread_walk reads it) */
     struct thread_state *limbo_next; /* exited, waiting for walks to end */
+    uint32_t pins;              /* under the registry lock: snapshots folding it */
+    uint32_t exited;            /* under the registry lock: unlinked, to be retired
+                                 * by the last snapshot that unpins it */
     struct cct_node *root;      /* node 0 */
     uint32_t *node_hash;        /* owner only: (parent, site) -> node index, 0 = empty;
                                  * open addressing, at most half full */
     uint32_t node_hash_bits;
     struct cct_node *node_chunks[THREAD_NODE_CHUNKS];
-    struct site_stats *chunks[THREAD_MAX_CHUNKS];
+    struct stats_chunk *chunks[THREAD_MAX_CHUNKS];
     struct frame stack[THREAD_MAX_DEPTH];
 };
 
@@ -73,8 +76,10 @@ struct thread_listing {
 void thread_init(void);
 /* Forget everything recorded (probe_reset). */
 void thread_reset_all(void);
-/* Under the registry lock: the retired aggregate merged with every live thread, and
- * the thread listing. Returns 0, or -1 when out of memory. */
+/* The retired aggregate merged with every live thread, and the thread listing. The
+ * registry lock is held only to list the threads (and pin their states); they are
+ * folded without it, so threads start and exit meanwhile. Returns 0, or -1 when out
+ * of memory. */
 int thread_collect(struct aggregate *out, struct thread_listing **ret_list,
                    size_t *ret_count, struct raw_events *events);
 /* States and timelines retired while a walk ran, not freed yet (for tests). */
@@ -82,6 +87,11 @@ size_t thread_limbo_count(void);
 /* Free the exited thread's timeline @b (the stream writer drained it) once no walk
  * that may have read it is running. Takes the registry lock. */
 void thread_retire_trace(struct trace_buf *b);
+/* Bytes of per-thread statistics allocated now, all threads (for tests, benches). */
+size_t thread_stats_bytes(void);
+/* For tests: one call of @site lasting @ticks clock ticks on the calling thread,
+ * through the scope's own entry and exit. */
+void thread_record_ticks(struct probe__site *site, uint64_t ticks);
 /* Timeline support for trace.c. */
 void thread_swap_trace(struct thread_state *t, struct trace_buf *b);
 void thread_trace_forget(void);

@@ -1,0 +1,309 @@
+/* Compact per-thread statistics: the histogram's resolution, percentiles of known
+ * durations (one thread, and merged from several), and the memory a site costs a
+ * thread.
+ *
+ * Durations are given in clock ticks through thread_record_ticks() (the scope's own
+ * entry and exit, with the exit's timestamp set), so that every call lands in a known
+ * bucket whatever the load on the machine. Internal: links libprobe.a. */
+#include <pthread.h>
+
+#include "common.h"
+
+#include <probe/report.h>
+
+#include "core/stats.h"
+#include "core/thread.h"
+
+#define NSITES 10000
+#define MAX_SITE_BYTES 256 /* the target: statistics of a site with a few durations */
+
+static struct probe__site *
+make_sites(unsigned n, const char *prefix)
+{
+    struct probe__site *v = calloc(n, sizeof(*v));
+
+    ck_assert_ptr_nonnull(v);
+    for (unsigned i = 0; i < n; i++) {
+        char *name = malloc(32);
+        ck_assert_ptr_nonnull(name);
+        snprintf(name, 32, "%s%u", prefix, i);
+        /* Kept for the life of the process: the registry describes them. */
+        v[i] = (struct probe__site){PROBE__SITE_MAGIC, PROBE_KIND_SCOPE, i + 1, 0, name,
+                                    "make_sites", "test-stats.c"};
+    }
+    return v;
+}
+
+/* ---- the buckets ------------------------------------------------------------------ */
+
+START_TEST(bucket_resolution)
+{
+    uint64_t v = 1;
+
+    /* Every value from 0 to 4096, then a walk up by 1/7 to 2^48. */
+    for (uint64_t x = 0; x <= 4096 || x < (1ull << 48); x = x <= 4096 ? x + 1 : x + x / 7) {
+        unsigned b = stats_hist_bucket(x);
+        uint64_t lo = stats_hist_lower(b), w = stats_hist_width(b), mid = lo + w / 2;
+        ck_assert_uint_lt(b, STATS_HIST_BUCKETS);
+        ck_assert_msg(lo <= x && x < lo + w, "%llu not in bucket %u [%llu, +%llu)",
+                      (unsigned long long)x, b, (unsigned long long)lo,
+                      (unsigned long long)w);
+        /* The midpoint, which reports give, is within 12.5 % of the value. */
+        uint64_t err = mid > x ? mid - x : x - mid;
+        ck_assert_msg(err * 8 <= x, "%llu: midpoint %llu", (unsigned long long)x,
+                      (unsigned long long)mid);
+        v++;
+    }
+    ck_assert_uint_gt(v, 4096);
+}
+END_TEST
+
+/* ---- percentiles ------------------------------------------------------------------ */
+
+/* What the report gives for quantile @q of the durations counted in @hist: the
+ * bucket's midpoint, clamped to [min, max], in ns. */
+static uint64_t
+expected_ns(const uint64_t *hist, uint64_t calls, uint64_t min, uint64_t max, double q,
+            double npt)
+{
+    uint64_t want = (uint64_t)((double)calls * q + 0.999999), seen = 0;
+
+    for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++) {
+        seen += hist[i];
+        if (seen >= want && seen) {
+            uint64_t mid = stats_hist_lower(i) + stats_hist_width(i) / 2;
+            mid = mid < min ? min : mid > max ? max : mid;
+            return (uint64_t)((double)mid * npt);
+        }
+    }
+    return (uint64_t)((double)max * npt);
+}
+
+static void
+assert_within_resolution(uint64_t got_ns, uint64_t ticks, double npt, const char *what)
+{
+    double want = (double)ticks * npt, err = (double)got_ns - want;
+
+    ck_assert_msg(err <= want / 8 + 1 && -err <= want / 8 + 1,
+                  "%s: %llu ns, true value %.0f ns", what, (unsigned long long)got_ns, want);
+}
+
+START_TEST(percentiles_of_known_durations)
+{
+    struct probe__site *site = make_sites(1, "known");
+    uint64_t hist[STATS_HIST_BUCKETS] = {0};
+    static const struct {
+        uint64_t ticks;
+        unsigned n;
+    } calls[] = {{1000, 50}, {5000, 40}, {20000, 9}, {300000, 1}};
+
+    for (unsigned k = 0; k < 4; k++) {
+        for (unsigned i = 0; i < calls[k].n; i++)
+            thread_record_ticks(site, calls[k].ticks);
+        hist[stats_hist_bucket(calls[k].ticks)] += calls[k].n;
+    }
+    probe_snapshot *snap = test_snap();
+    const probe_site_info *si = test_site(snap, "known0");
+    double npt = probe_snapshot_clock(snap)->ns_per_tick;
+
+    ck_assert_uint_eq(si->calls, 100);
+    ck_assert_uint_eq(si->min_ns, (uint64_t)(1000 * npt));
+    ck_assert_uint_eq(si->max_ns, (uint64_t)(300000 * npt));
+    assert_within_resolution(si->p50_ns, 1000, npt, "p50");
+    assert_within_resolution(si->p90_ns, 5000, npt, "p90");
+    assert_within_resolution(si->p99_ns, 20000, npt, "p99");
+    ck_assert_uint_eq(si->p50_ns, expected_ns(hist, 100, 1000, 300000, 0.50, npt));
+    ck_assert_uint_eq(si->p90_ns, expected_ns(hist, 100, 1000, 300000, 0.90, npt));
+    ck_assert_uint_eq(si->p99_ns, expected_ns(hist, 100, 1000, 300000, 0.99, npt));
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->sites_dropped, 0);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+#define MERGE_THREADS 4
+#define MERGE_CALLS 3000
+
+static struct probe__site *merge_site;
+static pthread_barrier_t recorded, done;
+
+/* Durations spread over many groups, different on every thread. */
+static uint64_t
+merge_ticks(unsigned thread, unsigned i)
+{
+    uint64_t x = (uint64_t)(i * 2654435761u + thread * 97u) % 1000003u;
+    return 1 + (x * x * (thread + 1)) % (1ull << (20 + 4 * thread));
+}
+
+static void *
+merge_main(void *arg)
+{
+    unsigned k = (unsigned)(uintptr_t)arg;
+
+    for (unsigned i = 0; i < MERGE_CALLS; i++)
+        thread_record_ticks(merge_site, merge_ticks(k, i));
+    pthread_barrier_wait(&recorded);
+    pthread_barrier_wait(&done);
+    return NULL;
+}
+
+static void
+check_merged(const probe_snapshot *snap, const uint64_t *hist, uint64_t min, uint64_t max)
+{
+    const probe_site_info *si = test_site(snap, "merged0");
+    double npt = probe_snapshot_clock(snap)->ns_per_tick;
+    uint64_t calls = (uint64_t)MERGE_THREADS * MERGE_CALLS;
+    static const double q[3] = {0.50, 0.90, 0.99};
+    const uint64_t got[3] = {si->p50_ns, si->p90_ns, si->p99_ns};
+
+    ck_assert_uint_eq(si->calls, calls);
+    for (unsigned i = 0; i < 3; i++)
+        ck_assert_msg(got[i] == expected_ns(hist, calls, min, max, q[i], npt),
+                      "q %.2f: %llu ns, buckets give %llu", q[i],
+                      (unsigned long long)got[i],
+                      (unsigned long long)expected_ns(hist, calls, min, max, q[i], npt));
+}
+
+/* The percentiles of several threads' calls, merged, are those of the union of their
+ * buckets: while the threads live (folded from their states) and after they exit
+ * (from the retired sums). */
+START_TEST(merged_percentiles_exact)
+{
+    pthread_t th[MERGE_THREADS];
+    uint64_t hist[STATS_HIST_BUCKETS] = {0}, min = UINT64_MAX, max = 0;
+
+    merge_site = make_sites(1, "merged");
+    for (unsigned k = 0; k < MERGE_THREADS; k++) {
+        for (unsigned i = 0; i < MERGE_CALLS; i++) {
+            uint64_t t = merge_ticks(k, i);
+            hist[stats_hist_bucket(t)]++;
+            min = t < min ? t : min;
+            max = t > max ? t : max;
+        }
+    }
+    unsigned groups = 0;
+    for (unsigned g = 0; g < STATS_HIST_GROUPS; g++) {
+        uint64_t n = 0;
+        for (unsigned k = 0; k < STATS_HIST_GROUP; k++)
+            n += hist[g * STATS_HIST_GROUP + k];
+        groups += n != 0;
+    }
+    ck_assert_uint_ge(groups, 8); /* the case spans many groups */
+
+    pthread_barrier_init(&recorded, NULL, MERGE_THREADS + 1);
+    pthread_barrier_init(&done, NULL, MERGE_THREADS + 1);
+    for (unsigned k = 0; k < MERGE_THREADS; k++)
+        ck_assert_int_eq(pthread_create(&th[k], NULL, merge_main, (void *)(uintptr_t)k), 0);
+    pthread_barrier_wait(&recorded);
+    probe_snapshot *snap = test_snap();
+    check_merged(snap, hist, min, max);
+    probe_snapshot_free(snap);
+    pthread_barrier_wait(&done);
+    for (unsigned k = 0; k < MERGE_THREADS; k++)
+        pthread_join(th[k], NULL);
+    snap = test_snap();
+    check_merged(snap, hist, min, max);
+    probe_snapshot_free(snap);
+    pthread_barrier_destroy(&recorded);
+    pthread_barrier_destroy(&done);
+}
+END_TEST
+
+/* ---- memory ----------------------------------------------------------------------- */
+
+static struct probe__site *mem_sites;
+
+/* Every site three times, three durations in one group (512 to 2047 ticks). */
+static void *
+mem_main(void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; i < NSITES; i++) {
+        thread_record_ticks(&mem_sites[i], 600);
+        thread_record_ticks(&mem_sites[i], 1000);
+        thread_record_ticks(&mem_sites[i], 1900);
+    }
+    pthread_barrier_wait(&recorded);
+    pthread_barrier_wait(&done);
+    return NULL;
+}
+
+static void
+check_memory(unsigned nthreads)
+{
+    pthread_t th[8];
+    size_t before;
+
+    mem_sites = make_sites(NSITES, "mem");
+    before = thread_stats_bytes();
+    pthread_barrier_init(&recorded, NULL, nthreads + 1);
+    pthread_barrier_init(&done, NULL, nthreads + 1);
+    for (unsigned k = 0; k < nthreads; k++)
+        ck_assert_int_eq(pthread_create(&th[k], NULL, mem_main, NULL), 0);
+    pthread_barrier_wait(&recorded);
+    size_t used = thread_stats_bytes() - before;
+    double per_site = (double)used / ((double)nthreads * NSITES);
+    printf("check_memory: %u thread(s) x %d sites: %zu bytes, %.1f per site\n", nthreads,
+           NSITES, used, per_site);
+    /* Before compact statistics: 1,656 bytes per site and thread. */
+    ck_assert_msg(per_site <= MAX_SITE_BYTES, "%.1f bytes per site", per_site);
+    ck_assert_msg(per_site >= sizeof(struct site_stats), "%.1f bytes per site: not counted?",
+                  per_site);
+
+    probe_snapshot *snap = test_snap();
+    for (unsigned i = 0; i < NSITES; i += 997) {
+        char name[32];
+        snprintf(name, sizeof(name), "mem%u", i);
+        const probe_site_info *si = test_site(snap, name);
+        ck_assert_uint_eq(si->calls, 3u * nthreads);
+        assert_within_resolution(si->p50_ns, 1000, probe_snapshot_clock(snap)->ns_per_tick,
+                                 "p50");
+    }
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->sites_dropped, 0);
+    probe_snapshot_free(snap);
+    pthread_barrier_wait(&done);
+    for (unsigned k = 0; k < nthreads; k++)
+        pthread_join(th[k], NULL);
+    /* An exited thread's statistics are freed (folded into the retired sums). */
+    ck_assert_uint_eq(thread_stats_bytes(), before);
+    pthread_barrier_destroy(&recorded);
+    pthread_barrier_destroy(&done);
+}
+
+START_TEST(memory_per_site_one_thread)
+{
+    check_memory(1);
+}
+END_TEST
+
+START_TEST(memory_per_site_four_threads)
+{
+    check_memory(4);
+}
+END_TEST
+
+static Suite *
+stats_suite(void)
+{
+    Suite *s = suite_create("stats");
+    TCase *tc = tcase_create("histogram");
+
+    tcase_add_checked_fixture(tc, test_setup, NULL);
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_test(tc, bucket_resolution);
+    tcase_add_test(tc, percentiles_of_known_durations);
+    tcase_add_test(tc, merged_percentiles_exact);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("memory");
+    tcase_add_checked_fixture(tc, test_setup, NULL);
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_test(tc, memory_per_site_one_thread);
+    tcase_add_test(tc, memory_per_site_four_threads);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return test_run(stats_suite());
+}
