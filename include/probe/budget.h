@@ -55,7 +55,8 @@ typedef struct probe_budget_options {
                                  instruction counts, 10 for perf counts, 25 for
                                  CPU time. */
     const char *baseline;   /**< probe_budget_check(): the baseline file; NULL: the
-                                 environment's PROBE_BUDGET_BASELINE, else none. */
+                                 environment's PROBE_BUDGET_BASELINE, else none;
+                                 "": none. */
     uint64_t reserved[6];   /**< Zero; room for later fields. */
 } probe_budget_options;
 
