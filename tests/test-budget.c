@@ -164,6 +164,35 @@ START_TEST(callgrind_hard_limit_message)
 END_TEST
 #endif
 
+START_TEST(callgrind_dump_not_found_is_unavailable)
+{
+    char dir[256], pattern[300];
+    const char *was = getenv("PROBE_CALLGRIND_OUT_FILE");
+    char *saved = was ? strdup(was) : NULL;
+    probe_budget_result r;
+
+    /* Dumps go where callgrind was told, not where libprobe looks: no count. */
+    make_tmpdir(dir, sizeof(dir));
+    snprintf(pattern, sizeof(pattern), "%s/elsewhere.%%p", dir);
+    setenv("PROBE_CALLGRIND_OUT_FILE", pattern, 1);
+    ck_assert_int_eq(probe_budget_measure(spin_work, &spin_n, NULL, &r), 0);
+    if (saved)
+        setenv("PROBE_CALLGRIND_OUT_FILE", saved, 1);
+    else
+        unsetenv("PROBE_CALLGRIND_OUT_FILE");
+    free(saved);
+    rmdir(dir);
+    ck_assert_int_eq(r.has_instructions, 0);
+    ck_assert_int_eq(r.instructions_source, PROBE_BUDGET_SOURCE_NONE);
+    ck_assert_uint_eq(r.instructions_min, 0);
+    ck_assert_msg(strstr(r.instructions_note, "no callgrind dump was found"), "%s",
+                  r.instructions_note);
+    /* The same process counts again once it looks in the right place. */
+    ck_assert_int_eq(probe_budget_measure(spin_work, &spin_n, NULL, &r), 0);
+    ck_assert_msg(r.has_instructions, "%s", r.instructions_note);
+}
+END_TEST
+
 START_TEST(callgrind_skips_cpu_budgets)
 {
     char msg[256];
@@ -522,6 +551,7 @@ main(void)
         tcase_add_test(tc, callgrind_soft_limit_catches_five_percent);
         tcase_add_test(tc, callgrind_hard_limit_message);
 #endif
+        tcase_add_test(tc, callgrind_dump_not_found_is_unavailable);
         tcase_add_test(tc, callgrind_skips_cpu_budgets);
     } else {
         tc = tcase_create("native");
