@@ -14,6 +14,10 @@
  *                     probe_setrlimit(), PROBE_RUSAGE_SCOPE(name)
  *   Fault dumps       <probe/fault.h>: probe_fault_enable(), probe_fault_dump(),
  *                     probe_fault_dump_later(), probe_fault_register()
+ *   Budgets           <probe/budget.h>: probe_budget_measure(), probe_budget_check(),
+ *                     probe_budget_on_valgrind(); <probe/check.h> (not included here):
+ *                     ck_assert_probe_cpu_below(), ck_assert_probe_instructions_below(),
+ *                     ck_assert_probe_scope_calls(), ck_assert_probe_scope_mean_below()
  *
  * Recording is on from the moment the library is loaded: no explicit init is needed.
  * Every macro site is a static descriptor placed in the "probe_sites" linker section,
@@ -256,5 +260,6 @@ probe__module_unload(void)
 #include <probe/trace.h>
 #include <probe/fault.h>
 #include <probe/sampler.h>
+#include <probe/budget.h>
 
 #endif /* PROBE_PROBE_H */

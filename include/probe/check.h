@@ -1,0 +1,112 @@
+/*
+ * libprobe budgets as Check assertions. Header only: include it after <check.h> in
+ * a Check test file (it includes both <check.h> and <probe/probe.h>).
+ *
+ *   ck_assert_probe_cpu_below(fn, arg, ns)
+ *       fn(arg)'s thread CPU time (minimum of the runs) is below @p ns nanoseconds.
+ *       Not checked under Valgrind, whose CPU is some 50 times slower.
+ *   ck_assert_probe_instructions_below(fn, arg, count)
+ *       fn(arg) executes at most @p count instructions (minimum of the runs).
+ *       Checked where instructions can be counted: under
+ *       `valgrind --tool=callgrind` (exact) or with a hardware counter; elsewhere
+ *       not checked (docs/budgets.md has the meson test recipe for callgrind).
+ *   ck_assert_probe_scope_calls(name, op, n)
+ *       The PROBE_SCOPE(s) named @p name completed (calls op n) calls so far, e.g.
+ *       ck_assert_probe_scope_calls("parse", ==, 10).
+ *   ck_assert_probe_scope_mean_below(name, ns)
+ *       Their mean total time per call is below @p ns nanoseconds (not checked
+ *       under Valgrind).
+ *
+ * The first two go through probe_budget_check() with the name of @p fn as the
+ * budget's name, so PROBE_BUDGET_BASELINE=file also compares them with a baseline
+ * (<probe/budget.h>). Their failure message explains itself: measure, figure,
+ * budget, margin, source, runs, then the scopes whose time grew most. They work in
+ * Check's fork and no-fork modes (no memory is held when an assertion fails).
+ */
+#ifndef PROBE_CHECK_H
+#define PROBE_CHECK_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include <check.h>
+
+#include <probe/probe.h>
+
+#define PROBE__CK_BUDGET(kind, fn, arg, limit)                                          \
+    do {                                                                                \
+        char probe__msg[PROBE_BUDGET_MSG_MAX];                                          \
+        int probe__rc = probe_budget_check(#fn, (kind), (fn), (void *)(arg),            \
+                                           (uint64_t)(limit), NULL, probe__msg,         \
+                                           sizeof(probe__msg));                         \
+        ck_assert_msg(probe__rc == PROBE_BUDGET_PASS ||                                 \
+                          probe__rc == PROBE_BUDGET_UNMEASURED,                         \
+                      "%s", probe__msg);                                                \
+    } while (0)
+
+/** Assert that fn(arg) takes less than @p ns of thread CPU time (see above). */
+#define ck_assert_probe_cpu_below(fn, arg, ns)                                          \
+    PROBE__CK_BUDGET(PROBE_BUDGET_CPU, fn, arg, ns)
+
+/** Assert that fn(arg) executes at most @p count instructions (see above). */
+#define ck_assert_probe_instructions_below(fn, arg, count)                              \
+    PROBE__CK_BUDGET(PROBE_BUDGET_INSTRUCTIONS, fn, arg, count)
+
+/* Not for direct use: the calls and total time of every scope site named @p name,
+ * from a fresh snapshot. 1 if there is one, 0 if none, -1 if no snapshot. */
+static inline int
+probe__ck_scope(const char *name, uint64_t *calls, uint64_t *total_ns)
+{
+    probe_snapshot *snap = probe_snapshot_take();
+    int found = 0;
+    size_t i, n;
+
+    *calls = 0;
+    *total_ns = 0;
+    if (!snap)
+        return -1;
+    n = probe_snapshot_site_count(snap);
+    for (i = 0; i < n; i++) {
+        const probe_site_info *s = probe_snapshot_site(snap, i);
+        if (s && s->kind == PROBE_KIND_SCOPE && s->name && strcmp(s->name, name) == 0) {
+            found = 1;
+            *calls += s->calls;
+            *total_ns += s->total_ns;
+        }
+    }
+    probe_snapshot_free(snap);
+    return found;
+}
+
+/** Assert on the completed calls of the scope(s) named @p name: @p op is a
+ *  comparison operator (==, <, >=, ...). */
+#define ck_assert_probe_scope_calls(name, op, n)                                        \
+    do {                                                                                \
+        uint64_t probe__calls, probe__ns;                                               \
+        int probe__found = probe__ck_scope((name), &probe__calls, &probe__ns);         \
+        ck_assert_msg(probe__found >= 0, "scope %s: no snapshot (out of memory)",       \
+                      (name));                                                          \
+        ck_assert_msg(probe__found, "scope %s: no PROBE_SCOPE has that name", (name));  \
+        ck_assert_msg(probe__calls op (uint64_t)(n),                                    \
+                      "scope %s: %llu calls, expected " #op " %llu", (name),            \
+                      (unsigned long long)probe__calls, (unsigned long long)(n));       \
+    } while (0)
+
+/** Assert that the scope(s) named @p name ran and took less than @p ns per call on
+ *  average (total time); not checked under Valgrind. */
+#define ck_assert_probe_scope_mean_below(name, ns)                                      \
+    do {                                                                                \
+        uint64_t probe__calls, probe__ns;                                               \
+        int probe__found = probe__ck_scope((name), &probe__calls, &probe__ns);         \
+        ck_assert_msg(probe__found >= 0, "scope %s: no snapshot (out of memory)",       \
+                      (name));                                                          \
+        ck_assert_msg(probe__found, "scope %s: no PROBE_SCOPE has that name", (name));  \
+        ck_assert_msg(probe__calls > 0, "scope %s: never ran", (name));                 \
+        ck_assert_msg(probe_budget_on_valgrind() ||                                     \
+                          probe__ns / probe__calls < (uint64_t)(ns),                    \
+                      "scope %s: mean %llu ns per call over %llu calls >= budget %llu ns", \
+                      (name), (unsigned long long)(probe__ns / probe__calls),           \
+                      (unsigned long long)probe__calls, (unsigned long long)(ns));      \
+    } while (0)
+
+#endif /* PROBE_CHECK_H */
