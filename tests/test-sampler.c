@@ -89,8 +89,8 @@ struct split {
     int anonymous;          /* never calls libprobe: found by the sampler's scan */
     uint64_t tid;
     uint64_t iters;         /* per ~1 ms of CPU */
+    double heavy_rate, light_rate; /* iterations per ns of CPU, each function's own */
     uint64_t heavy_ns, light_ns, total_ns;
-    uint64_t wall_ns;       /* the same 2 s of CPU in wall time: > 1.2x when contended */
 };
 
 void *
@@ -104,24 +104,33 @@ split_run(void *arg)
     else
         usleep(30000); /* found by the sampler's next scan of the threads */
     s->tid = (uint64_t)syscall(SYS_gettid);
-    uint64_t wall0 = test_cpu_ns(CLOCK_MONOTONIC);
+    /* Each function's own speed, in this thread's CPU time. */
+    t0 = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+    sampler_test_heavy(s->iters * 20);
+    t1 = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+    sampler_test_light(s->iters * 20);
+    uint64_t t2 = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+    s->heavy_rate = (double)(s->iters * 20) / (double)(t1 - t0 ? t1 - t0 : 1);
+    s->light_rate = (double)(s->iters * 20) / (double)(t2 - t1 ? t2 - t1 : 1);
     start = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
     /* Rounds of random length (0.25..1.25 ms), so that samples do not lock to a
-     * phase of the rounds (a fixed 4/3 ms round would with a 4 ms tick). */
-    uint64_t rnd = s->tid * 0x9e3779b97f4a7c15u | 1;
-    while (test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - start < 2000000000u) {
+     * phase of the rounds (a fixed 4/3 ms round would with a 4 ms tick). No clock
+     * is read inside the loop: on a contended CPU the samples drift toward system
+     * call returns, and a read per round drew 5-15 points of the split to it. The
+     * truth is the iteration counts at each function's measured speed. */
+    uint64_t rnd = s->tid * 0x9e3779b97f4a7c15u | 1, heavy_n = 0, light_n = 0;
+    for (uint64_t done = 0; done < 2000u * s->iters;) {
         rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
         uint64_t round = s->iters / 4 + (rnd >> 11) % s->iters;
-        t0 = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
         sampler_test_heavy(round * 7 / 10);
-        t1 = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
-        s->heavy_ns += t1 - t0;
         sampler_test_light(round * 3 / 10);
-        t0 = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
-        s->light_ns += t0 - t1;
+        heavy_n += round * 7 / 10;
+        light_n += round * 3 / 10;
+        done += round * 7 / 10 + round * 3 / 10;
     }
     s->total_ns = test_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - start;
-    s->wall_ns = test_cpu_ns(CLOCK_MONOTONIC) - wall0;
+    s->heavy_ns = (uint64_t)((double)heavy_n / s->heavy_rate);
+    s->light_ns = (uint64_t)((double)light_n / s->light_rate);
     return NULL;
 }
 
@@ -161,19 +170,7 @@ START_TEST(sampler_cpu_split_is_true)
      * and a standard error of ~2 points on a 70% share. The two threads pooled
      * (~1000 samples) must be within 5 points; each alone within 8 (4 sigma). */
     uint64_t pool_heavy = 0, pool_light = 0, pool_hns = 0, pool_lns = 0;
-    /* On a contended machine (the threads got less than 1/1.2 of their wall time on a
-     * CPU), the split drifts toward the heavy loop by up to ~7 points (measured with
-     * two busy loops beside the test: 0.74-0.77 for 0.70), while the CPU time sampled
-     * stays within 1%: the timer's signals are delivered at the ticks where the thread
-     * runs, and a thread resumed after preemption runs from where its time slice
-     * began. The bounds widen then; uncontended they are as tight as the noise. */
-    int contended = 0;
-    for (int t = 0; t < 2; t++)
-        contended |= (double)s[t].wall_ns > 1.2 * (double)s[t].total_ns;
-    double one_bound = contended ? 0.12 : 0.08, pool_bound = contended ? 0.10 : 0.05;
-    if (contended)
-        fprintf(stderr, "contended: wall %.0f/%.0f ms for 2000 ms of CPU; bounds widened\n",
-                s[0].wall_ns / 1e6, s[1].wall_ns / 1e6);
+    const double one_bound = 0.08, pool_bound = 0.05;
     for (int t = 0; t < 2; t++) {
         uint64_t heavy = 0, light = 0, all = 0;
         for (size_t i = 0; i < probe_snapshot_sample_count(snap); i++) {

@@ -22,6 +22,11 @@
  * interval asks for (a 250 Hz tick delivers 250 per second at 1 kHz) and counts the
  * rest as timer overruns: every sample is weighted by 1 + its overruns, so
  * weight x interval is the CPU time it stands for, whatever the tick.
+ * On a contended CPU (more runnable threads than CPUs), the signals are drawn toward
+ * the returns of system calls: a loop that makes a system call every few
+ * microseconds (say, reading the CPU clock) shows up to a fifth of its samples in
+ * that call's wrapper, taken from the code around it. Totals stay exact; code that
+ * makes no system calls is sampled in proportion to its CPU time either way.
  *
  * In WALL mode, time on a CPU is sampled the same way, and time off it too: a thread
  * of libprobe's ("probe-sampler", all signals blocked) wakes every interval and

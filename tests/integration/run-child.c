@@ -1,6 +1,6 @@
 /* A program with no libprobe code for the `probe run` tests (test_run.py). Its
  * first argument picks what it does; "hot" reports, on stdout, the CPU time its
- * main thread spent in hot() and in all, measured by itself. */
+ * main thread spent in hot() (from calibrated counts) and in all, and its wall time. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -35,9 +35,32 @@ thread_cpu_ns(void)
         sink = x;                                                                     \
     }
 
-BURNER(hot, 1442695040888963407ull)
-BURNER(warm, 1013904223ull)
 BURNER(spin, 12345ull)
+
+/* @p n rounds of arithmetic in a function of its own, with no system call: a
+ * profiler's samples can land only here while it runs (a clock read per round would
+ * draw them to its system call's return on a contended CPU). */
+#define ROUNDS(name, k)                                                               \
+    __attribute__((noipa)) static void name(uint64_t n)                               \
+    {                                                                                 \
+        uint64_t x = sink;                                                            \
+        for (uint64_t i = 0; i < n; i++)                                              \
+            x = x * 6364136223846793005ull + (k);                                      \
+        sink = x;                                                                     \
+    }
+
+ROUNDS(hot, 1442695040888963407ull)
+ROUNDS(warm, 1013904223ull)
+
+/* Rounds of @fn per microsecond of this thread's CPU time. */
+static double
+rounds_per_us(void (*fn)(uint64_t))
+{
+    uint64_t n = 2000000, t0 = thread_cpu_ns();
+    fn(n);
+    uint64_t dt = thread_cpu_ns() - t0;
+    return dt ? (double)n * 1000.0 / (double)dt : 1.0;
+}
 
 static uint64_t hot_ns, start_ns, start_wall_ns;
 
@@ -92,15 +115,20 @@ main(int argc, char **argv)
     start_ns = thread_cpu_ns();
     start_wall_ns = wall_ns();
     if (strcmp(what, "hot") == 0) {
-        uint64_t t0;
+        /* 200 us of hot() then 80 us of warm(), by counts calibrated in CPU time:
+         * the truth is the counts, with no clock read inside the loop. */
+        double hot_rate = rounds_per_us(hot), warm_rate = rounds_per_us(warm);
+        uint64_t hot_n = (uint64_t)(200 * hot_rate), warm_n = (uint64_t)(80 * warm_rate);
 
         atexit(print_truth);
+        start_ns = thread_cpu_ns();
+        start_wall_ns = wall_ns();
         for (int round = 0; round < 18000; round++) {
-            t0 = thread_cpu_ns();
-            hot(200000);
-            hot_ns += thread_cpu_ns() - t0;
-            warm(80000);
+            hot(hot_n);
+            warm(warm_n);
         }
+        /* The calibrated time of hot's rounds (the total is measured at exit). */
+        hot_ns = (uint64_t)(18000.0 * (double)hot_n * 1000.0 / hot_rate);
         return 0;
     }
     if (strcmp(what, "exit") == 0) {

@@ -101,16 +101,12 @@ def case_hot_function():
           all(c[0] <= children[0][0] for c in children),
           'hot: hot() is not main\'s first and largest child: %r' % children)
     got = [c[0] for c in children if c[2] == 'hot']
-    # Within 5 points when the program had a CPU to itself. On a contended machine
-    # (its wall time over 1.2x its CPU time) the sampled split drifts, by up to 13
-    # points toward the longer phase as measured beside other work, while the CPU
-    # time sampled stays right: the bound widens to 15 then.
-    contended = truth['wall_ns'] > 1.2 * truth['total_ns']
-    bound = 15.0 if contended else 5.0
-    check(got and abs(got[0] - share) <= bound,
+    # Within 5 points, also on a contended CPU: the program's loop makes no system
+    # call (samples drift toward system call returns when CPUs are contended).
+    check(got and abs(got[0] - share) <= 5.0,
           'hot: hot() is %r%% of the tree, %.1f%% of the thread\'s CPU time by its own '
-          'measure (bound %.0f points, %s)' % (got, share, bound,
-                                               'contended' if contended else 'uncontended'))
+          'measure (wall %.1f s for %.1f s of CPU)' % (got, share, truth['wall_ns'] / 1e9,
+                                                      truth['total_ns'] / 1e9))
 
 
 def case_scopes_and_samples():

