@@ -49,6 +49,7 @@ static struct {
     int stopping;
     int err;                    /* first error, sticky */
     uint64_t lost;              /* events the raw file did not take */
+    uint64_t raw_good;          /* bytes of whole runs in it: what the stop converts */
     uint64_t dropped;           /* events the threads dropped */
     int first;                  /* no event written yet: no comma */
     probe_writer w;
@@ -344,7 +345,9 @@ raw_run_write(uint64_t tid, const struct trace_event *e, size_t n)
     }
     *run = (struct raw_run){tid, e[0].ts, (uint32_t)n,
                             (uint32_t)(p - raw_buf - sizeof(*run))};
-    return raw_put(raw_buf, (size_t)(p - raw_buf));
+    TRY(raw_put(raw_buf, (size_t)(p - raw_buf)));
+    st.raw_good += (uint64_t)(p - raw_buf);
+    return 0;
 }
 
 /* trace_drain()'s callback: a thread's new events, one or two runs of its ring, into
@@ -436,6 +439,7 @@ stream_open(const char *path)
     st.pid = (uint64_t)getpid();
     st.err = 0;
     st.lost = 0;
+    st.raw_good = 0;
     st.dropped = 0;
     st.first = 1;
     st.stopping = 0;
@@ -489,12 +493,15 @@ static int
 stream_convert(void)
 {
     struct raw_run run;
-    int rc;
+    int rc = 0;
 
     if (lseek(st.raw, 0, SEEK_SET) < 0)
         return PROBE_EIO;
-    while ((rc = read_full(st.raw, &run, sizeof(run))) > 0) {
-        if (run.bytes > sizeof(raw_buf) || read_full(st.raw, raw_buf, run.bytes) <= 0)
+    /* Up to the last whole run: after a failed write (counted as lost) the rest is
+     * still a valid trace. */
+    for (uint64_t at = 0; at < st.raw_good; at += sizeof(run) + run.bytes) {
+        if (read_full(st.raw, &run, sizeof(run)) <= 0 || run.bytes > sizeof(raw_buf) ||
+            read_full(st.raw, raw_buf, run.bytes) <= 0)
             return PROBE_EIO;
         const uint8_t *p = raw_buf, *end = raw_buf + run.bytes;
         uint64_t ts = run.base, v;
