@@ -122,12 +122,14 @@ trace_stream_sleep(uint32_t token, long ns)
 {
     struct timespec ts = {ns / 1000000000, ns % 1000000000};
 
-#ifdef __linux__
-    syscall(SYS_futex, &wake_word, FUTEX_WAIT_PRIVATE, token, &ts, NULL, 0);
-#else
     (void)token;
-    nanosleep(&ts, NULL);
+    if (ns > 0) {
+#ifdef __linux__
+        syscall(SYS_futex, &wake_word, FUTEX_WAIT_PRIVATE, token, &ts, NULL, 0);
+#else
+        nanosleep(&ts, NULL);
 #endif
+    }
     store_relaxed(&writer_asleep, 0);
 }
 

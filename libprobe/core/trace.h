@@ -108,7 +108,7 @@ int trace_drain_buf(struct trace_buf *b, int final, double npt, struct raw_event
 void trace_event_raw(const struct trace_event *e, uint64_t tid, struct raw_event *out);
 /* The writer's sleep: trace_stream_sleep_prepare() before it looks for events, then
  * trace_stream_sleep() with its result sleeps until a thread's ring fills another
- * quarter, trace_stream_wake() or @ns pass. */
+ * quarter, trace_stream_wake() or @ns pass (with 0: not at all). */
 uint32_t trace_stream_sleep_prepare(void);
 void trace_stream_sleep(uint32_t token, long ns);
 void trace_stream_wake(void);
