@@ -110,10 +110,10 @@ trace_stream_sleep_prepare(void)
 {
     uint32_t token = load_acquire(&wake_word);
 
-    store_relaxed(&writer_asleep, 1);
-    /* Pairs with stream_kick()'s: either the writer's next look sees the events, or
-     * the owner sees it asleep and wakes it. */
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    /* Read-modify-writes on both sides (see stream_kick()): either the owner's comes
+     * first, and the writer's next look sees the events before it, or the owner
+     * sees the writer asleep and wakes it. */
+    (void)__atomic_exchange_n(&writer_asleep, 1, __ATOMIC_ACQ_REL);
     return token;
 }
 
@@ -138,11 +138,8 @@ static COLD void
 stream_kick(struct trace_buf *b)
 {
     b->kick_left = b->cap / 2;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (load_relaxed(&writer_asleep)) {
-        store_relaxed(&writer_asleep, 0);
+    if (__atomic_exchange_n(&writer_asleep, 0, __ATOMIC_ACQ_REL))
         trace_stream_wake();
-    }
 }
 
 /* Append to the ring unless it is full (then drop and count). No system call unless

@@ -34,9 +34,19 @@ def expect(cond, msg):
 with tempfile.TemporaryDirectory() as tmp:
     fifo = os.path.join(tmp, "long.json")
     os.mkfifo(fifo)
-    checker = subprocess.Popen([verify, fifo], stdout=subprocess.PIPE, text=True)
-    r = subprocess.run([child, fifo, str(seconds)], capture_output=True, text=True,
-                       timeout=600 + 60 * seconds)
+    # The reader is there before the child opens the FIFO (a stream to a FIFO
+    # without one is refused); a write end held here until the child is done keeps
+    # it from an early end of file, and lets it see the end even if the child fails.
+    rd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    wr = os.open(fifo, os.O_WRONLY)
+    os.set_blocking(rd, True)
+    checker = subprocess.Popen([verify, "-"], stdin=rd, stdout=subprocess.PIPE, text=True)
+    os.close(rd)
+    try:
+        r = subprocess.run([child, fifo, str(seconds)], capture_output=True, text=True,
+                           timeout=600 + 60 * seconds)
+    finally:
+        os.close(wr)
     out, _ = checker.communicate(timeout=600)
     expect(r.returncode == 0, f"stream-long exited {r.returncode}: {r.stdout} {r.stderr}")
     expect(checker.returncode == 0, f"stream-verify exited {checker.returncode}: {out}")

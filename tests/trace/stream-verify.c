@@ -1,5 +1,5 @@
 /* Parse a stream-mode Chrome trace as JSON, whatever its size, for
- * check_stream_long.py: stream-verify FILE
+ * check_stream_long.py: stream-verify FILE ("-": standard input)
  * The file must be one JSON object, {"traceEvents":[...], ..., "otherData":{...}};
  * each event is parsed (strings with their escapes, numbers, nested objects and
  * arrays) and its "ph", "name", "tid" and "ts" checked: per thread, timestamps never
@@ -242,8 +242,8 @@ main(int argc, char **argv)
 {
     char key[32];
 
-    if (argc != 2 || !(in = fopen(argv[1], "r"))) {
-        fprintf(stderr, "usage: stream-verify FILE\n");
+    if (argc != 2 || !(in = strcmp(argv[1], "-") ? fopen(argv[1], "r") : stdin)) {
+        fprintf(stderr, "usage: stream-verify FILE|-\n");
         return 2;
     }
     if (expect('{') < 0)
