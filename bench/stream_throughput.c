@@ -1,20 +1,23 @@
 /*
- * stream_throughput: how many events per second the stream-mode trace writer puts
- * in the file, and what a traced scope costs while it runs.
+ * stream_throughput: what stream-mode tracing loses and costs, beside no tracing.
  *
  *   meson test -C build --benchmark -v stream_throughput
- *   build/bench/stream_throughput [SCOPES_PER_THREAD [THREADS [WORK]]]
+ *   build/bench/stream_throughput [SECONDS [THREADS [WORK]]]
  *
- * Each thread runs SCOPES_PER_THREAD scopes (two events each) around WORK iterations
- * of a spin; the writer drains to a file in $TMPDIR. Reported: events emitted,
- * written and dropped, wall time, events written per second, and ns per scope.
- * WORK = 0 is the worst case (events come faster than any writer can format them);
- * the default WORK makes a scope cost a few hundred ns, as real code does.
+ * For each case (by default: one thread with WORK 0, the worst case: a thread doing
+ * nothing but scopes; one thread with WORK 200; THREADS threads with WORK 0), the
+ * same threads first run scopes for SECONDS (default 2) with tracing off, then for
+ * SECONDS streaming to a file in $TMPDIR with the default options. Each scope wraps
+ * WORK iterations of a spin. Printed side by side: ns per scope (the threads' CPU
+ * time over their scopes, so a loaded machine slows both alike) off and streaming,
+ * their ratio, events emitted, dropped (from the file's footer) and their share, the
+ * stop's time (the conversion to a Chrome trace), the file's size and peak RSS.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,44 +25,91 @@
 
 #include "harness.h"
 
-static long scopes_per_thread, work;
+struct worker {
+    pthread_t th;
+    long long scopes;
+    double cpu_ns;
+};
+
+static long work;
+static int go, stop;
+
+static double
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
 
 static void *
 worker(void *arg)
 {
-    (void)arg;
-    for (long i = 0; i < scopes_per_thread; i++) {
-        PROBE_SCOPE("stream_bench");
-        for (volatile long k = 0; k < work; k++)
-            ;
+    struct worker *w = arg;
+
+    while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
+        ;
+    double c0 = thread_cpu_ns();
+    long long n = 0;
+    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+        for (int i = 0; i < 1024; i++) {
+            PROBE_SCOPE("stream_bench");
+            for (volatile long k = 0; k < work; k++)
+                ;
+        }
+        n += 1024;
     }
+    w->cpu_ns = thread_cpu_ns() - c0;
+    w->scopes = n;
     return NULL;
 }
 
+/* Run @threads workers for @secs; the total scopes, and CPU ns per scope. */
+static long long
+run_workers(int threads, double secs, double *ns_per_scope)
+{
+    struct worker w[16];
+    long long scopes = 0;
+    double cpu = 0;
+
+    go = stop = 0;
+    for (int i = 0; i < threads; i++)
+        pthread_create(&w[i].th, NULL, worker, &w[i]);
+    __atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+    struct timespec ts = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
+    nanosleep(&ts, NULL);
+    __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < threads; i++) {
+        pthread_join(w[i].th, NULL);
+        scopes += w[i].scopes;
+        cpu += w[i].cpu_ns;
+    }
+    *ns_per_scope = scopes ? cpu / (double)scopes : 0;
+    return scopes;
+}
+
 static int
-run(int threads, long w, const char *path)
+run(int threads, long wk, double secs, const char *path)
 {
     probe_trace_options o = PROBE_TRACE_OPTIONS_INIT;
-    pthread_t th[16];
+    double off_ns, on_ns;
     probe_rusage ru;
 
-    work = w;
+    work = wk;
+    probe_reset();
+    (void)run_workers(threads, secs, &off_ns);
     o.mode = PROBE_TRACE_STREAM;
     o.path = path;
-    probe_reset();
     int rc = probe_trace_start(&o);
     if (rc < 0) {
         fprintf(stderr, "stream_throughput: %s\n", probe_strerror(rc));
         return 1;
     }
+    long long scopes = run_workers(threads, secs, &on_ns);
     uint64_t t0 = bench_now_ns();
-    for (int i = 0; i < threads; i++)
-        pthread_create(&th[i], NULL, worker, NULL);
-    for (int i = 0; i < threads; i++)
-        pthread_join(th[i], NULL);
-    uint64_t t1 = bench_now_ns();
     rc = probe_trace_stop();
-    uint64_t t2 = bench_now_ns();
+    uint64_t t1 = bench_now_ns();
     if (rc < 0) {
         fprintf(stderr, "stream_throughput: stop: %s\n", probe_strerror(rc));
         return 1;
@@ -77,42 +127,48 @@ run(int threads, long w, const char *path)
     }
     if (f)
         fclose(f);
+    struct stat sb = {0};
+    stat(path, &sb);
+    unlink(path);
     probe_getrusage(PROBE_RUSAGE_SELF, &ru);
-    unsigned long long emitted = 2ull * (unsigned long long)scopes_per_thread * threads;
-    unsigned long long written = emitted - dropped;
-    double secs = (double)(t2 - t0) / 1e9;
-    printf("| %d | %ld | %llu | %llu | %.1f%% | %.3f s | %.2f M/s | %.1f | %.1f MiB |\n",
-           threads, w, emitted, written, 100.0 * (double)dropped / (double)emitted, secs,
-           (double)written / secs / 1e6,
-           (double)(t1 - t0) / (double)scopes_per_thread,
-           (double)ru.max_rss_bytes / 1048576.0);
+    unsigned long long emitted = 2ull * (unsigned long long)scopes;
+    printf("| %d | %ld | %.1f | %.1f | %.2fx | %llu | %llu | %.3f%% | %.1f s | %.0f MiB | %.0f MiB |\n",
+           threads, wk, off_ns, on_ns, off_ns > 0 ? on_ns / off_ns : 0, emitted, dropped,
+           100.0 * (double)dropped / (double)(emitted ? emitted : 1), (double)(t1 - t0) / 1e9,
+           (double)sb.st_size / 1048576.0, (double)ru.max_rss_bytes / 1048576.0);
+    fflush(stdout);
     return 0;
 }
 
 int
 main(int argc, char **argv)
 {
-    char path[256];
+    char path[256], cpu[128];
     const char *tmp = getenv("TMPDIR");
+    double load[3] = {0};
 
-    scopes_per_thread = argc > 1 ? atol(argv[1]) : 250000;
-    int threads = argc > 2 ? atoi(argv[2]) : 4;
+    double secs = argc > 1 ? atof(argv[1]) : 2;
+    int threads = argc > 2 ? atoi(argv[2]) : 2;
     long w = argc > 3 ? atol(argv[3]) : -1;
     if (threads < 1 || threads > 16)
-        threads = 4;
+        threads = 2;
+    if (secs <= 0)
+        secs = 2;
     snprintf(path, sizeof(path), "%s/probe-stream-bench-%ld.json", tmp ? tmp : "/tmp",
              (long)getpid());
-    printf("| threads | work | events emitted | written | dropped | wall | written/s "
-           "| ns per scope (per thread) | peak RSS |\n|---|---:|---:|---:|---:|---:|---:|"
-           "---:|---:|\n");
+    getloadavg(load, 3);
+    printf("%s, %ld CPUs, load average %.2f; %.1f s per run\n\n",
+           bench_cpu_model(cpu, sizeof(cpu)), sysconf(_SC_NPROCESSORS_ONLN), load[0], secs);
+    printf("| threads | work | ns/scope off | ns/scope stream | ratio | events | dropped "
+           "| dropped %% | stop | file | peak RSS |\n"
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     int rc = 0;
     if (w >= 0) {
-        rc = run(threads, w, path);
+        rc = run(threads, w, secs, path);
     } else {
-        rc |= run(threads, 0, path);
-        rc |= run(threads, 200, path);
-        rc |= run(threads, 2000, path);
+        rc |= run(1, 0, secs, path);
+        rc |= run(1, 200, secs, path);
+        rc |= run(threads, 0, secs, path);
     }
-    unlink(path);
     return rc;
 }

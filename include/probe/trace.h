@@ -9,10 +9,14 @@
  *   PROBE_TRACE_FLIGHT  a flight recorder: each thread keeps its last N events in a
  *                       ring; reports ("chrome", "speedscope") and the fault dumper
  *                       read them. Older events are overwritten and counted.
- *   PROBE_TRACE_STREAM  a background writer drains full per-thread buffers to a
- *                       Chrome trace file while the program runs, so a long run is
- *                       bounded in memory, not in length. Events that find both of a
- *                       thread's buffers full are dropped and counted.
+ *   PROBE_TRACE_STREAM  a background writer takes what each thread's ring holds
+ *                       while the program runs (woken when a ring fills another
+ *                       quarter) and appends it, compactly encoded, to an unlinked
+ *                       temporary file beside the trace; stopping converts that to
+ *                       the Chrome trace file. So a long run is bounded in memory,
+ *                       not in length. Events that find a thread's ring full (the
+ *                       writer did not get a CPU, or the disk did not keep up) are
+ *                       dropped and counted.
  *
  * Dropped events are never silent: the count is in every trace written.
  *
@@ -40,14 +44,20 @@ typedef enum probe_trace_mode {
 typedef struct probe_trace_options {
     size_t size;                /**< sizeof(probe_trace_options): lets the struct grow. */
     probe_trace_mode mode;
-    size_t buffer_events;       /**< Flight: events kept per thread. Stream: events per
-                                     buffer (each thread has two). 0 = 65536; else
-                                     16 .. 16777216. */
+    size_t buffer_events;       /**< Flight: events kept per thread (0 = 65536).
+                                     Stream: half a thread's ring, 24 bytes an event
+                                     (0 = 262144: a 12 MiB ring, touched as it
+                                     fills). Else 16 .. 16777216. */
     const char *path;           /**< Flight (optional): where the recorder is written
                                      as a Chrome trace by probe_stop(),
                                      probe_trace_stop() and at exit.
                                      Stream: the Chrome trace file to write (created
-                                     0644 or truncated; a symlink is refused). */
+                                     0644 or truncated at the start, a symlink is
+                                     refused; written when the stream stops). The
+                                     raw events wait in an unlinked file in the same
+                                     directory (else $TMPDIR or /tmp), about 4 bytes
+                                     an event, gone when the stream stops or the
+                                     process dies. */
 } probe_trace_options;
 
 #define PROBE_TRACE_OPTIONS_INIT {sizeof(probe_trace_options), PROBE_TRACE_FLIGHT, 0, NULL}
@@ -70,9 +80,11 @@ PROBE_EXPORT int probe_trace_start(const probe_trace_options *opts);
 
 /**
  * Stop tracing. Flight mode: the events stay for reports until the next start or
- * probe_reset(). Stream mode: every buffered event is written, the file is completed
- * (with thread names and the dropped-event count) and closed; a stream still running
- * when the process calls exit() is stopped then. Idempotent.
+ * probe_reset(). Stream mode: every buffered event is taken, the raw events are
+ * converted to the Chrome trace (with thread names and the dropped-event count: about
+ * 100 ns an event, so seconds for a long run, during which fork() waits) and the
+ * file is closed; a stream still running when the process calls exit() is stopped
+ * then. Idempotent.
  *
  * @retval 0             Success (also when tracing was off).
  * @retval PROBE_EIO     Stream mode: writing the file failed at some point; errno kept.

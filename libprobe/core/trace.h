@@ -21,17 +21,18 @@ struct trace_event {
 };
 
 struct trace_buf {
-    struct trace_event *ev;     /* flight: a ring of @cap; stream: two halves of @cap */
+    struct trace_event *ev;     /* flight: a ring of @cap; stream: a ring of 2 * @cap */
     uint32_t cap;
     uint32_t session;           /* the probe_trace_start() it belongs to */
     uint32_t stream;            /* stream mode */
-    uint64_t head;              /* flight: events ever written (published with release) */
+    uint64_t head;              /* events ever written (published with release) */
     uint64_t dropped;           /* events not kept */
-    /* Stream mode: the owner fills half @cur; a full half is handed to the writer
-     * (ready[h] = its count, seq[h] = hand-over order) and comes back as ready 0. */
-    uint32_t cur, fill;
-    uint32_t ready[2];
-    uint64_t seq[2], next_seq;
+    /* Stream mode: the writer takes [tail, head), partial or not, and publishes the
+     * new tail with release; the owner drops what finds the ring full. */
+    uint64_t tail;
+    uint64_t tail_seen;         /* the owner's copy of tail: reloaded when full */
+    uint32_t pos;               /* head % (2 * cap), the owner's */
+    uint32_t kick_left;         /* events until the next quarter: wake the writer */
     uint32_t final_drained;     /* the stream's last drain took its events */
     uint64_t tid;               /* for the stream writer */
     char name[32];
@@ -83,19 +84,34 @@ void trace_atfork_child(void);
  * caller's to keep or free (returns 0). */
 int trace_thread_exit(struct trace_buf *b, uint64_t tid, const char *name);
 
-/* Stream mode, for the writer: move every handed-over half (and with @final, every
- * partial one) into @out, in order per thread, timestamps in ns since load and
- * raw_event.thread set to the kernel tid. out->dropped is set to the events lost
- * so far. The names of exited threads drained now, and with @final of every live
- * thread, are appended to @names (grown with realloc; the caller frees it). */
+/* Stream mode, for the writer. @write gets each buffer's new events, in order per
+ * thread, as one or two runs (the ring wraps), raw (ticks: see trace_event_raw()); it
+ * returns 0 or a negative error, and the events count as written either way (the
+ * writer counts what it failed to write). Live buffers are written from their rings
+ * without the registry lock; with @final (tracing is off), the partial rest is copied
+ * under it. Returns the events taken, or -1 when out of memory. *ret_dropped is set
+ * to the events the threads dropped so far. The names of exited threads drained now,
+ * and with @final of every live thread, are appended to @names (grown with realloc;
+ * the caller frees it). */
 struct trace_thread_name {
     uint64_t tid;
     char name[32];
 };
-int trace_drain(int final, struct raw_events *out, struct trace_thread_name **names,
-                size_t *nnames);
-/* For the writer: drain one buffer (registry lock held by the caller). */
+typedef int (*trace_write_fn)(void *ctx, uint64_t tid, const struct trace_event *a,
+                              size_t na, const struct trace_event *b, size_t nb);
+int64_t trace_drain(int final, trace_write_fn write, void *ctx, uint64_t *ret_dropped,
+                    struct trace_thread_name **names, size_t *nnames);
+/* For trace_drain(), through thread.c (registry lock held): note @b's new events.
+ * @npt and @out are unused. */
 int trace_drain_buf(struct trace_buf *b, int final, double npt, struct raw_events *out);
+/* A streamed event as the snapshot's type: ns since load, thread = @tid. */
+void trace_event_raw(const struct trace_event *e, uint64_t tid, struct raw_event *out);
+/* The writer's sleep: trace_stream_sleep_prepare() before it looks for events, then
+ * trace_stream_sleep() with its result sleeps until a thread's ring fills another
+ * quarter, trace_stream_wake() or @ns pass (with 0: not at all). */
+uint32_t trace_stream_sleep_prepare(void);
+void trace_stream_sleep(uint32_t token, long ns);
+void trace_stream_wake(void);
 /* Copy site @id's name into @buf (the writer caches it). 0, or -1 if unknown. */
 int trace_site_name(uint32_t id, char *buf, size_t len);
 

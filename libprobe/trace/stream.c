@@ -1,10 +1,17 @@
-/* The stream writer of PROBE_TRACE_STREAM: a background thread that drains the
- * threads' full event buffers every few milliseconds and appends them to a Chrome
- * trace file, so a long run's trace is bounded in memory, not in length. The core
- * starts and stops it through trace_stream_backend (core/trace.h). */
+/* The stream writer of PROBE_TRACE_STREAM: a background thread that takes what the
+ * threads' event rings hold (woken when a ring fills another quarter, else every few
+ * milliseconds) and appends it, raw and unformatted, to an unlinked temporary file
+ * beside the trace; the stop converts that file to the Chrome trace. Formatting JSON
+ * (about 100 ns an event) while the program runs could not keep up with a thread
+ * doing only scopes; one write(2) per ring run can. So a long run's trace is bounded
+ * in memory, not in length. The core starts and stops it through
+ * trace_stream_backend (core/trace.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,7 +25,8 @@
 #include "format/writer.h"
 #include "numfmt.h"
 
-#define STREAM_PERIOD_NS 5000000 /* how often full buffers are drained */
+#define STREAM_PERIOD_NS 5000000 /* how often the rings are drained at the latest */
+#define STREAM_BUSY 4096         /* a pass that took this many goes again at once */
 #define STREAM_NAME_MAX 256
 #define STREAM_DEPTH 512        /* open scopes tracked per thread for repairs */
 #define STREAM_THREADS 4096     /* threads whose nesting is repaired */
@@ -35,23 +43,41 @@ struct open_scopes {
 };
 
 static struct {
-    int fd;
+    int fd;                     /* the Chrome trace, written at the stop */
+    int raw;                    /* the raw events so far (unlinked) */
     pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
     int stopping;
-    int err;                    /* first write error, sticky */
+    int err;                    /* first error, sticky */
+    uint64_t lost;              /* events the raw file did not take */
+    uint64_t raw_good;          /* bytes of whole runs in it: what the stop converts */
+    uint64_t dropped;           /* events the threads dropped */
     int first;                  /* no event written yet: no comma */
     probe_writer w;
     char **names;               /* site names by id, cached */
     size_t nnames;
-    struct raw_events batch;
     struct open_scopes *open[STREAM_THREADS];
     size_t nopen;
     uint64_t pid;
     struct trace_thread_name *tnames; /* threads to name in the footer */
     size_t ntnames;
-} st = {.fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+} st = {.fd = -1, .raw = -1};
+
+/* A run of one thread's events in the raw file: this header, then @bytes of @n
+ * events, each a kind byte, the ticks since the event before (since @base for the
+ * first) zigzag-coded, the site id (not for an instant) and the value (for a counter
+ * or instant), as LEB128 varints: 3 or 4 bytes for a scope's event, not 24, which
+ * one core's write(2) keeps up with where it could not with the rings' own layout. */
+struct raw_run {
+    uint64_t tid;
+    uint64_t base;
+    uint32_t n;
+    uint32_t bytes;
+};
+
+#define RAW_CHUNK 65536         /* events per run at most */
+#define RAW_EVENT_MAX 26        /* 1 + 10 + 5 + 10 bytes */
+
+static uint8_t raw_buf[RAW_CHUNK * RAW_EVENT_MAX];
 
 /* @s as a JSON string literal, quotes included, in a malloc'd buffer. */
 static char *
@@ -186,8 +212,6 @@ stream_free_session(void)
     free(st.names);
     st.names = NULL;
     st.nnames = 0;
-    free(st.batch.v);
-    st.batch = (struct raw_events){0};
     free(st.tnames);
     st.tnames = NULL;
     st.ntnames = 0;
@@ -210,17 +234,27 @@ write_raw(const struct raw_event *e)
         "{\"ph\":\"C\",\"cat\":\"counter\",\"name\":",
         "{\"ph\":\"i\",\"cat\":\"instant\",\"name\":"};
     probe_writer *w = &st.w;
-    char line[160], *p = line;
+    char line[512], *p = line;
 
     if (e->kind < 1 || e->kind > 4)
         return 0;
-    TRY(probe_writer_puts(w, st.first ? "\n" : ",\n"));
+    /* One write per event: the whole line is built here unless the name is long. */
+    p = put_str(p, st.first ? "\n" : ",\n");
     st.first = 0;
-    TRY(probe_writer_puts(w, head[e->kind]));
-    if (e->kind == PROBE_EVENT_INSTANT)
-        TRY(jsonstr_write(w, (const char *)(intptr_t)e->value));
-    else
-        TRY(probe_writer_puts(w, site_json(e->id)));
+    p = put_str(p, head[e->kind]);
+    const char *name = e->kind == PROBE_EVENT_INSTANT ? NULL : site_json(e->id);
+    size_t len = name ? strlen(name) : 0;
+    if (name && len < 256) {
+        memcpy(p, name, len);
+        p += len;
+    } else {
+        TRY(probe_writer_write(w, line, (size_t)(p - line)));
+        p = line;
+        if (name)
+            TRY(probe_writer_puts(w, name));
+        else
+            TRY(jsonstr_write(w, (const char *)(intptr_t)e->value));
+    }
     p = put_str(p, ",\"pid\":");
     p = put_u64(p, st.pid);
     p = put_str(p, ",\"tid\":");
@@ -244,42 +278,148 @@ write_raw(const struct raw_event *e)
     return probe_writer_write(w, line, (size_t)(p - line));
 }
 
-/* Drain once and write what came; with @final, the partial buffers too. */
-static int
-stream_pass(int final, struct trace_thread_name **names, size_t *nnames)
+static void
+stream_fail(int err)
 {
-    st.batch.n = 0;
-    if (trace_drain(final, &st.batch, names, nnames) < 0)
-        return PROBE_ENOMEM;
-    for (size_t i = 0; i < st.batch.n; i++)
-        TRY(write_event(&st.batch.v[i]));
-    return writer_error(&st.w);
+    if (!st.err)
+        st.err = err;
+}
+
+static inline uint8_t *
+put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static inline uint64_t
+zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static inline int64_t
+unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static int
+raw_put(const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len) {
+        ssize_t w = write(st.raw, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return PROBE_EIO;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Encode up to RAW_CHUNK events of one thread as a run and write it (one write). */
+static int
+raw_run_write(uint64_t tid, const struct trace_event *e, size_t n)
+{
+    struct raw_run *run = (struct raw_run *)raw_buf;
+    uint8_t *p = raw_buf + sizeof(*run);
+    uint64_t prev = e[0].ts;
+
+    for (size_t i = 0; i < n; i++) {
+        uint32_t kind = e[i].kind;
+        *p++ = (uint8_t)kind;
+        p = put_varint(p, zigzag((int64_t)(e[i].ts - prev)));
+        prev = e[i].ts;
+        if (kind != PROBE_EVENT_INSTANT)
+            p = put_varint(p, e[i].id);
+        if (kind == PROBE_EVENT_COUNTER || kind == PROBE_EVENT_INSTANT)
+            p = put_varint(p, zigzag(e[i].value));
+    }
+    *run = (struct raw_run){tid, e[0].ts, (uint32_t)n,
+                            (uint32_t)(p - raw_buf - sizeof(*run))};
+    TRY(raw_put(raw_buf, (size_t)(p - raw_buf)));
+    st.raw_good += (uint64_t)(p - raw_buf);
+    return 0;
+}
+
+/* trace_drain()'s callback: a thread's new events, one or two runs of its ring, into
+ * the raw file. What cannot be written is counted as lost. */
+static int
+raw_write(void *ctx, uint64_t tid, const struct trace_event *a, size_t na,
+          const struct trace_event *b, size_t nb)
+{
+    (void)ctx;
+    for (int k = 0; k < 2; k++) {
+        const struct trace_event *e = k ? b : a;
+        size_t n = k ? nb : na;
+        while (n) {
+            size_t c = n < RAW_CHUNK ? n : RAW_CHUNK;
+            /* Once a write failed the file no longer parses past it: count only. */
+            if (!st.err && raw_run_write(tid, e, c) < 0)
+                stream_fail(PROBE_EIO);
+            if (st.err)
+                st.lost += c;
+            e += c;
+            n -= c;
+        }
+    }
+    return st.err;
 }
 
 static void *
 stream_main(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&st.lock);
-    while (!st.stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += STREAM_PERIOD_NS;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&st.wake, &st.lock, &until);
-        if (st.stopping)
-            break;
-        pthread_mutex_unlock(&st.lock);
-        int rc = stream_pass(0, &st.tnames, &st.ntnames);
-        pthread_mutex_lock(&st.lock);
-        if (rc < 0 && !st.err)
-            st.err = rc;
+    while (!__atomic_load_n(&st.stopping, __ATOMIC_ACQUIRE)) {
+        uint32_t token = trace_stream_sleep_prepare();
+        int64_t n = trace_drain(0, raw_write, NULL, &st.dropped, &st.tnames, &st.ntnames);
+        if (n < 0)
+            stream_fail(PROBE_ENOMEM);
+        /* Busy: go again at once (and let the threads' rings skip the wake-up). */
+        trace_stream_sleep(token, n >= STREAM_BUSY ? 0 : STREAM_PERIOD_NS);
     }
-    pthread_mutex_unlock(&st.lock);
     return NULL;
+}
+
+/* An unlinked file for the raw events: in @path's directory (O_TMPFILE, else a
+ * named one removed at once), else in $TMPDIR or /tmp. */
+static int
+raw_open(const char *path)
+{
+    char dir[PATH_MAX], tmpl[PATH_MAX + 32];
+    const char *slash = strrchr(path, '/');
+    const char *tmp = secure_getenv("TMPDIR");
+    const char *dirs[3] = {dir, tmp && *tmp ? tmp : "/tmp", "/tmp"};
+
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == path)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    for (int i = 0; i < 3; i++) {
+        int fd = -1;
+#ifdef O_TMPFILE
+        fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            return fd;
+#endif
+        snprintf(tmpl, sizeof(tmpl), "%s/.probe-stream-XXXXXX", dirs[i]);
+        fd = mkostemp(tmpl, O_CLOEXEC);
+        if (fd >= 0) {
+            unlink(tmpl);
+            return fd;
+        }
+    }
+    return -errno;
 }
 
 static int
@@ -289,21 +429,108 @@ stream_open(const char *path)
 
     if (fd < 0)
         return fd;
+    int raw = raw_open(path);
+    if (raw < 0) {
+        close(fd);
+        return raw;
+    }
     st.fd = fd;
+    st.raw = raw;
     st.pid = (uint64_t)getpid();
     st.err = 0;
+    st.lost = 0;
+    st.raw_good = 0;
+    st.dropped = 0;
     st.first = 1;
     st.stopping = 0;
     writer_init_fd(&st.w, fd);
-    (void)probe_writer_puts(&st.w, "{\"traceEvents\":[");
     int rc = pthread_create(&st.thread, NULL, stream_main, NULL);
     if (rc != 0) {
         writer_discard(&st.w);
         close(fd);
-        st.fd = -1;
+        close(raw);
+        st.fd = st.raw = -1;
         return -rc;
     }
     return 0;
+}
+
+static int
+read_full(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+
+    while (len) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n == 0 ? 0 : PROBE_EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 1;
+}
+
+static const uint8_t *
+get_varint(const uint8_t *p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    for (unsigned shift = 0; p < end && shift < 64; shift += 7) {
+        uint8_t c = *p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *out = v;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* The raw file, run by run, as Chrome trace events. */
+static int
+stream_convert(void)
+{
+    struct raw_run run;
+    int rc = 0;
+
+    if (lseek(st.raw, 0, SEEK_SET) < 0)
+        return PROBE_EIO;
+    /* Up to the last whole run: after a failed write (counted as lost) the rest is
+     * still a valid trace. */
+    for (uint64_t at = 0; at < st.raw_good; at += sizeof(run) + run.bytes) {
+        if (read_full(st.raw, &run, sizeof(run)) <= 0 || run.bytes > sizeof(raw_buf) ||
+            read_full(st.raw, raw_buf, run.bytes) <= 0)
+            return PROBE_EIO;
+        const uint8_t *p = raw_buf, *end = raw_buf + run.bytes;
+        uint64_t ts = run.base, v;
+        for (uint32_t i = 0; i < run.n; i++) {
+            struct trace_event e = {0};
+            if (p == end)
+                return PROBE_EIO;
+            e.kind = *p++;
+            if (!(p = get_varint(p, end, &v)))
+                return PROBE_EIO;
+            ts += (uint64_t)unzigzag(v);
+            e.ts = ts;
+            if (e.kind != PROBE_EVENT_INSTANT) {
+                if (!(p = get_varint(p, end, &v)))
+                    return PROBE_EIO;
+                e.id = (uint32_t)v;
+            }
+            if (e.kind == PROBE_EVENT_COUNTER || e.kind == PROBE_EVENT_INSTANT) {
+                if (!(p = get_varint(p, end, &v)))
+                    return PROBE_EIO;
+                e.value = unzigzag(v);
+            }
+            struct raw_event r;
+            trace_event_raw(&e, run.tid, &r);
+            TRY(write_event(&r));
+        }
+        TRY(writer_error(&st.w));
+    }
+    return rc;
 }
 
 static int
@@ -327,60 +554,59 @@ write_footer(const struct trace_thread_name *names, size_t n, uint64_t dropped)
                                dropped);
 }
 
-/* Tracing is off: stop the thread, write what is left, finish the file. */
+/* Tracing is off: stop the thread, take what is left, convert the raw file. */
 static int
 stream_close(void)
 {
-    pthread_mutex_lock(&st.lock);
-    st.stopping = 1;
-    pthread_cond_signal(&st.wake);
-    pthread_mutex_unlock(&st.lock);
+    __atomic_store_n(&st.stopping, 1, __ATOMIC_RELEASE);
+    trace_stream_wake();
     pthread_join(st.thread, NULL);
 
-    int rc = stream_pass(1, &st.tnames, &st.ntnames);
+    if (trace_drain(1, raw_write, NULL, &st.dropped, &st.tnames, &st.ntnames) < 0)
+        stream_fail(PROBE_ENOMEM);
+    int rc = probe_writer_puts(&st.w, "{\"traceEvents\":[");
+    if (rc == 0)
+        rc = stream_convert();
     if (rc == 0)
         rc = stream_close_open(1);
     if (rc == 0)
-        rc = write_footer(st.tnames, st.ntnames, st.batch.dropped);
+        rc = write_footer(st.tnames, st.ntnames, st.dropped + st.lost);
     int frc = writer_finish_fd(&st.w);
     if (close(st.fd) < 0 && errno != EINTR && frc == 0)
         frc = PROBE_EIO;
-    st.fd = -1;
+    close(st.raw);
+    st.fd = st.raw = -1;
     stream_free_session();
     if (st.err)
         return st.err == PROBE_ENOMEM ? PROBE_ENOMEM : PROBE_EIO;
     return rc < 0 ? rc : frc;
 }
 
-/* In a forked child: the writer thread is not there, the file is the parent's. Drop
- * the inherited state without writing or flushing anything. The thread's lock and
- * condition are renewed, not taken before fork: what they guard is reset here. What
- * the session held is left, not freed: the thread may have been between a realloc()
- * and storing its result, so a pointer here may be freed already. It stays
- * reachable, for leak checkers (volatile: stores the compiler must keep). */
+/* In a forked child: the writer thread is not there, the files are the parent's.
+ * Drop the inherited state without writing or flushing anything. What the session
+ * held is left, not freed: the thread may have been between a realloc() and storing
+ * its result, so a pointer here may be freed already. It stays reachable, for leak
+ * checkers (volatile: stores the compiler must keep). */
 static void
 stream_forget(void)
 {
     static struct {
         char **volatile names;
-        struct raw_event *volatile batch;
         struct trace_thread_name *volatile tnames;
         struct open_scopes *volatile open[STREAM_THREADS];
     } left __attribute__((used));
 
-    pthread_mutex_init(&st.lock, NULL);
-    pthread_cond_init(&st.wake, NULL);
     if (st.fd >= 0)
-        close(st.fd); /* the child's copy of the descriptor */
-    st.fd = -1;
+        close(st.fd); /* the child's copies of the descriptors */
+    if (st.raw >= 0)
+        close(st.raw);
+    st.fd = st.raw = -1;
     left.names = st.names;
-    left.batch = st.batch.v;
     left.tnames = st.tnames;
     for (size_t i = 0; i < st.nopen; i++)
         left.open[i] = st.open[i];
     st.names = NULL;
     st.nnames = 0;
-    st.batch = (struct raw_events){0};
     st.nopen = 0;
     st.tnames = NULL;
     st.ntnames = 0;

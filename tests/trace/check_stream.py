@@ -118,6 +118,18 @@ with tempfile.TemporaryDirectory() as tmp:
     begins, dropped, _ = check_file(path, 2, 20000, "tiny")
     expect(dropped > 0, "tiny: nothing dropped with 16-event buffers")
 
+    # The raw file cannot grow (RLIMIT_FSIZE, like a full disk): the stop says
+    # PROBE_EIO, and what could not be written is counted, in a file still whole.
+    path = os.path.join(tmp, "full.json")
+    out = run(path, 1, 20000, 65536, env=dict(os.environ, SC_FSIZE="65536"))
+    expect(out.get("stop_rc") == "-5", f"full: stop returned {out.get('stop_rc')}")
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    dropped = doc["otherData"]["events_dropped"]
+    kept = sum(1 for e in doc["traceEvents"] if e["ph"] in "BEC")
+    expect(dropped > 0, "full: nothing counted as dropped")
+    expect(kept + dropped >= 5 * 20000, f"full: {kept} kept + {dropped} dropped < {5 * 20000}")
+
     # Many scopes: memory stays bounded by the buffers, not by the run: ten times
     # the scopes of a short run, about the same peak (checked without sanitizers).
     path = os.path.join(tmp, "short.json")

@@ -6,8 +6,12 @@
  * With PATH "-" it neither starts nor stops tracing: PROBE_TRACE does both.
  * SC_FORK=1: before stopping, fork a child that records and exits (it must leave
  * the parent's file alone). SC_RACE=1: the threads exit while the stream stops.
- * SC_RESET=1: probe_reset() before stopping. */
+ * SC_RESET=1: probe_reset() before stopping. SC_FSIZE=BYTES: files cannot grow past
+ * BYTES while the threads run (RLIMIT_FSIZE), so the writer's raw events hit the
+ * limit; the limit is lifted before the stop, whose result is printed as "stop_rc". */
 #include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -76,6 +80,14 @@ main(int argc, char **argv)
         return 4;
     }
     pthread_t th[64];
+    struct rlimit fsize_was;
+    const char *fsize = getenv("SC_FSIZE");
+    if (fsize) {
+        signal(SIGXFSZ, SIG_IGN);
+        getrlimit(RLIMIT_FSIZE, &fsize_was);
+        struct rlimit lim = {(rlim_t)atol(fsize), fsize_was.rlim_max};
+        setrlimit(RLIMIT_FSIZE, &lim);
+    }
     race = getenv("SC_RACE") != NULL;
     if (nthreads > 64)
         nthreads = 64;
@@ -108,7 +120,13 @@ main(int argc, char **argv)
                 return 6;
             }
         }
+        if (fsize)
+            setrlimit(RLIMIT_FSIZE, &fsize_was);
         rc = from_env ? 0 : probe_trace_stop(); /* from PROBE_TRACE: stopped at exit */
+        if (fsize) {
+            printf("stop_rc %d\n", rc);
+            rc = 0;
+        }
     }
     if (rc < 0) {
         printf("stop %d %s\n", rc, probe_strerror(rc));
