@@ -362,6 +362,8 @@ assert_half_budget_fails(const char *fork_mode)
     ck_assert_msg(pct && atoi(pct + 2) > 0, "no margin: %s", m);
     /* The scope assertion's failure, too. */
     ck_assert_msg(strstr(out, "scope inner_scope: 3 calls, expected == 4"), "%s", out);
+    ck_assert_msg(strstr(out, "scope inner_p99: p99 ") && strstr(out, " over 3 calls >= budget 1 ns"),
+                  "%s", out);
 }
 
 START_TEST(half_budget_fails_with_message_fork)
@@ -482,8 +484,10 @@ START_TEST(scope_macros_pass)
     ck_assert_probe_scope_calls("lex", ==, 3);
     ck_assert_probe_scope_calls("pipeline", >=, 3);
     ck_assert_probe_scope_calls("emit", <, 4);
-    /* A generous mean: a second a call. */
+    /* Generous budgets: a second a call. */
     ck_assert_probe_scope_mean_below("pipeline", 1000000000);
+    ck_assert_probe_scope_self_mean_below("lex", 1000000000);
+    ck_assert_probe_scope_p99_below("pipeline", 1000000000);
 }
 END_TEST
 
@@ -507,6 +511,18 @@ START_TEST(inner_scope_calls)
 }
 END_TEST
 
+/* A p99 budget of 1 ns for a scope that spins: fails with its figures. */
+START_TEST(inner_scope_p99)
+{
+    probe_reset();
+    for (int i = 0; i < 3; i++) {
+        PROBE_SCOPE("inner_p99");
+        spin_work(&big_n);
+    }
+    ck_assert_probe_scope_p99_below("inner_p99", 1);
+}
+END_TEST
+
 static int
 run_inner_suite(const char *budget)
 {
@@ -517,6 +533,7 @@ run_inner_suite(const char *budget)
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_test(tc, inner_cpu_half);
     tcase_add_test(tc, inner_scope_calls);
+    tcase_add_test(tc, inner_scope_p99);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_SILENT);

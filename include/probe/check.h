@@ -16,6 +16,11 @@
  *   ck_assert_probe_scope_mean_below(name, ns)
  *       Their mean total time per call is below @p ns nanoseconds (not checked
  *       under Valgrind).
+ *   ck_assert_probe_scope_self_mean_below(name, ns)
+ *       The same for their self time (not in child scopes).
+ *   ck_assert_probe_scope_p99_below(name, ns)
+ *       Their 99th percentile call duration (the largest of the sites with that
+ *       name, at the histogram's 12.5 % resolution) is below @p ns.
  *
  * The first two go through probe_budget_check() with the name of @p fn as the
  * budget's name, so PROBE_BUDGET_BASELINE=file also compares them with a baseline
@@ -52,17 +57,20 @@
 #define ck_assert_probe_instructions_below(fn, arg, count)                              \
     PROBE__CK_BUDGET(PROBE_BUDGET_INSTRUCTIONS, fn, arg, count)
 
-/* Not for direct use: the calls and total time of every scope site named @p name,
- * from a fresh snapshot. 1 if there is one, 0 if none, -1 if no snapshot. */
+/* Not for direct use: what every scope site named @p name recorded, from a fresh
+ * snapshot. 1 if there is one, 0 if none, -1 if no snapshot. */
+typedef struct probe__ck_scope_figures {
+    uint64_t calls, total_ns, self_ns, p99_ns;
+} probe__ck_scope_figures;
+
 static inline int
-probe__ck_scope(const char *name, uint64_t *calls, uint64_t *total_ns)
+probe__ck_scope_all(const char *name, probe__ck_scope_figures *out)
 {
     probe_snapshot *snap = probe_snapshot_take();
     int found = 0;
     size_t i, n;
 
-    *calls = 0;
-    *total_ns = 0;
+    memset(out, 0, sizeof(*out));
     if (!snap)
         return -1;
     n = probe_snapshot_site_count(snap);
@@ -70,11 +78,26 @@ probe__ck_scope(const char *name, uint64_t *calls, uint64_t *total_ns)
         const probe_site_info *s = probe_snapshot_site(snap, i);
         if (s && s->kind == PROBE_KIND_SCOPE && s->name && strcmp(s->name, name) == 0) {
             found = 1;
-            *calls += s->calls;
-            *total_ns += s->total_ns;
+            out->calls += s->calls;
+            out->total_ns += s->total_ns;
+            out->self_ns += s->self_ns;
+            if (s->p99_ns > out->p99_ns)
+                out->p99_ns = s->p99_ns;
         }
     }
     probe_snapshot_free(snap);
+    return found;
+}
+
+/* Not for direct use: the calls and total time of the scope sites named @p name. */
+static inline int
+probe__ck_scope(const char *name, uint64_t *calls, uint64_t *total_ns)
+{
+    probe__ck_scope_figures f;
+    int found = probe__ck_scope_all(name, &f);
+
+    *calls = f.calls;
+    *total_ns = f.total_ns;
     return found;
 }
 
@@ -107,6 +130,41 @@ probe__ck_scope(const char *name, uint64_t *calls, uint64_t *total_ns)
                       "scope %s: mean %llu ns per call over %llu calls >= budget %llu ns", \
                       (name), (unsigned long long)(probe__ns / probe__calls),           \
                       (unsigned long long)probe__calls, (unsigned long long)(ns));      \
+    } while (0)
+
+/** Assert that the scope(s) named @p name ran and spent less than @p ns per call on
+ *  average in their own code (self time); not checked under Valgrind. */
+#define ck_assert_probe_scope_self_mean_below(name, ns)                                 \
+    do {                                                                                \
+        probe__ck_scope_figures probe__f;                                               \
+        int probe__found = probe__ck_scope_all((name), &probe__f);                     \
+        ck_assert_msg(probe__found >= 0, "scope %s: no snapshot (out of memory)",       \
+                      (name));                                                          \
+        ck_assert_msg(probe__found, "scope %s: no PROBE_SCOPE has that name", (name));  \
+        ck_assert_msg(probe__f.calls > 0, "scope %s: never ran", (name));               \
+        ck_assert_msg(probe_budget_on_valgrind() ||                                     \
+                          probe__f.self_ns / probe__f.calls < (uint64_t)(ns),           \
+                      "scope %s: mean self time %llu ns per call over %llu calls >= "   \
+                      "budget %llu ns", (name),                                         \
+                      (unsigned long long)(probe__f.self_ns / probe__f.calls),          \
+                      (unsigned long long)probe__f.calls, (unsigned long long)(ns));    \
+    } while (0)
+
+/** Assert that the scope(s) named @p name ran and their 99th percentile call took
+ *  less than @p ns (the largest p99 of the sites with that name); not checked under
+ *  Valgrind. */
+#define ck_assert_probe_scope_p99_below(name, ns)                                       \
+    do {                                                                                \
+        probe__ck_scope_figures probe__f;                                               \
+        int probe__found = probe__ck_scope_all((name), &probe__f);                     \
+        ck_assert_msg(probe__found >= 0, "scope %s: no snapshot (out of memory)",       \
+                      (name));                                                          \
+        ck_assert_msg(probe__found, "scope %s: no PROBE_SCOPE has that name", (name));  \
+        ck_assert_msg(probe__f.calls > 0, "scope %s: never ran", (name));               \
+        ck_assert_msg(probe_budget_on_valgrind() || probe__f.p99_ns < (uint64_t)(ns),   \
+                      "scope %s: p99 %llu ns over %llu calls >= budget %llu ns", (name), \
+                      (unsigned long long)probe__f.p99_ns,                              \
+                      (unsigned long long)probe__f.calls, (unsigned long long)(ns));    \
     } while (0)
 
 #endif /* PROBE_CHECK_H */
