@@ -412,21 +412,12 @@ pinned_is(const struct elfsym_pinned *p, const struct module *m)
 int
 elfsym_pin_loaded(void)
 {
-    unsigned token, n;
-    const struct module_table *t = modules_enter(&token);
+    unsigned n;
     struct module *copy;
-    int r = 0;
+    int r = modules_copy(&copy, &n); /* reading the files takes long */
 
-    if (!t)
-        return PROBE_ENOENT;
-    /* A copy: reading the files takes long, and a refresh waits for readers. */
-    n = t->n;
-    copy = malloc((n ? n : 1) * sizeof(*copy));
-    if (copy)
-        memcpy(copy, t->m, n * sizeof(*copy));
-    modules_leave(token);
-    if (!copy)
-        return PROBE_ENOMEM;
+    if (r < 0)
+        return r;
     pthread_mutex_lock(&elfsym_lock);
     for (unsigned i = 0; i < n; i++) {
         const struct module *m = &copy[i];

@@ -404,6 +404,26 @@ module_segment_of(const struct module *m, uintptr_t addr)
 }
 
 int
+modules_copy(struct module **ret, unsigned *ret_n)
+{
+    unsigned token;
+    const struct module_table *t = modules_enter(&token);
+
+    if (!t)
+        return PROBE_ENOENT;
+    unsigned n = t->n;
+    struct module *copy = malloc((n ? n : 1) * sizeof(*copy));
+    if (copy)
+        memcpy(copy, t->m, n * sizeof(*copy));
+    modules_leave(token);
+    if (!copy)
+        return PROBE_ENOMEM;
+    *ret = copy;
+    *ret_n = n;
+    return 0;
+}
+
+int
 modules_find(uintptr_t addr, struct module *out)
 {
     unsigned token;

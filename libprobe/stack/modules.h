@@ -77,6 +77,11 @@ PROBE_SIGSAFE const struct module *modules_of_addr(const struct module_table *t,
  * recent one), copied to @out. 0, or PROBE_ENOENT. Not for signal handlers. */
 int modules_find(uintptr_t addr, struct module *out);
 
+/* A copy of the published table's modules (malloc'd, freed by the caller) and their
+ * count, for work too long to do while holding the table (a refresh waits for its
+ * readers). 0, PROBE_ENOENT (no table yet), PROBE_ENOMEM. */
+int modules_copy(struct module **ret, unsigned *ret_n);
+
 /* The segment of @m holding @addr, or NULL. */
 PROBE_SIGSAFE const struct module_segment *module_segment_of(const struct module *m,
                                                              uintptr_t addr);

@@ -66,20 +66,12 @@ int
 symbolize_pin_lines(void)
 {
 #ifdef PROBE_HAVE_LIBDW
-    unsigned token, n;
-    const struct module_table *t = modules_enter(&token);
+    unsigned n;
     struct module *copy;
-    int r = 0;
+    int r = modules_copy(&copy, &n);
 
-    if (!t)
-        return PROBE_ENOENT;
-    n = t->n;
-    copy = malloc((n ? n : 1) * sizeof(*copy));
-    if (copy)
-        memcpy(copy, t->m, n * sizeof(*copy));
-    modules_leave(token);
-    if (!copy)
-        return PROBE_ENOMEM;
+    if (r < 0)
+        return r;
     for (unsigned i = 0; i < n; i++)
         if (debuginfo_pin_lines(&copy[i]) == PROBE_ENOMEM)
             r = PROBE_ENOMEM;
