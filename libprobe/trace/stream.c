@@ -32,9 +32,10 @@
 #define STREAM_THREADS 4096     /* threads whose nesting is repaired */
 
 /* What a thread has open in the file, so that the file stays properly nested when
- * events were dropped: an END whose BEGIN is missing is left out, an END that
- * skips open scopes closes them first, and scopes still open at the end are closed
- * at the thread's last timestamp. */
+ * events were dropped: an END whose BEGIN is missing is left out (and counted as
+ * dropped, like a BEGIN beyond the depth tracked), an END that skips open scopes
+ * closes them first, and scopes still open at the end are closed at the thread's
+ * last timestamp. */
 struct open_scopes {
     uint64_t tid;
     uint64_t last_ts;
@@ -51,6 +52,7 @@ static struct {
     uint64_t lost;              /* events the raw file did not take */
     uint64_t raw_good;          /* bytes of whole runs in it: what the stop converts */
     uint64_t dropped;           /* events the threads dropped */
+    uint64_t left_out;          /* events recorded but left out to keep the nesting */
     int first;                  /* no event written yet: no comma */
     probe_writer w;
     char **names;               /* site names by id, cached */
@@ -222,6 +224,8 @@ write_event(const struct raw_event *e)
 {
     int keep = stream_nest(e);
 
+    if (keep == 0)
+        st.left_out++; /* not in the file: counted with the dropped */
     return keep <= 0 ? keep : write_raw(e);
 }
 
@@ -441,6 +445,7 @@ stream_open(const char *path)
     st.lost = 0;
     st.raw_good = 0;
     st.dropped = 0;
+    st.left_out = 0;
     st.first = 1;
     st.stopping = 0;
     writer_init_fd(&st.w, fd);
@@ -570,7 +575,7 @@ stream_close(void)
     if (rc == 0)
         rc = stream_close_open(1);
     if (rc == 0)
-        rc = write_footer(st.tnames, st.ntnames, st.dropped + st.lost);
+        rc = write_footer(st.tnames, st.ntnames, st.dropped + st.lost + st.left_out);
     int frc = writer_finish_fd(&st.w);
     if (close(st.fd) < 0 && errno != EINTR && frc == 0)
         frc = PROBE_EIO;
