@@ -89,59 +89,42 @@ probe__ck_scope_all(const char *name, probe__ck_scope_figures *out)
     return found;
 }
 
-/* Not for direct use: the calls and total time of the scope sites named @p name. */
-static inline int
-probe__ck_scope(const char *name, uint64_t *calls, uint64_t *total_ns)
-{
-    probe__ck_scope_figures f;
-    int found = probe__ck_scope_all(name, &f);
-
-    *calls = f.calls;
-    *total_ns = f.total_ns;
-    return found;
-}
+/* Not for direct use: @p f, what the scope(s) named @p name recorded, asserted to
+ * exist (and, with @p must_run, to have completed a call). */
+#define PROBE__CK_SCOPE_FIGURES(name, f, must_run)                                      \
+    probe__ck_scope_figures f;                                                          \
+    int f##_found = probe__ck_scope_all((name), &f);                                    \
+    ck_assert_msg(f##_found >= 0, "scope %s: no snapshot (out of memory)", (name));     \
+    ck_assert_msg(f##_found, "scope %s: no PROBE_SCOPE has that name", (name));         \
+    ck_assert_msg(!(must_run) || f.calls > 0, "scope %s: never ran", (name))
 
 /** Assert on the completed calls of the scope(s) named @p name: @p op is a
  *  comparison operator (==, <, >=, ...). */
 #define ck_assert_probe_scope_calls(name, op, n)                                        \
     do {                                                                                \
-        uint64_t probe__calls, probe__ns;                                               \
-        int probe__found = probe__ck_scope((name), &probe__calls, &probe__ns);         \
-        ck_assert_msg(probe__found >= 0, "scope %s: no snapshot (out of memory)",       \
-                      (name));                                                          \
-        ck_assert_msg(probe__found, "scope %s: no PROBE_SCOPE has that name", (name));  \
-        ck_assert_msg(probe__calls op (uint64_t)(n),                                    \
+        PROBE__CK_SCOPE_FIGURES(name, probe__f, 0);                                     \
+        ck_assert_msg(probe__f.calls op (uint64_t)(n),                                  \
                       "scope %s: %llu calls, expected " #op " %llu", (name),            \
-                      (unsigned long long)probe__calls, (unsigned long long)(n));       \
+                      (unsigned long long)probe__f.calls, (unsigned long long)(n));     \
     } while (0)
 
 /** Assert that the scope(s) named @p name ran and took less than @p ns per call on
  *  average (total time); not checked under Valgrind. */
 #define ck_assert_probe_scope_mean_below(name, ns)                                      \
     do {                                                                                \
-        uint64_t probe__calls, probe__ns;                                               \
-        int probe__found = probe__ck_scope((name), &probe__calls, &probe__ns);         \
-        ck_assert_msg(probe__found >= 0, "scope %s: no snapshot (out of memory)",       \
-                      (name));                                                          \
-        ck_assert_msg(probe__found, "scope %s: no PROBE_SCOPE has that name", (name));  \
-        ck_assert_msg(probe__calls > 0, "scope %s: never ran", (name));                 \
+        PROBE__CK_SCOPE_FIGURES(name, probe__f, 1);                                     \
         ck_assert_msg(probe_budget_on_valgrind() ||                                     \
-                          probe__ns / probe__calls < (uint64_t)(ns),                    \
+                          probe__f.total_ns / probe__f.calls < (uint64_t)(ns),          \
                       "scope %s: mean %llu ns per call over %llu calls >= budget %llu ns", \
-                      (name), (unsigned long long)(probe__ns / probe__calls),           \
-                      (unsigned long long)probe__calls, (unsigned long long)(ns));      \
+                      (name), (unsigned long long)(probe__f.total_ns / probe__f.calls), \
+                      (unsigned long long)probe__f.calls, (unsigned long long)(ns));    \
     } while (0)
 
 /** Assert that the scope(s) named @p name ran and spent less than @p ns per call on
  *  average in their own code (self time); not checked under Valgrind. */
 #define ck_assert_probe_scope_self_mean_below(name, ns)                                 \
     do {                                                                                \
-        probe__ck_scope_figures probe__f;                                               \
-        int probe__found = probe__ck_scope_all((name), &probe__f);                     \
-        ck_assert_msg(probe__found >= 0, "scope %s: no snapshot (out of memory)",       \
-                      (name));                                                          \
-        ck_assert_msg(probe__found, "scope %s: no PROBE_SCOPE has that name", (name));  \
-        ck_assert_msg(probe__f.calls > 0, "scope %s: never ran", (name));               \
+        PROBE__CK_SCOPE_FIGURES(name, probe__f, 1);                                     \
         ck_assert_msg(probe_budget_on_valgrind() ||                                     \
                           probe__f.self_ns / probe__f.calls < (uint64_t)(ns),           \
                       "scope %s: mean self time %llu ns per call over %llu calls >= "   \
@@ -155,12 +138,7 @@ probe__ck_scope(const char *name, uint64_t *calls, uint64_t *total_ns)
  *  Valgrind. */
 #define ck_assert_probe_scope_p99_below(name, ns)                                       \
     do {                                                                                \
-        probe__ck_scope_figures probe__f;                                               \
-        int probe__found = probe__ck_scope_all((name), &probe__f);                     \
-        ck_assert_msg(probe__found >= 0, "scope %s: no snapshot (out of memory)",       \
-                      (name));                                                          \
-        ck_assert_msg(probe__found, "scope %s: no PROBE_SCOPE has that name", (name));  \
-        ck_assert_msg(probe__f.calls > 0, "scope %s: never ran", (name));               \
+        PROBE__CK_SCOPE_FIGURES(name, probe__f, 1);                                     \
         ck_assert_msg(probe_budget_on_valgrind() || probe__f.p99_ns < (uint64_t)(ns),   \
                       "scope %s: p99 %llu ns over %llu calls >= budget %llu ns", (name), \
                       (unsigned long long)probe__f.p99_ns,                              \
