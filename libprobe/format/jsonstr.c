@@ -48,13 +48,15 @@ jsonstr_utf8_len(const unsigned char *p)
     return len;
 }
 
-/* Bytes that go out as they are: printable ASCII but '"' and '\\'. */
+/* Bytes that go out as they are: printable ASCII but '"' and '\\' (and, for a
+ * literal inside an HTML <script>, '<', '>' and '&'). */
 static size_t
-jsonstr_plain_run(const unsigned char *p)
+jsonstr_plain_run(const unsigned char *p, int html)
 {
     size_t n = 0;
 
-    while (p[n] >= 0x20 && p[n] < 0x80 && p[n] != '"' && p[n] != '\\')
+    while (p[n] >= 0x20 && p[n] < 0x80 && p[n] != '"' && p[n] != '\\' &&
+           !(html && (p[n] == '<' || p[n] == '>' || p[n] == '&')))
         n++;
     return n;
 }
@@ -69,7 +71,7 @@ jsonstr_write_special(probe_writer *w, const unsigned char *p, size_t *used)
 
         return probe_writer_write(w, esc, 2);
     }
-    if (*p < 0x20)
+    if (*p < 0x20 || *p == '<' || *p == '>' || *p == '&')
         return probe_writer_printf(w, "\\u%04x", *p);
 
     size_t len = jsonstr_utf8_len(p);
@@ -83,8 +85,8 @@ jsonstr_write_special(probe_writer *w, const unsigned char *p, size_t *used)
     return probe_writer_write(w, p, len);
 }
 
-int
-jsonstr_write(probe_writer *w, const char *s)
+static int
+jsonstr_write_as(probe_writer *w, const char *s, int html)
 {
     if (!s)
         return probe_writer_puts(w, "null");
@@ -93,7 +95,7 @@ jsonstr_write(probe_writer *w, const char *s)
 
     TRY(writer_putc(w, '"'));
     while (*p) {
-        size_t n = jsonstr_plain_run(p);
+        size_t n = jsonstr_plain_run(p, html);
 
         TRY(probe_writer_write(w, p, n));
         p += n;
@@ -103,4 +105,16 @@ jsonstr_write(probe_writer *w, const char *s)
         }
     }
     return writer_putc(w, '"');
+}
+
+int
+jsonstr_write(probe_writer *w, const char *s)
+{
+    return jsonstr_write_as(w, s, 0);
+}
+
+int
+jsonstr_write_html(probe_writer *w, const char *s)
+{
+    return jsonstr_write_as(w, s, 1);
 }
