@@ -57,10 +57,10 @@ run_help(FILE *f)
           "                       refused). The format follows the name: .json json,\n"
           "                       .pb.gz or .pprof pprof, .speedscope.json speedscope,\n"
           "                       .trace.json chrome, .folded or .collapsed collapsed,\n"
-          "                       callgrind.out* callgrind, .txt text\n"
+          "                       callgrind.out* callgrind, .txt text, .html html\n"
           "  -f, --format=FORMAT  the report's format, whatever FILE is called: tree,\n"
-          "                       text, json, pprof, chrome, speedscope, collapsed or\n"
-          "                       callgrind, with :options (docs/formats.md)\n"
+          "                       text, json, pprof, chrome, speedscope, collapsed,\n"
+          "                       callgrind or html, with :options (docs/formats.md)\n"
           "      --hz=N           samples per second of CPU time (of wall time with\n"
           "                       --wall), 1..20000; default 1000\n"
           "      --wall           sample wall time: time blocked in the kernel too\n"
@@ -101,6 +101,8 @@ static const run_format run_formats[] = {
     {".collapsed", "collapsed"},
     {"callgrind.out*", "callgrind"},
     {".txt", "text"},
+    {".html", "html"},
+    {".htm", "html"},
 };
 
 static const char *
@@ -163,6 +165,9 @@ run_open_hint(cmd_buf *b, const char *format, const char *path)
         cmd_buf_puts(b, "open it with: callgrind_annotate ");
         cmd_buf_shell_word(b, path);
         cmd_buf_puts(b, " (or kcachegrind)");
+    } else if (strncmp(format, "html", n) == 0 && n == 4) {
+        cmd_buf_puts(b, "open it in a web browser: ");
+        cmd_buf_shell_word(b, path);
     } else if (strncmp(format, "json", n) == 0 && n == 4) {
         cmd_buf_puts(b, "read it with: python3 -m json.tool ");
         cmd_buf_shell_word(b, path);
@@ -722,7 +727,7 @@ cmd_run(int argc, char **argv)
     if (!*format || !run_format_known(format))
         return cmd_usage_error(NAME,
                                "unknown format '%s' (use tree, text, json, pprof, chrome, "
-                               "speedscope, collapsed or callgrind)",
+                               "speedscope, collapsed, callgrind or html)",
                                format);
     c.format = format;
 

@@ -6,8 +6,9 @@
  * "json", "collapsed" (folded stacks for FlameGraph and speedscope), "callgrind"
  * (for callgrind_annotate and KCachegrind), "chrome" (Trace Event Format for Perfetto
  * and chrome://tracing: the timeline when tracing, else the aggregate),
- * "speedscope", "tree" (the sampler's call tree, "tree:threshold=2,hide_libs=1") and
- * "pprof" (the sampler's stacks as gzipped profile.proto, for go tool pprof);
+ * "speedscope", "tree" (the sampler's call tree, "tree:threshold=2,hide_libs=1"),
+ * "pprof" (the sampler's stacks as gzipped profile.proto, for go tool pprof) and
+ * "html" (one self-contained page: icicle graphs, a sortable table of scopes);
  * docs/formats.md describes all but text and json.
  * A format name may carry options after a colon, passed to the formatter:
  * "text:sort=self" (sort keys: total, self, calls, name), "collapsed:weight=calls"

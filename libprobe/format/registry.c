@@ -10,6 +10,7 @@
 #include "callgrind.h"
 #include "chrome.h"
 #include "collapsed.h"
+#include "html.h"
 #include "json.h"
 #include "pprof.h"
 #include "speedscope.h"
@@ -55,6 +56,7 @@ static const struct {
     {"speedscope", speedscope_write, speedscope_check_options},
     {"tree", tree_write, tree_check_options},
     {"pprof", pprof_write, pprof_check_options},
+    {"html", html_write, html_check_options},
 };
 
 /* Held only for table lookups and updates, never across a callback, so a

@@ -315,7 +315,7 @@ def case_formats():
     d = tempfile.mkdtemp()
     for name, fmt in [('p.speedscope.json', 'speedscope'), ('p.folded', 'collapsed'),
                       ('callgrind.out.1', 'callgrind'), ('p.txt', 'text'),
-                      ('p.pprof', 'pprof')]:
+                      ('p.pprof', 'pprof'), ('p.html', 'html')]:
         out = os.path.join(d, name)
         rc, _, err = run(['-o', out, CHILD, 'exit'])
         check(rc == 0 and '(%s)' % fmt in last_line(err) and os.path.getsize(out) > 0,
