@@ -1,11 +1,15 @@
 /* The html formatter's page: reads the report from #probe-data and draws it.
  * Written for this page, no library. Test hooks in the URL's hash, applied once the
  * page is drawn: #click=KEY[,KEY...] clicks those table headers, #search=TEXT
- * searches. When done, <body data-ready="1" data-render-ms="...">. */
+ * searches. When done, <body data-ready="1" data-render-ms="..." data-marks="...">
+ * (milliseconds from the script's start to the end of each step) and
+ * data-since-navigation-ms (from the navigation's start, the HTML's parse included). */
 'use strict';
 (function () {
     var t0 = performance.now();
     var D = JSON.parse(document.getElementById('probe-data').textContent);
+    var marks = ['parse ' + Math.round(performance.now() - t0)];
+    function mark(what) { marks.push(what + ' ' + Math.round(performance.now() - t0)); }
     var ROW = 18, MAX_BOXES = 20000, MAX_ROWS = 1000;
     var $ = function (id) { return document.getElementById(id); };
 
@@ -16,6 +20,7 @@
         return ns + ' ns';
     }
     function fmtInt(n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ','); }
+    function count(n, what) { return fmtInt(n) + ' ' + what + (n === 1 ? '' : 's'); }
     function el(tag, cls, text) {
         var e = document.createElement(tag);
         if (cls) e.className = cls;
@@ -69,38 +74,57 @@
             add('resources', 'user ' +
                 fmtNs(f.rusage.user_ns) + ', system ' + fmtNs(f.rusage.system_ns) +
                 ', max RSS ' + fmtInt(Math.round(f.rusage.max_rss_bytes / 1024)) + ' KiB');
-        add('contents', fmtInt(D.sites.length) + ' sites, ' + fmtInt(D.nodes.length) +
-            ' call paths, ' + fmtInt(D.stacks.length) + ' sampled stacks, ' +
-            fmtInt(D.threads.length) + ' threads');
+        add('contents', count(D.sites.length, 'site') + ', ' + count(D.nodes.length, 'call path') +
+            ', ' + count(D.stacks.length, 'sampled stack') + ', ' +
+            count(D.threads.length, 'listed thread'));
     }
 
-    /* ---- trees for the icicles: {name, v, kids, parent, depth} ---- */
+    /* ---- trees for the icicles: {name, v, self, kids, parent, depth} ---- */
     function node(name, parent) {
-        return { name: name, v: 0, self: 0, kids: [], map: null, parent: parent,
+        return { name: name, v: 0, self: 0, kids: [], parent: parent,
                  depth: parent ? parent.depth + 1 : 0 };
     }
-    function child(p, name) {
-        if (!p.map) p.map = new Map();
-        var c = p.map.get(name);
-        if (!c) { c = node(name, p); p.map.set(name, c); p.kids.push(c); }
-        return c;
+    /* The sampled stacks' tree is built lazily: a node holds the indexes of its
+     * stacks, and its children are made when it is drawn wide enough to show them.
+     * Building the whole tree of 65,536 deep stacks up front takes seconds. */
+    var BLOCKED = -2;
+    function frameAt(s, d) {   /* s: [thread, tid, ns, blocked, frames] */
+        var f = s[4];
+        if (d < f.length) return f[d] >= 0 ? f[d] : -1;
+        return d === f.length && s[3] ? BLOCKED : undefined;
+    }
+    function lazy(name, parent, idx, v) {
+        var n = node(name, parent);
+        n.kids = null; n.idx = idx; n.v = v;
+        return n;
+    }
+    function kidsOf(n) {
+        if (n.kids) return n.kids;
+        var groups = new Map(), self = 0, d = n.depth;
+        for (var i = 0; i < n.idx.length; i++) {
+            var s = D.stacks[n.idx[i]], id = frameAt(s, d);
+            if (id === undefined) { self += s[2]; continue; }
+            var g = groups.get(id);
+            if (!g) groups.set(id, g = { idx: [], v: 0 });
+            g.idx.push(n.idx[i]);
+            g.v += s[2];
+        }
+        n.kids = [];
+        n.self = self;
+        groups.forEach(function (g, id) {
+            n.kids.push(lazy(id >= 0 ? D.frames[id] : id === BLOCKED ? '[blocked]' : '?',
+                             n, g.idx, g.v));
+        });
+        return n.kids;
     }
     function sampleTree(thread) {
-        var root = node('all samples', null);
+        var idx = [], v = 0;
         for (var i = 0; i < D.stacks.length; i++) {
-            var s = D.stacks[i];   /* [thread, tid, ns, blocked, frames] */
-            if (thread !== 'all' && String(s[1]) !== thread) continue;
-            var n = root, ns = s[2];
-            root.v += ns;
-            for (var d = 0; d < s[4].length; d++) {
-                var id = s[4][d];
-                n = child(n, id >= 0 ? D.frames[id] : '?');
-                n.v += ns;
-            }
-            if (s[3]) { n = child(n, '[blocked]'); n.v += ns; }
-            n.self += ns;
+            if (thread !== 'all' && String(D.stacks[i][1]) !== thread) continue;
+            idx.push(i);
+            v += D.stacks[i][2];
         }
-        return root;
+        return lazy('all samples', null, idx, v);
     }
     function scopeTree() {
         var root = node('all scopes', null), made = new Array(D.nodes.length);
@@ -152,7 +176,7 @@
         while (todo.length && boxes < MAX_BOXES) {
             var t = todo.pop(), n = t[0], x = t[1], w = t[2];
             put(n, x, w, false);
-            var kids = n.kids.slice().sort(function (p, q) { return q.v - p.v; });
+            var kids = kidsOf(n).slice().sort(function (p, q) { return q.v - p.v; });
             for (var i = 0; i < kids.length; i++) {
                 var kw = w * kids[i].v / n.v;
                 if (kw * W < 1) break;   /* sorted: the rest are narrower still */
@@ -175,11 +199,12 @@
         var self = this, tip = $('tip');
         this.box.addEventListener('click', function (e) {
             var n = e.target._n;
-            if (n) { self.zoom = n.kids.length || n === self.root ? n : n.parent || n; self.draw(); }
+            if (n) { self.zoom = kidsOf(n).length || n === self.root ? n : n.parent || n; self.draw(); }
         });
         this.box.addEventListener('mousemove', function (e) {
             var n = e.target._n;
             if (!n) { tip.style.display = 'none'; return; }
+            kidsOf(n);   /* its self time */
             tip.textContent = n.name + '\n' + fmtNs(n.v) + ' (' +
                 (100 * n.v / self.root.v).toFixed(1) + '%), self ' + fmtNs(n.self) +
                 (n.calls !== undefined ? ', ' + fmtInt(n.calls) + ' calls' : '');
@@ -189,13 +214,15 @@
         });
         this.box.addEventListener('mouseleave', function () { tip.style.display = 'none'; });
     };
-    /* The share of the root's time under frames that match, counting nested ones once. */
+    /* The share of the sampled time (of the picked thread) in stacks with a frame that
+     * matches: each name tested once, each stack scanned once. */
     function matchedShare(root) {
-        var sum = 0, stack = [root];
-        while (stack.length) {
-            var n = stack.pop();
-            if (searchFn(n.name)) { sum += n.v; continue; }
-            for (var i = 0; i < n.kids.length; i++) stack.push(n.kids[i]);
+        var hit = D.frames.map(function (f) { return searchFn(f); }), sum = 0;
+        var blocked = searchFn('[blocked]');
+        for (var i = 0; i < root.idx.length; i++) {
+            var s = D.stacks[root.idx[i]], f = s[4], m = blocked && s[3];
+            for (var d = 0; !m && d < f.length; d++) m = f[d] >= 0 && hit[f[d]];
+            if (m) sum += s[2];
         }
         return root.v ? 100 * sum / root.v : 0;
     }
@@ -274,9 +301,11 @@
     addEventListener('resize', function () { samples.draw(); scopeFlame.draw(); });
 
     facts();
-    samples.set(sampleTree('all'));
-    scopeFlame.set(scopeTree());
-    drawTable();
+    var tree = sampleTree('all'); mark('stacks');
+    samples.set(tree); mark('draw-stacks');
+    tree = scopeTree(); mark('scopes');
+    scopeFlame.set(tree); mark('draw-scopes');
+    drawTable(); mark('table');
 
     /* Test hooks (see the top). */
     var hash = decodeURIComponent(location.hash.slice(1));
@@ -290,5 +319,7 @@
         if (k === 'search') { $('search').value = v; search(); }
     });
     document.body.dataset.renderMs = String(Math.round(performance.now() - t0));
+    document.body.dataset.marks = marks.join(', ');
+    document.body.dataset.sinceNavigationMs = String(Math.round(performance.now()));
     document.body.dataset.ready = '1';
 })();
