@@ -93,6 +93,7 @@ html_stacks(probe_writer *w, const probe_snapshot *snap, const struct html_names
 {
     size_t count = probe_snapshot_sample_count(snap);
     size_t nf = probe_snapshot_frame_count(snap);
+    int first = 1;
 
     TRY(probe_writer_puts(w, ",\"stacks\":["));
     for (size_t i = 0; i < count; i++) {
@@ -100,7 +101,8 @@ html_stacks(probe_writer *w, const probe_snapshot *snap, const struct html_names
 
         if (!x)
             continue;
-        TRY(probe_writer_puts(w, i ? ",\n[" : "\n["));
+        TRY(probe_writer_puts(w, first ? "\n[" : ",\n["));
+        first = 0;
         if (x->thread == PROBE_SAMPLE_NO_THREAD)
             TRY(probe_writer_puts(w, "-1"));
         else
@@ -156,6 +158,7 @@ static int
 html_nodes(probe_writer *w, const probe_snapshot *snap)
 {
     size_t count = probe_snapshot_node_count(snap);
+    int first = 1;
 
     TRY(probe_writer_puts(w, ",\"nodes\":["));
     for (size_t i = 0; i < count; i++) {
@@ -163,7 +166,8 @@ html_nodes(probe_writer *w, const probe_snapshot *snap)
 
         if (!n)
             continue;
-        TRY(probe_writer_puts(w, i ? ",\n[" : "\n["));
+        TRY(probe_writer_puts(w, first ? "\n[" : ",\n["));
+        first = 0;
         if (n->parent == PROBE_NODE_ROOT || n->parent >= i)
             TRY(probe_writer_puts(w, "-1"));
         else
