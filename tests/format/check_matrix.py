@@ -202,6 +202,21 @@ def check_tree(where, lines, has):
         expect(SPIN not in text, f'{where}: {SPIN} without a sampler run\n{text}')
 
 
+def check_html_page(where, raw, has):
+    m = re.search(rb'<script id="probe-data" type="application/json">(.*?)</script>', raw,
+                  re.S)
+    if not expect(raw.startswith(b'<!DOCTYPE html>') and m, f'{where}: no page data'):
+        return
+    doc = load_json(where, m.group(1))
+    if doc is None:
+        return
+    ran = {s[0] for s in doc['sites'] if s[1] == 0 and s[5] > 0}
+    for name in SCOPES:
+        expect((name in ran) == has['scopes'], f'{where}: {name} ran: {name in ran}')
+    sampled = {doc['frames'][i] for st in doc['stacks'] for i in st[4] if i >= 0}
+    expect((SPIN in sampled) == has['samples'], f'{where}: {SPIN} in {sorted(sampled)}')
+
+
 def run(program, has, tmp):
     parts = ','.join(p for p in PARTS if has[p]) or 'none'
     out = os.path.join(tmp, parts)
@@ -227,6 +242,7 @@ def run(program, has, tmp):
     check_pprof_profile(where % 'pprof', os.path.join(out, 'out.pprof'), has)
     check_text(where % 'text', text_lines(where % 'text', read('text')), has)
     check_tree(where % 'tree', text_lines(where % 'tree', read('tree')), has)
+    check_html_page(where % 'html', read('html'), has)
 
 
 def main():

@@ -21,6 +21,7 @@
 
 static const char *const formats[] = {
     "text", "json", "collapsed", "callgrind", "chrome", "speedscope", "tree", "pprof",
+    "html",
 };
 
 static volatile uint64_t sink;
