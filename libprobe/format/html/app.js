@@ -253,6 +253,12 @@
             tr.appendChild(el('td', null, where(s)));
             frag.appendChild(tr);
         });
+        if (!rows.length) {   /* say so, rather than a bare header */
+            var td = el('td', 'empty', scopes.length ? 'no scope matches the filter'
+                                                     : 'no PROBE_SCOPE in this report');
+            td.colSpan = 7;
+            frag.appendChild(el('tr')).appendChild(td);
+        }
         body.appendChild(frag);
         $('table-note').textContent = rows.length > MAX_ROWS
             ? '(first ' + fmtInt(MAX_ROWS) + ' of ' + fmtInt(rows.length) + ')'
