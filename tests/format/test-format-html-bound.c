@@ -85,13 +85,15 @@ bound_collect(void)
     return &b->set;
 }
 
+/* By hand: ASan's strstr() measures the whole rest of the page at every call. */
 static size_t
 count(const char *from, const char *to, const char *needle)
 {
     size_t n = 0, len = strlen(needle);
 
-    for (const char *p = from; (p = strstr(p, needle)) && p < to; p += len)
-        n++;
+    for (const char *p = from; p + len <= to; p++)
+        if (*p == *needle && memcmp(p, needle, len) == 0)
+            n++, p += len - 1;
     return n;
 }
 
