@@ -8,7 +8,8 @@ PROBE_OUTPUT and PROBE_FORMAT=html. The page must be one file that
 fetches nothing, with its data as JSON the page can parse back. Then, in headless
 Chromium (skipped with 77 when CHROMIUM is ''): the DOM holds the hot function in the
 sampled icicle, the hot scope in the scope icicle and in the table, in the order of
-the recorded totals; a click on the "name" header re-sorts the table; and a
+the recorded totals; a click on the "name" header re-sorts the table; a click on
+the hot function's box zooms to it; a search highlights its box; and a
 screenshot is kept as BUILD-DIR/format-html.png for a person to look at.
 """
 import html.parser
@@ -50,7 +51,9 @@ class Dom(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
         self.stack = []          # (tag, id, class) of the open elements
-        self.texts = {'flame-samples': [], 'flame-scopes': [], 'rows': []}
+        self.texts = {'flame-samples': [], 'flame-scopes': [], 'rows': [],
+                      'samples-crumbs': []}
+        self.boxes = []          # (text, class, style) of the sampled icicle's boxes
         self.attrs = {}          # id -> attributes
         self.cur = None
         self.body = {}
@@ -68,6 +71,9 @@ class Dom(html.parser.HTMLParser):
             for box in ('flame-samples', 'flame-scopes'):
                 if box in ids:
                     self.cur = (box, [])
+            self.box_attrs = (a.get('class'), a.get('style') or '')
+        elif tag == 'a' and 'samples-crumbs' in ids:
+            self.cur = ('samples-crumbs', [])
         elif tag == 'td' and 'name' in cls and 'scopes' in ids:
             self.cur = ('rows', [])
 
@@ -76,8 +82,11 @@ class Dom(html.parser.HTMLParser):
             t = self.stack.pop()
             if t[0] == tag:
                 break
-        if self.cur and tag in ('div', 'td'):
-            self.texts[self.cur[0]].append(''.join(self.cur[1]))
+        if self.cur and tag in ('div', 'td', 'a'):
+            text = ''.join(self.cur[1])
+            self.texts[self.cur[0]].append(text)
+            if self.cur[0] == 'flame-samples':
+                self.boxes.append((text,) + self.box_attrs)
             self.cur = None
 
     def handle_data(self, data):
@@ -157,7 +166,8 @@ def main():
         if rows.index('html_hot') > rows.index('html_cold'):
             fail('by total, html_hot comes after html_cold: %s' % rows)
 
-        after = dom(browser, tmp, url + '#click=name')
+        # The header click, a click on the hot function's box (zoom), and a search.
+        after = dom(browser, tmp, url + '#click=name&zoom=html_test_hot&search=html_test_h')
         clicked = after.texts['rows']
         print('rows by total: %s; after a click on "name": %s' % (rows, clicked))
         if after.attrs['scopes'].get('data-sort') != 'name:asc':
@@ -166,6 +176,18 @@ def main():
             fail('the click did not re-sort the table')
         if clicked.index('html_cold') > clicked.index('html_hot'):
             fail('by name, html_cold comes after html_hot: %s' % clicked)
+
+        crumbs = after.texts['samples-crumbs']
+        if not crumbs or crumbs[-1] != 'html_test_hot' or crumbs[0] != 'all samples':
+            fail('zoom: the trail is %s' % crumbs)
+        boxes = {b[0]: b for b in after.boxes}
+        if 'html_test_cold' in boxes:
+            fail('zoomed into html_test_hot, html_test_cold is still drawn')
+        hot = boxes.get('html_test_hot')
+        if not hot or 'width: 100%' not in hot[2] or 'hit' not in hot[1].split():
+            fail('zoom/search: html_test_hot is %s' % (hot,))
+        if any('hit' in b[1].split() for b in after.boxes if 'html_test_h' not in b[0]):
+            fail('search: a box highlighted that does not match')
 
         shot = os.path.join(builddir, 'format-html.png')
         if os.path.exists(shot):

@@ -1,7 +1,8 @@
 /* The html formatter's page: reads the report from #probe-data and draws it.
  * Written for this page, no library. Test hooks in the URL's hash, applied once the
- * page is drawn: #click=KEY[,KEY...] clicks those table headers, #search=TEXT
- * searches. When done, <body data-ready="1" data-render-ms="..." data-marks="...">
+ * page is drawn, in order: #click=KEY[,KEY...] clicks those table headers,
+ * #zoom=NAME clicks the first sampled box of that name, #search=TEXT searches
+ * (join them with '&'). When done, <body data-ready="1" data-render-ms="..." data-marks="...">
  * (milliseconds from the script's start to the end of each step) and
  * data-since-navigation-ms (from the navigation's start, the HTML's parse included). */
 'use strict';
@@ -323,6 +324,12 @@
                 if (th) th.dispatchEvent(new MouseEvent('click', { bubbles: true }));
             });
         if (k === 'search') { $('search').value = v; search(); }
+        if (k === 'zoom')   /* a click on the first sampled box of that name */
+            Array.prototype.some.call($('flame-samples').children, function (b) {
+                if (b.textContent !== v) return false;
+                b.dispatchEvent(new MouseEvent('click', { bubbles: true }));
+                return true;
+            });
     });
     document.body.dataset.renderMs = String(Math.round(performance.now() - t0));
     document.body.dataset.marks = marks.join(', ');
