@@ -18,6 +18,4 @@ void mem_report_hook_install(void);
 /* A snapshot; @set_baseline: growth of the next is measured from this one. */
 probe_mem_snapshot *mem_snapshot_collect(int set_baseline);
 
-extern uint64_t mem_fork_lost HIDDEN;
-
 #endif

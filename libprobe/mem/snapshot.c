@@ -130,7 +130,7 @@ mem_snapshot_collect(int set_baseline)
     s->info.table_slots = table_slots();
     s->info.table_full = load(&table_full_count);
     s->info.tags_dropped = load(&mem_tags_dropped);
-    s->info.fork_lost = load(&mem_fork_lost);
+    s->info.fork_lost = load(&table_fork_lost);
     finish(s, by_live_bytes);
     return s;
 }

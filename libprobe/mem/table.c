@@ -44,6 +44,11 @@ static struct slot *table;
 static size_t table_mask;
 static pthread_mutex_t table_mutex = PTHREAD_MUTEX_INITIALIZER;
 uint64_t table_full_count;
+uint64_t table_fork_lost;
+/* Set in a forked child: the table may hold slots the parent's other threads left
+ * busy. Scanned at the child's first use, so that a child that never tracks (a
+ * fork before exec) does not pay for it. */
+static int scan_pending;
 
 static size_t
 slots_from_env(void)
@@ -86,11 +91,15 @@ table_map(void)
     return rc;
 }
 
+static inline void fork_check(void);
+
 int
 table_ensure(void)
 {
-    if (likely(__atomic_load_n(&table, __ATOMIC_ACQUIRE) != NULL))
+    if (likely(__atomic_load_n(&table, __ATOMIC_ACQUIRE) != NULL)) {
+        fork_check();
         return 0;
+    }
     return table_map();
 }
 
@@ -185,6 +194,7 @@ table_remove(uintptr_t key, unsigned *tag, uint64_t *size)
 
     if (!t)
         return TABLE_MISSING;
+    fork_check();
     for (size_t i = 0; i < TABLE_PROBES; i++) {
         struct slot *s = &t[(h + i) & table_mask];
         uintptr_t k = key_settled(s);
@@ -212,20 +222,38 @@ table_remove(uintptr_t key, unsigned *tag, uint64_t *size)
     return r;
 }
 
-uint64_t
+void
 table_after_fork(void)
 {
-    uint64_t n = 0;
-
     /* A thread of the parent may have been mapping the table. */
     pthread_mutex_init(&table_mutex, NULL);
-    if (!table)
-        return 0;
-    for (size_t i = 0; i <= table_mask; i++) {
-        if (table[i].key == KEY_BUSY) {
-            table[i].key = KEY_DEAD;
-            n++;
+    if (table)
+        scan_pending = 1;
+}
+
+/* Busy slots left by the parent's threads become reusable; counted as lost. Every
+ * table access of the child waits here first, so no child thread holds a slot. */
+static COLD void
+table_fork_scan(void)
+{
+    pthread_mutex_lock(&table_mutex);
+    if (__atomic_load_n(&scan_pending, __ATOMIC_ACQUIRE)) {
+        uint64_t n = 0;
+        for (size_t i = 0; i <= table_mask; i++) {
+            if (table[i].key == KEY_BUSY) {
+                table[i].key = KEY_DEAD;
+                n++;
+            }
         }
+        __atomic_fetch_add(&table_fork_lost, n, __ATOMIC_RELAXED);
+        __atomic_store_n(&scan_pending, 0, __ATOMIC_RELEASE);
     }
-    return n;
+    pthread_mutex_unlock(&table_mutex);
+}
+
+static inline void
+fork_check(void)
+{
+    if (unlikely(__atomic_load_n(&scan_pending, __ATOMIC_ACQUIRE)))
+        table_fork_scan();
 }

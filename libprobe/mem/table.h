@@ -35,9 +35,10 @@ enum table_result table_insert(uintptr_t key, unsigned tag, uint64_t size);
 enum table_result table_remove(uintptr_t key, unsigned *tag, uint64_t *size);
 
 /* In a forked child: entries other threads held busy at fork() become reusable
- * slots. Returns how many. */
-uint64_t table_after_fork(void);
+ * slots, counted in table_fork_lost, at the child's first use of the table. */
+void table_after_fork(void);
 
 extern uint64_t table_full_count HIDDEN;
+extern uint64_t table_fork_lost HIDDEN;
 
 #endif
