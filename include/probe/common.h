@@ -35,6 +35,7 @@ extern "C" {
 #define PROBE_ERANGE    (-34)   /**< A value is out of range. */
 #define PROBE_ELOOP     (-40)   /**< The output path is a symbolic link. */
 #define PROBE_ENOTSUP   (-95)   /**< Not supported on this platform. */
+#define PROBE_EALREADY  (-114)  /**< Already done (e.g. an object freed twice). */
 #define PROBE_ENODATA   (-4096) /**< Nothing has been recorded yet. */
 #define PROBE_EFORMAT   (-4097) /**< A formatter failed to produce its output. */
 

@@ -18,6 +18,10 @@
  *                     probe_budget_on_valgrind(); <probe/check.h> (not included here):
  *                     ck_assert_probe_cpu_below(), ck_assert_probe_instructions_below(),
  *                     ck_assert_probe_scope_calls(), ck_assert_probe_scope_mean_below()
+ *   Memory            <probe/mem.h>: PROBE_TRACK_ALLOC(tag, ptr, size),
+ *                     PROBE_TRACK_FREE(tag, ptr), probe_mem_track_alloc(),
+ *                     probe_mem_track_free(), probe_mem_snapshot_take(),
+ *                     probe_mem_snapshot_diff(), accessors, probe_mem_summary_fd()
  *
  * Recording is on from the moment the library is loaded: no explicit init is needed.
  * Every macro site is a static descriptor placed in the "probe_sites" linker section,
@@ -261,5 +265,6 @@ probe__module_unload(void)
 #include <probe/fault.h>
 #include <probe/sampler.h>
 #include <probe/budget.h>
+#include <probe/mem.h>
 
 #endif /* PROBE_PROBE_H */

@@ -18,6 +18,7 @@ _Static_assert(PROBE_ENOSPC == -ENOSPC, "PROBE_ENOSPC");
 _Static_assert(PROBE_ERANGE == -ERANGE, "PROBE_ERANGE");
 _Static_assert(PROBE_ELOOP == -ELOOP, "PROBE_ELOOP");
 _Static_assert(PROBE_ENOTSUP == -ENOTSUP, "PROBE_ENOTSUP");
+_Static_assert(PROBE_EALREADY == -EALREADY, "PROBE_EALREADY");
 /* The codes only libprobe has sit at -4096 and below, beyond every errno. */
 _Static_assert(PROBE_ENODATA <= -4096 && PROBE_EFORMAT <= -4096, "library-only codes");
 
@@ -41,6 +42,7 @@ probe_strerror(int err)
     case PROBE_ERANGE: return "value out of range";
     case PROBE_ELOOP: return "the path is a symbolic link";
     case PROBE_ENOTSUP: return "not supported on this platform";
+    case PROBE_EALREADY: return "already done (freed twice)";
     case PROBE_ENODATA: return "nothing has been recorded";
     case PROBE_EFORMAT: return "the formatter failed";
     case -EINTR: return "interrupted system call";

@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <probe/mem.h>
 #include <probe/report.h>
 
 #include "aggregate.h"
 #include "clock.h"
+#include "memhook.h"
 #include "samples.h"
 #include "sites.h"
 #include "thread.h"
@@ -31,9 +33,13 @@ struct probe_snapshot {
     probe_rusage rusage;
     char *strings;                  /* every site string, back to back */
     struct sample_set *samples;     /* NULL when the sampler never ran */
+    void *mem;                      /* probe_mem_snapshot; NULL when nothing tracked */
+    void (*mem_free)(void *);
 };
 
 struct sample_set *(*sampler_collect_hook)(void);
+void *(*mem_collect_hook)(void);
+void (*mem_free_hook)(void *);
 
 static uint64_t
 to_ns(uint64_t ticks, double ns_per_tick)
@@ -293,6 +299,12 @@ probe_snapshot_take(void)
             if (snap->threads[k].tid == s->tid)
                 s->thread = k; /* the last: a live thread after an exited one */
     }
+    void *(*mem_collect)(void) = __atomic_load_n(&mem_collect_hook, __ATOMIC_ACQUIRE);
+    if (mem_collect) {
+        snap->mem_free = __atomic_load_n(&mem_free_hook, __ATOMIC_ACQUIRE);
+        if (!(snap->mem = mem_collect()))
+            goto fail;
+    }
     snap->losses = (probe_loss_info){agg.loss.depth_overflow, agg.loss.unbalanced,
                                      agg.loss.edges_dropped, agg.loss.sites_dropped,
                                      agg.loss.threads_unlisted, raw.dropped};
@@ -325,6 +337,8 @@ probe_snapshot_free(probe_snapshot *snap)
     free(snap->strings);
     if (snap->samples)
         snap->samples->free(snap->samples);
+    if (snap->mem)
+        snap->mem_free(snap->mem);
     free(snap);
 }
 
@@ -465,4 +479,10 @@ probe_snapshot_frame(const probe_snapshot *snap, size_t i)
 {
     return snap && snap->samples && i < snap->samples->nframes ? &snap->samples->frames[i]
                                                                : NULL;
+}
+
+PROBE_EXPORT const probe_mem_snapshot *
+probe_snapshot_mem(const probe_snapshot *snap)
+{
+    return snap ? snap->mem : NULL;
 }

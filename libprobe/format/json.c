@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <probe/mem.h>
+
 #include "jsonstr.h"
 #include "writer.h"
 
@@ -340,6 +342,54 @@ json_losses(probe_writer *w, const probe_snapshot *snap)
 }
 
 static int
+json_mem_tag(probe_writer *w, const probe_mem_tag_info *t)
+{
+    int f = 1;
+
+    TRY(writer_putc(w, '{'));
+    TRY(json_str(w, &f, "tag", t->name));
+    TRY(json_i64(w, &f, "live_count", t->live_count));
+    TRY(json_i64(w, &f, "live_bytes", t->live_bytes));
+    TRY(json_u64(w, &f, "peak_bytes", t->peak_bytes));
+    TRY(json_u64(w, &f, "allocs", t->allocs));
+    TRY(json_u64(w, &f, "frees", t->frees));
+    TRY(json_u64(w, &f, "alloc_bytes", t->alloc_bytes));
+    TRY(json_u64(w, &f, "avg_bytes", t->avg_bytes));
+    TRY(json_i64(w, &f, "growth_count", t->growth_count));
+    TRY(json_i64(w, &f, "growth_bytes", t->growth_bytes));
+    TRY(json_u64(w, &f, "untracked_frees", t->untracked_frees));
+    TRY(json_u64(w, &f, "double_frees", t->double_frees));
+    return writer_putc(w, '}');
+}
+
+static int
+json_memory(probe_writer *w, const probe_snapshot *snap)
+{
+    const probe_mem_snapshot *m = probe_snapshot_mem(snap);
+    const probe_mem_info *info = probe_mem_snapshot_info(m);
+    int f = 1, ft = 1;
+
+    TRY(json_key(w, NULL, "memory"));
+    if (!m)
+        return probe_writer_puts(w, "null");
+    TRY(writer_putc(w, '{'));
+    TRY(json_i64(w, &f, "live_count", info->live_count));
+    TRY(json_i64(w, &f, "live_bytes", info->live_bytes));
+    TRY(json_u64(w, &f, "table_slots", info->table_slots));
+    TRY(json_u64(w, &f, "table_full", info->table_full));
+    TRY(json_u64(w, &f, "tags_dropped", info->tags_dropped));
+    TRY(json_u64(w, &f, "fork_lost", info->fork_lost));
+    TRY(json_key(w, &f, "tags"));
+    TRY(writer_putc(w, '['));
+    for (size_t i = 0; i < probe_mem_snapshot_tag_count(m); i++) {
+        TRY(json_sep(w, &ft));
+        TRY(probe_writer_puts(w, "\n  "));
+        TRY(json_mem_tag(w, probe_mem_snapshot_tag(m, i)));
+    }
+    return probe_writer_puts(w, "]}");
+}
+
+static int
 json_names(probe_writer *w, int *first, const char *key, const char *const *v, unsigned n)
 {
     TRY(json_key(w, first, key));
@@ -478,7 +528,7 @@ json_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
 {
     static int (*const sections[])(probe_writer *, const probe_snapshot *) = {
         json_clock, json_sites, json_edges, json_nodes, json_threads, json_rusage,
-        json_losses, json_samples, json_mappings, json_frames,
+        json_losses, json_samples, json_mappings, json_frames, json_memory,
     };
 
     (void)user;

@@ -362,9 +362,9 @@ registry_take(probe_snapshot **ret_snap)
 
     if (!snap)
         return PROBE_ENOMEM;
-    /* Nothing at all: no site registered, no sample, no timeline event. */
+    /* Nothing at all: no site registered, no sample, no timeline event, no tag. */
     if (probe_snapshot_site_count(snap) == 0 && probe_snapshot_sample_count(snap) == 0 &&
-        probe_snapshot_event_count(snap) == 0) {
+        probe_snapshot_event_count(snap) == 0 && !probe_snapshot_mem(snap)) {
         probe_snapshot_free(snap);
         return PROBE_ENODATA;
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cells.h"
+#include "memtext.h"
 #include "options.h"
 #include "writer.h"
 
@@ -737,5 +738,6 @@ text_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
     TRY(text_counters(w, snap));
     TRY(text_lines(w, snap));
     TRY(text_threads(w, snap));
+    TRY(memtext_write(w, probe_snapshot_mem(snap)));
     return text_rusage(w, snap);
 }
