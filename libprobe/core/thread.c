@@ -139,6 +139,18 @@ no_walkers(void)
  * records), for tests and benchmarks. Changed on the cold paths only. */
 static size_t stats_bytes;
 
+unsigned thread_fail_allocs;
+
+/* The cold allocations a test may make fail (thread_fail_allocs). */
+static int
+alloc_fails(void)
+{
+    unsigned n = __atomic_load_n(&thread_fail_allocs, __ATOMIC_RELAXED);
+
+    return n && __atomic_compare_exchange_n(&thread_fail_allocs, &n, n - 1, 0,
+                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 #define SEG_BYTES (STATS_SEG_GROUPS * sizeof(struct stats_group))
 #define USAGE_BYTES (THREAD_CHUNK_SITES * sizeof(struct usage_stats))
 
@@ -750,7 +762,7 @@ hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
 
     if (seg && !*seg) {
         void *p = NULL;
-        if (posix_memalign(&p, sizeof(struct stats_group), SEG_BYTES) != 0) {
+        if (alloc_fails() || posix_memalign(&p, sizeof(struct stats_group), SEG_BYTES) != 0) {
             owner_add(&t->loss.stats_dropped, 1);
             return;
         }
@@ -983,7 +995,7 @@ thread_add_usage(struct probe__site *site, const struct usage_stats *d)
     struct stats_chunk *c = chunk_of(st, id);
     struct usage_stats *u = c->usage;
     if (!u) {
-        if (!(u = calloc(THREAD_CHUNK_SITES, sizeof(*u)))) {
+        if (alloc_fails() || !(u = calloc(THREAD_CHUNK_SITES, sizeof(*u)))) {
             owner_add(&t->loss.stats_dropped, 1);
             return;
         }

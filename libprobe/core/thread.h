@@ -87,6 +87,9 @@ size_t thread_limbo_count(void);
 /* Free the exited thread's timeline @b (the stream writer drained it) once no walk
  * that may have read it is running. Takes the registry lock. */
 void thread_retire_trace(struct trace_buf *b);
+/* For tests: the next this many allocations of histogram segments and usage records
+ * fail, as if memory were short. */
+extern unsigned thread_fail_allocs;
 /* Bytes of per-thread statistics allocated now, all threads (for tests, benches). */
 size_t thread_stats_bytes(void);
 /* For tests: one call of @site lasting @ticks clock ticks on the calling thread,
