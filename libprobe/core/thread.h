@@ -60,7 +60,9 @@ struct thread_state {
     uint32_t node_hash_bits;
     struct cct_node *node_chunks[THREAD_NODE_CHUNKS];
     struct stats_chunk *chunks[THREAD_MAX_CHUNKS];
-    struct frame stack[THREAD_MAX_DEPTH];
+    /* stack[0] is the root's frame, never popped (its node is the root), so that
+     * every open scope has a frame below it; the open scopes are stack[1..depth]. */
+    struct frame stack[THREAD_MAX_DEPTH + 1];
 };
 
 /* A thread listed in a snapshot. */
