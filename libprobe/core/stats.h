@@ -18,6 +18,11 @@ struct cct_node {
     uint32_t parent;
     uint32_t site;
     uint32_t idx;           /* its own index in the thread's table */
+    /* Owner only: the child last found under this node, and its site. With the
+     * site's own cache (site_stats.node) it makes recursion and a site called from
+     * several places one compare too. */
+    uint32_t kid_site;
+    struct cct_node *kid;
     uint64_t calls;
     uint64_t total;         /* inclusive ticks of every call on this path */
     uint64_t total_prim;    /* the part from calls not nested in the same site */

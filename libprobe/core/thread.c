@@ -642,6 +642,8 @@ node_miss(struct thread_state *t, struct site_stats *st, struct cct_node *p, uin
         return NULL; /* not cached: memory may come back */
     st->node_parent = p;
     st->node = n;
+    p->kid_site = site;
+    p->kid = n;
     return n;
 }
 
@@ -668,8 +670,13 @@ push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
     /* The site's cached node, if it was last entered under the same parent: whatever
      * the parent's other children, one compare. */
     struct cct_node *parent = t->stack[d].node;
-    struct cct_node *n = likely(st->node_parent == parent) ? st->node
-                                                           : node_miss(t, st, parent, id);
+    struct cct_node *n;
+    if (likely(st->node_parent == parent))
+        n = st->node;
+    else if (parent && parent->kid_site == id)
+        n = parent->kid; /* recursion, or a site under several parents */
+    else
+        n = node_miss(t, st, parent, id);
     f->node = n;
     if (unlikely(!n))
         owner_add(&t->loss.edges_dropped, 1);
@@ -708,16 +715,17 @@ push_fast(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t b
      * hot_key. */
     if (unlikely(st->node_parent != parent))
         return push_full(t, st, id, begin);
+    struct cct_node *n = st->node;
     struct frame *f = &t->stack[d + 1];
+    st->active++;
     f->st = st;
     f->id = id;
     f->gen = t->gen;
     f->begin = begin;
     f->child = 0;
-    f->node = st->node;
-    if (unlikely(!f->node))
+    f->node = n;
+    if (unlikely(!n))
         owner_add(&t->loss.edges_dropped, 1);
-    st->active++;
     t->depth = d + 1;
     f->start = tsc_now(); /* last: the bookkeeping above is not timed */
     return (probe__token)(d + 1);
