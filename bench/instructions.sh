@@ -59,7 +59,7 @@ callgrind() {
     }
 }
 
-variants="empty floor scope stopped disabled sib1 sib2 sib8 sib100 sib1000"
+variants="empty floor scope stopped disabled sib1 sib2 sib8 sib100 sib1000 depth3 recurse"
 
 callgrind all --instructions "$n"
 if grep -q '^callgrind-requests: yes' "$tmp/all.stdout"; then
@@ -96,7 +96,9 @@ awk -v n="$n" '
         label["sib8"] = "(g) K=8 siblings: a child scope, with its call"
         label["sib100"] = "(g) K=100 siblings: a child scope, with its call"
         label["sib1000"] = "(g) K=1000 siblings: a child scope, with its call"
-        nv = split("floor empty scope stopped disabled sib1 sib2 sib8 sib100 sib1000", order, " ")
+        label["depth3"] = "(i) depth 3: three nested scopes (per iteration)"
+        label["recurse"] = "(j) recursion 3 deep: three scopes and calls (per iteration)"
+        nv = split("floor empty scope stopped disabled sib1 sib2 sib8 sib100 sib1000 depth3 recurse", order, " ")
         print "| variant | Ir per iteration | minus the empty loop | × floor (Ir) |"
         print "|---|---:|---:|---:|"
         for (i = 1; i <= nv; i++) {

@@ -35,6 +35,74 @@ loops_scope(uint64_t n)
     }
 }
 
+__attribute__((noinline)) void
+loops_depth3(uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        PROBE_SCOPE("d1");
+        {
+            PROBE_SCOPE("d2");
+            {
+                PROBE_SCOPE("d3");
+                LOOPS_BARRIER();
+            }
+        }
+    }
+}
+
+__attribute__((noinline)) void
+loops_depth3_floor(uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t a0 = loops_now();
+        uint64_t b0 = loops_now();
+        uint64_t c0 = loops_now();
+        LOOPS_BARRIER();
+        uint64_t c1 = loops_now();
+        loops_floor_acc += c1 - c0;
+        uint64_t b1 = loops_now();
+        loops_floor_acc += b1 - b0;
+        uint64_t a1 = loops_now();
+        loops_floor_acc += a1 - a0;
+    }
+}
+
+#define LOOPS_REC_DEPTH 3
+
+static __attribute__((noinline)) void
+recurse(unsigned d)
+{
+    PROBE_SCOPE("rec");
+    if (d > 1)
+        recurse(d - 1);
+    LOOPS_BARRIER();
+}
+
+static __attribute__((noinline)) void
+recurse_floor(unsigned d)
+{
+    uint64_t t0 = loops_now();
+    if (d > 1)
+        recurse_floor(d - 1);
+    LOOPS_BARRIER();
+    uint64_t t1 = loops_now();
+    loops_floor_acc += t1 - t0;
+}
+
+__attribute__((noinline)) void
+loops_recurse(uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        recurse(LOOPS_REC_DEPTH);
+}
+
+__attribute__((noinline)) void
+loops_recurse_floor(uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        recurse_floor(LOOPS_REC_DEPTH);
+}
+
 uint64_t
 loops_floor_sum(void)
 {

@@ -50,6 +50,18 @@ void loops_scope(uint64_t n);
 /** The same source as loops_scope(), compiled with -DPROBE_DISABLE (loops_disabled.c). */
 void loops_scope_disabled(uint64_t n);
 
+/** Three nested PROBE_SCOPEs ("d1" > "d2" > "d3") around the barrier. */
+void loops_depth3(uint64_t n);
+
+/** Its floor: three nested pairs of timestamps, each difference added to a __thread. */
+void loops_depth3_floor(uint64_t n);
+
+/** A noinline function with PROBE_SCOPE("rec") calling itself 3 deep, per iteration. */
+void loops_recurse(uint64_t n);
+
+/** Its floor: the same recursion, each level doing the floor's work. */
+void loops_recurse_floor(uint64_t n);
+
 /** What loops_floor() added up on the calling thread, so it is not dead. */
 uint64_t loops_floor_sum(void);
 

@@ -90,8 +90,14 @@ enum {
     V_TRACED,
     V_SIB,                      /* (g): NSIB scope variants, then NSIB floor variants */
     V_SIB_FLOOR = V_SIB + 5,
-    V_COUNT = V_SIB_FLOOR + 5
+    V_DEPTH3 = V_SIB_FLOOR + 5, /* (i), (j): and each one's floor after it */
+    V_DEPTH3_FLOOR,
+    V_REC,
+    V_REC_FLOOR,
+    V_COUNT
 };
+#define TARGET_NESTED_X 1.7 /* (i), (j): at most this many times their floor */
+#define NESTED_SCOPES 3     /* scopes per iteration of (i) and (j) */
 #define NSIB 5
 static const unsigned sib_k[NSIB] = {1, 2, 8, 100, 1000};
 
@@ -123,6 +129,14 @@ static struct variant variants[V_COUNT] = {
                          .loop_k = loops_siblings_floor, .k = kv, .rec = REC_ANY}
     SIB(0, "1", 1), SIB(1, "2", 2), SIB(2, "8", 8), SIB(3, "100", 100), SIB(4, "1000", 1000),
 #undef SIB
+    [V_DEPTH3] = {.label = "(i) depth 3: three nested scopes", .loop = loops_depth3,
+                  .rec = REC_ON},
+    [V_DEPTH3_FLOOR] = {.label = "(i) floor: three nested timestamp pairs",
+                        .loop = loops_depth3_floor, .rec = REC_ANY},
+    [V_REC] = {.label = "(j) recursion: a scope in a function calling itself 3 deep",
+               .loop = loops_recurse, .rec = REC_ON},
+    [V_REC_FLOOR] = {.label = "(j) floor: the same recursion, timestamps only",
+                     .loop = loops_recurse_floor, .rec = REC_ANY},
 };
 
 struct options {
@@ -371,6 +385,30 @@ print_recorded_check(void)
     probe_snapshot_free(snap);
 }
 
+static const char *met(int ok);
+
+/* (i) and (j): three scopes per iteration, against the same shape doing the floor's
+ * work, the ratio taken within each round. */
+static void
+print_nested(unsigned r)
+{
+    static const int cases[][2] = {{V_DEPTH3, V_DEPTH3_FLOOR}, {V_REC, V_REC_FLOOR}};
+    double x[MAX_ROUNDS];
+
+    printf("\n| case | ns/scope (median) | floor ns/scope | × its floor | target | met? |\n");
+    printf("|---|---:|---:|---:|---|---|\n");
+    for (size_t c = 0; c < 2; c++) {
+        const struct variant *v = &variants[cases[c][0]], *f = &variants[cases[c][1]];
+        for (unsigned j = 0; j < r; j++)
+            x[j] = v->ns[j] / f->ns[j];
+        double xm = bench_median(x, r);
+        printf("| %s | %.2f | %.2f | %.2f | ≤ %.1f× | %s |\n", v->label,
+               bench_median(v->ns, r) / NESTED_SCOPES,
+               bench_median(f->ns, r) / NESTED_SCOPES, xm, TARGET_NESTED_X,
+               met(xm <= TARGET_NESTED_X));
+    }
+}
+
 static const char *
 met(int ok)
 {
@@ -477,6 +515,7 @@ print_report(const struct options *o, const struct cpus *c, int threads,
     printf("\n");
     print_recorded_check();
     print_siblings(r, first_touch_ms, first_touch_x);
+    print_nested(r);
     printf("\nSpread over the %u rounds, ns per iteration (min / p25 / median / p75 / "
            "max):\n\n",
            r);
@@ -581,7 +620,9 @@ run_instructions(uint64_t n, const char *only)
                  {"sib2", V_SIB + 1},
                  {"sib8", V_SIB + 2},
                  {"sib100", V_SIB + 3},
-                 {"sib1000", V_SIB + 4}};
+                 {"sib1000", V_SIB + 4},
+                 {"depth3", V_DEPTH3},
+                 {"recurse", V_REC}};
     int want = -1;
 
     if (only) {
@@ -640,8 +681,8 @@ usage(FILE *f)
             "  --instructions N  run exactly N iterations of each variant, for\n"
             "                    callgrind (bench/instructions.sh); no timing\n"
             "  --only VARIANT    with --instructions: empty, floor, scope, stopped,\n"
-            "                    disabled, traced, sib1, sib2, sib8, sib100 or\n"
-            "                    sib1000\n",
+            "                    disabled, traced, sib1, sib2, sib8, sib100,\n"
+            "                    sib1000, depth3 or recurse\n",
             MAX_ROUNDS);
 }
 

@@ -120,6 +120,56 @@ START_TEST(percentiles_of_known_durations)
 }
 END_TEST
 
+/* A histogram group that cannot be allocated: the call is counted, left out of the
+ * histogram, and reported as stats_dropped in the losses, the JSON and the text. */
+/* The report of @snap in @format, as a NUL-terminated string (caller frees). */
+static char *
+report_of(const probe_snapshot *snap, const char *format)
+{
+    FILE *f = tmpfile();
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(probe_snapshot_write_fd(snap, fileno(f), format), 0);
+    long n = lseek(fileno(f), 0, SEEK_END);
+    ck_assert_int_gt(n, 0);
+    char *s = calloc(1, (size_t)n + 1);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(pread(fileno(f), s, (size_t)n, 0), n);
+    fclose(f);
+    return s;
+}
+
+START_TEST(histogram_group_lost_is_reported)
+{
+    /* Three sites span at most two chunks, so one chunk holds at least two of them:
+     * 48 groups or more, more than its 32 inline ones, so a segment is needed. */
+    struct probe__site *sites = make_sites(3, "lossy");
+    uint64_t calls = 0;
+
+    thread_fail_allocs = 1;
+    for (unsigned i = 0; i < 3; i++)
+        for (unsigned k = 0; k < STATS_HIST_GROUPS; k++, calls++)
+            thread_record_ticks(&sites[i], 1ull << (2 * k)); /* one call per group */
+    ck_assert_uint_eq(thread_fail_allocs, 0);
+    probe_snapshot *snap = test_snap();
+    uint64_t seen = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "lossy%u", i);
+        seen += test_site(snap, name)->calls;
+    }
+    ck_assert_uint_eq(seen, calls); /* the call itself is kept */
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->stats_dropped, 1);
+
+    char *json = report_of(snap, "json"), *text = report_of(snap, "text");
+    ck_assert_ptr_nonnull(strstr(json, "\"stats_dropped\":1"));
+    ck_assert_ptr_nonnull(strstr(text, "warning: 1 calls left out of a histogram"));
+    free(json);
+    free(text);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
 #define MERGE_THREADS 4
 #define MERGE_CALLS 3000
 
@@ -292,6 +342,7 @@ stats_suite(void)
     tcase_add_test(tc, bucket_resolution);
     tcase_add_test(tc, percentiles_of_known_durations);
     tcase_add_test(tc, merged_percentiles_exact);
+    tcase_add_test(tc, histogram_group_lost_is_reported);
     suite_add_tcase(s, tc);
     tc = tcase_create("memory");
     tcase_add_checked_fixture(tc, test_setup, NULL);

@@ -144,6 +144,56 @@ START_TEST(recursion_is_a_chain_of_paths)
 }
 END_TEST
 
+/* A recursion whose every level also calls a leaf, and a leaf that alternates
+ * between two parents: each scope's node comes from its site's cache, its parent's
+ * last child, or the hash, in turns. Every path must keep exactly its own calls. */
+static void
+tr_mix_leaf(void)
+{
+    PROBE_SCOPE("tr_mix_leaf");
+}
+
+static void
+tr_mix_rec(int n)
+{
+    PROBE_SCOPE("tr_mix_rec");
+    tr_mix_leaf();
+    if (n)
+        tr_mix_rec(n - 1);
+    tr_mix_leaf();
+}
+
+START_TEST(recursion_and_shared_leaf_keep_exact_paths)
+{
+    const unsigned rounds = 1000;
+
+    for (unsigned i = 0; i < rounds; i++) {
+        tr_mix_rec(3); /* 4 levels */
+        tr_mix_leaf(); /* at the top level, between recursions */
+    }
+    probe_snapshot *snap = test_snap();
+    const char *path[6] = {"tr_mix_rec", "tr_mix_rec", "tr_mix_rec", "tr_mix_rec"};
+    for (size_t depth = 1; depth <= 4; depth++) {
+        const probe_node_info *rec = tree_node(snap, path, depth);
+        ck_assert_ptr_nonnull(rec);
+        ck_assert_uint_eq(rec->calls, rounds);
+        const char *leaf_path[6];
+        memcpy(leaf_path, path, sizeof(path));
+        leaf_path[depth] = "tr_mix_leaf";
+        const probe_node_info *leaf = tree_node(snap, leaf_path, depth + 1);
+        ck_assert_ptr_nonnull(leaf);
+        ck_assert_uint_eq(leaf->calls, 2 * rounds);
+    }
+    ck_assert_ptr_null(NODE(snap, "tr_mix_rec", "tr_mix_rec", "tr_mix_rec", "tr_mix_rec",
+                            "tr_mix_rec"));
+    ck_assert_uint_eq(NODE(snap, "tr_mix_leaf")->calls, rounds);
+    ck_assert_uint_eq(test_site(snap, "tr_mix_leaf")->calls, 9 * rounds);
+    ck_assert_uint_eq(test_site(snap, "tr_mix_rec")->calls, 4 * rounds);
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->edges_dropped, 0);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
 static void *
 tr_thread(void *arg)
 {
@@ -430,6 +480,7 @@ tree_suite(void)
     tcase_add_test(tc, paths_are_told_apart);
     tcase_add_test(tc, every_node_is_consistent);
     tcase_add_test(tc, recursion_is_a_chain_of_paths);
+    tcase_add_test(tc, recursion_and_shared_leaf_keep_exact_paths);
     tcase_add_test(tc, threads_merge_by_path);
     tcase_add_test(tc, paths_are_bounded_and_losses_counted);
     tcase_add_test(tc, reset_clears_paths);

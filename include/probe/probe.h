@@ -116,8 +116,19 @@ struct probe__site {
 /** Not for direct use: nonzero while recording. */
 extern PROBE_EXPORT int probe__recording;
 
-PROBE_EXPORT probe__token probe__scope_enter(struct probe__site *site);
-PROBE_EXPORT void probe__scope_exit(probe__token token);
+/* The scope's two calls go through the GOT directly, not through a PLT stub: one
+ * jump less each, in position-independent code (noplt is a GCC attribute). */
+#if defined(__has_attribute)
+#if __has_attribute(noplt)
+#define PROBE__NOPLT __attribute__((noplt))
+#endif
+#endif
+#ifndef PROBE__NOPLT
+#define PROBE__NOPLT
+#endif
+
+PROBE_EXPORT PROBE__NOPLT probe__token probe__scope_enter(struct probe__site *site);
+PROBE_EXPORT PROBE__NOPLT void probe__scope_exit(probe__token token);
 PROBE_EXPORT probe__token probe__scope_begin(struct probe__site *site);
 PROBE_EXPORT void probe__scope_end(void);
 PROBE_EXPORT void probe__line_hit(struct probe__site *site);

@@ -214,6 +214,10 @@ typedef struct probe_loss_info {
     uint64_t sites_dropped;     /**< Site hits not kept: the site table is full. */
     uint64_t threads_unlisted;  /**< Exited threads folded without a listing. */
     uint64_t events_dropped;    /**< Timeline events not kept (all threads). */
+    uint64_t stats_dropped;     /**< Calls left out of a histogram, and rusage
+                                     measurements not kept, because the memory for
+                                     them could not be allocated (the calls' other
+                                     statistics are kept). */
 } probe_loss_info;
 
 /** The clock scopes were timed with. */

@@ -94,13 +94,7 @@ agg_add_site(struct aggregate *agg, uint32_t id, const struct stats_chunk *c, un
         unsigned idx = load_acquire(&st->hist[g]);
         if (!idx)
             continue;
-        const struct stats_group *grp;
-        if (idx <= STATS_INLINE_GROUPS) {
-            grp = &c->groups[idx - 1u];
-        } else {
-            idx -= STATS_INLINE_GROUPS + 1u;
-            grp = &load_relaxed(&c->segs[idx / STATS_SEG_GROUPS])[idx % STATS_SEG_GROUPS];
-        }
+        const struct stats_group *grp = stats_group_of((struct stats_chunk *)c, j, idx);
         for (unsigned k = 0; k < STATS_HIST_GROUP; k++)
             a->hist[g * STATS_HIST_GROUP + k] += load_relaxed(&grp->n[k]);
     }

@@ -307,7 +307,8 @@ probe_snapshot_take(void)
     }
     snap->losses = (probe_loss_info){agg.loss.depth_overflow, agg.loss.unbalanced,
                                      agg.loss.edges_dropped, agg.loss.sites_dropped,
-                                     agg.loss.threads_unlisted, raw.dropped};
+                                     agg.loss.threads_unlisted, raw.dropped,
+                                     agg.loss.stats_dropped};
     snap->clock.name = clock_name();
     snap->clock.ns_per_tick = npt;
     snap->clock.elapsed_ns = clock_monotonic_ns() - clock_epoch_ns();

@@ -18,6 +18,11 @@ struct cct_node {
     uint32_t parent;
     uint32_t site;
     uint32_t idx;           /* its own index in the thread's table */
+    /* Owner only: the child last found under this node, and its site. With the
+     * site's own cache (site_stats.node) it makes recursion and a site called from
+     * several places one compare too. */
+    uint32_t kid_site;
+    struct cct_node *kid;
     uint64_t calls;
     uint64_t total;         /* inclusive ticks of every call on this path */
     uint64_t total_prim;    /* the part from calls not nested in the same site */
@@ -61,8 +66,8 @@ struct site_stats {
      * maps a dropped parent (NULL) to a dropped child (NULL), which is right. */
     struct cct_node *node_parent, *node;
     uint16_t active;        /* owner only: open frames of this site (<= max depth) */
-    /* Group g of the histogram: 0 while no call landed in it, else 1 + its index in
-     * the chunk's pool. Stored with release after the group's first count. */
+    /* Group g of the histogram: 0 while no call landed in it, else where it is
+     * (stats_hist_ref). Stored with release after the group's first count. */
     uint16_t hist[STATS_HIST_GROUPS];
 };
 
@@ -77,19 +82,43 @@ struct stats_chunk {
     struct stats_group *segs[STATS_SEGS]; /* allocated on demand; release */
 };
 
-_Static_assert(sizeof(struct site_stats) <= 128, "a site's fixed part stays two lines");
+_Static_assert(sizeof(struct site_stats) == 128, "a site's fixed part is two lines");
+_Static_assert(__builtin_offsetof(struct stats_chunk, groups) ==
+                   STATS_CHUNK_SITES * sizeof(struct site_stats),
+               "the inline groups follow the sites (stats_hist_ref)");
 _Static_assert(STATS_INLINE_GROUPS + STATS_SEGS * STATS_SEG_GROUPS >=
                    STATS_CHUNK_SITES * STATS_HIST_GROUPS,
                "every group of every site of a chunk has room in its pool");
 
-/* Group @g (1-based pool index) of chunk @c, for the owner. */
-static inline struct stats_group *
-stats_group_at(struct stats_chunk *c, unsigned g)
+/* What site_stats.hist[] holds for a group in use (0: none yet). A group in the
+ * chunk itself is named by its distance from the site in cache lines, so the scope's
+ * exit finds it with a shift and an add (no chunk address, no pool index); one in a
+ * segment is STATS_HIST_SEG | its index among the segments' groups. */
+#define STATS_HIST_SEG 0x8000u
+
+_Static_assert(STATS_CHUNK_SITES * 128 % sizeof(struct stats_group) == 0,
+               "the inline groups start on a cache line after the sites");
+
+/* The reference of pool group @g (1-based) for site @j of its chunk. */
+static inline unsigned
+stats_hist_ref(unsigned j, unsigned g)
 {
-    if (__builtin_expect(g <= STATS_INLINE_GROUPS, 1))
-        return &c->groups[g - 1u];
-    g -= STATS_INLINE_GROUPS + 1u;
-    return &c->segs[g / STATS_SEG_GROUPS][g % STATS_SEG_GROUPS];
+    if (g > STATS_INLINE_GROUPS)
+        return STATS_HIST_SEG | (g - STATS_INLINE_GROUPS - 1u);
+    /* sites[] is STATS_CHUNK_SITES lines of 128 bytes, then groups[] (stats.h asserts
+     * the layout): never 0, at most 2 * STATS_CHUNK_SITES + STATS_INLINE_GROUPS. */
+    return (STATS_CHUNK_SITES - j) * 2u + g - 1u;
+}
+
+/* The group @ref (nonzero) refers to, for site @j of chunk @c. */
+static inline struct stats_group *
+stats_group_of(struct stats_chunk *c, unsigned j, unsigned ref)
+{
+    if (__builtin_expect(!(ref & STATS_HIST_SEG), 1))
+        return (struct stats_group *)((char *)&c->sites[j] + (size_t)ref * 64u);
+    ref &= ~STATS_HIST_SEG;
+    return &__atomic_load_n(&c->segs[ref / STATS_SEG_GROUPS], __ATOMIC_RELAXED)
+                [ref % STATS_SEG_GROUPS];
 }
 
 static inline unsigned
@@ -97,8 +126,10 @@ stats_hist_bucket(uint64_t ticks)
 {
     if (ticks < STATS_HIST_SUB)
         return (unsigned)ticks;
-    unsigned msb = 63u - (unsigned)__builtin_clzll(ticks);
-    unsigned idx = (msb - 1u) * STATS_HIST_SUB + (unsigned)((ticks >> (msb - 2u)) & 3u);
+    /* 63 ^ clz is the index of the top bit: one bsr on x86-64. */
+    unsigned msb = 63u ^ (unsigned)__builtin_clzll(ticks);
+    unsigned idx = msb * STATS_HIST_SUB + (unsigned)((ticks >> (msb - 2u)) & 3u) -
+                   STATS_HIST_SUB;
     return idx < STATS_HIST_BUCKETS ? idx : STATS_HIST_BUCKETS - 1u;
 }
 

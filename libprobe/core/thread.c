@@ -24,6 +24,13 @@
 #include <probe/report.h>
 
 #define COLD __attribute__((cold, noinline))
+/* GCC's straight-line vectorizer pairs the frame's stores through SSE registers,
+ * which takes more instructions than the plain stores (4 for 2). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_SLP __attribute__((optimize("no-tree-slp-vectorize")))
+#else
+#define NO_SLP
+#endif
 #define NODE_HASH_MIN_BITS 6 /* 64 slots: a thread with a few paths keeps it small */
 
 static __thread struct thread_state *tls_thread __attribute__((tls_model("initial-exec")));
@@ -41,6 +48,12 @@ static struct aggregate retired;
 static struct thread_listing retired_list[THREAD_RETIRED_LISTED];
 static size_t nretired_list;
 static uint32_t global_gen = 1;
+/* What the scope's fast paths compare a thread's (or a frame's) generation with:
+ * global_gen while the TSC times scopes and no trace is on, else a value no
+ * generation takes (HOT_SLOW set), which sends every scope to the full paths. One
+ * load and one compare stand for three checks. Set by thread_hot_refresh(). */
+#define HOT_SLOW 0x80000000u
+static uint32_t hot_key = HOT_SLOW;
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
@@ -77,6 +90,7 @@ thread_create(void)
         return NULL;
     }
     t->root = t->node_chunks[0];
+    t->stack[0].node = t->root;
     t->nnodes = 1; /* node 0: the root, parent of the top-level scopes */
     t->tid = (uint64_t)syscall(SYS_gettid);
     t->self = pthread_self();
@@ -138,6 +152,18 @@ no_walkers(void)
 /* Bytes of statistics allocated by all threads (chunks, histogram segments, usage
  * records), for tests and benchmarks. Changed on the cold paths only. */
 static size_t stats_bytes;
+
+unsigned thread_fail_allocs;
+
+/* The cold allocations a test may make fail (thread_fail_allocs). */
+static int
+alloc_fails(void)
+{
+    unsigned n = __atomic_load_n(&thread_fail_allocs, __ATOMIC_RELAXED);
+
+    return n && __atomic_compare_exchange_n(&thread_fail_allocs, &n, n - 1, 0,
+                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
 
 #define SEG_BYTES (STATS_SEG_GROUPS * sizeof(struct stats_group))
 #define USAGE_BYTES (THREAD_CHUNK_SITES * sizeof(struct usage_stats))
@@ -416,7 +442,8 @@ thread_reset_all(void)
     pthread_mutex_lock(&reg_lock);
     while (folding)
         pthread_cond_wait(&fold_done, &reg_lock);
-    store_release(&global_gen, global_gen + 1);
+    store_release(&global_gen, (global_gen + 1) & ~HOT_SLOW);
+    thread_hot_refresh();
     agg_free(&retired);
     free_retired_traces();
     limbo_drain();
@@ -515,12 +542,18 @@ stats_slow(struct probe__site *site, struct thread_state **ret_t, uint32_t *ret_
 /* The fast lookup: NULL sends the caller to stats_slow(). The unsigned subtraction
  * sends id 0 (not registered) and SITES_ID_DROPPED there too. */
 static inline struct site_stats *
-stats_fast(struct thread_state *t, uint32_t id)
+stats_fast_key(struct thread_state *t, uint32_t id, uint32_t key)
 {
-    if (unlikely(!t || id - 1u >= SITES_MAX - 1u || t->gen != load_relaxed(&global_gen)))
+    if (unlikely(!t || id - 1u >= SITES_MAX - 1u || t->gen != key))
         return NULL;
     struct stats_chunk *c = t->chunks[id / THREAD_CHUNK_SITES];
     return likely(c) ? &c->sites[id % THREAD_CHUNK_SITES] : NULL;
+}
+
+static inline struct site_stats *
+stats_fast(struct thread_state *t, uint32_t id)
+{
+    return stats_fast_key(t, id, load_relaxed(&global_gen));
 }
 
 /* ---- the calling-context tree --------------------------------------------------- */
@@ -609,6 +642,8 @@ node_miss(struct thread_state *t, struct site_stats *st, struct cct_node *p, uin
         return NULL; /* not cached: memory may come back */
     st->node_parent = p;
     st->node = n;
+    p->kid_site = site;
+    p->kid = n;
     return n;
 }
 
@@ -616,7 +651,7 @@ node_miss(struct thread_state *t, struct site_stats *st, struct cct_node *p, uin
 static inline struct cct_node *
 parent_node(const struct thread_state *t)
 {
-    return t->depth ? t->stack[t->depth - 1].node : t->root;
+    return t->stack[t->depth].node;
 }
 
 /* ---- scopes --------------------------------------------------------------------- */
@@ -625,7 +660,7 @@ static inline __attribute__((always_inline)) probe__token
 push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
 {
     uint32_t d = t->depth;
-    struct frame *f = &t->stack[d];
+    struct frame *f = &t->stack[d + 1];
 
     f->st = st;
     f->id = id;
@@ -634,9 +669,14 @@ push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
     f->child = 0;
     /* The site's cached node, if it was last entered under the same parent: whatever
      * the parent's other children, one compare. */
-    struct cct_node *parent = d ? t->stack[d - 1].node : t->root;
-    struct cct_node *n = likely(st->node_parent == parent) ? st->node
-                                                           : node_miss(t, st, parent, id);
+    struct cct_node *parent = t->stack[d].node;
+    struct cct_node *n;
+    if (likely(st->node_parent == parent))
+        n = st->node;
+    else if (parent && parent->kid_site == id)
+        n = parent->kid; /* recursion, or a site under several parents */
+    else
+        n = node_miss(t, st, parent, id);
     f->node = n;
     if (unlikely(!n))
         owner_add(&t->loss.edges_dropped, 1);
@@ -669,20 +709,23 @@ static inline __attribute__((always_inline)) probe__token
 push_fast(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
 {
     uint32_t d = t->depth;
-    struct cct_node *parent = d ? t->stack[d - 1].node : t->root;
+    struct cct_node *parent = t->stack[d].node;
 
-    if (unlikely(st->node_parent != parent || !tsc_ok() || load_relaxed(&trace_on)))
+    /* The TSC and no trace: the caller compared the thread's generation with
+     * hot_key. */
+    if (unlikely(st->node_parent != parent))
         return push_full(t, st, id, begin);
-    struct frame *f = &t->stack[d];
+    struct cct_node *n = st->node;
+    struct frame *f = &t->stack[d + 1];
+    st->active++;
     f->st = st;
     f->id = id;
     f->gen = t->gen;
     f->begin = begin;
     f->child = 0;
-    f->node = st->node;
-    if (unlikely(!f->node))
+    f->node = n;
+    if (unlikely(!n))
         owner_add(&t->loss.edges_dropped, 1);
-    st->active++;
     t->depth = d + 1;
     f->start = tsc_now(); /* last: the bookkeeping above is not timed */
     return (probe__token)(d + 1);
@@ -711,15 +754,17 @@ enter_slow(struct probe__site *site, uint32_t begin)
         if (!begin)
             return 0;
         /* A PROBE_BEGIN that is not recorded still needs a frame for its END. */
-        t->stack[t->depth] = (struct frame){.begin = 1, .gen = t->gen,
-                                            .node = parent_node(t)};
+        t->stack[t->depth + 1] = (struct frame){.begin = 1, .gen = t->gen,
+                                                .node = parent_node(t)};
         return (probe__token)++t->depth;
     }
     return push(t, st, id, begin);
 }
 
-PROBE_EXPORT probe__token
-probe__scope_enter(struct probe__site *site)
+/* probe__scope_enter() when hot_key sends it off its fast path: a trace, another
+ * clock, a reset to catch up with, or what enter_slow() does. */
+static __attribute__((noinline)) probe__token
+enter_full(struct probe__site *site)
 {
     struct thread_state *t = tls_thread;
     uint32_t id = load_relaxed(&site->id);
@@ -727,6 +772,18 @@ probe__scope_enter(struct probe__site *site)
 
     if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH))
         return enter_slow(site, 0);
+    return push(t, st, id, 0);
+}
+
+PROBE_EXPORT NO_SLP probe__token
+probe__scope_enter(struct probe__site *site)
+{
+    struct thread_state *t = tls_thread;
+    uint32_t id = load_relaxed(&site->id);
+    struct site_stats *st = stats_fast_key(t, id, load_relaxed(&hot_key));
+
+    if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH))
+        return enter_full(site);
     return push_fast(t, st, id, 0);
 }
 
@@ -750,7 +807,7 @@ hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
 
     if (seg && !*seg) {
         void *p = NULL;
-        if (posix_memalign(&p, sizeof(struct stats_group), SEG_BYTES) != 0) {
+        if (alloc_fails() || posix_memalign(&p, sizeof(struct stats_group), SEG_BYTES) != 0) {
             owner_add(&t->loss.stats_dropped, 1);
             return;
         }
@@ -759,27 +816,40 @@ hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
         store_release(seg, (struct stats_group *)p);
     }
     c->ngroups = g;
-    owner_add(&stats_group_at(c, g)->n[b % STATS_HIST_GROUP], 1);
-    store_release(&st->hist[b / STATS_HIST_GROUP], (uint16_t)g);
+    unsigned j = id % THREAD_CHUNK_SITES, ref = stats_hist_ref(j, g);
+    owner_add(&stats_group_of(c, j, ref)->n[b % STATS_HIST_GROUP], 1);
+    store_release(&st->hist[b / STATS_HIST_GROUP], (uint16_t)ref);
+}
+
+/* A call whose histogram group is in a segment, or not taken yet. */
+static __attribute__((noinline)) void
+hist_other(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned b,
+           unsigned ref)
+{
+    if (!ref) {
+        hist_first(t, st, id, b);
+        return;
+    }
+    struct stats_chunk *c = chunk_of(st, id);
+    owner_add(&stats_group_of(c, id % THREAD_CHUNK_SITES, ref)->n[b % STATS_HIST_GROUP], 1);
 }
 
 static inline __attribute__((always_inline)) void
-pop_maybe_traced(struct thread_state *t, uint64_t now, int may_trace)
+pop_maybe_traced(struct thread_state *t, uint64_t now, int full)
 {
     uint32_t d = t->depth - 1;
-    struct frame *f = &t->stack[d];
+    struct frame *f = &t->stack[d + 1];
     struct site_stats *st = f->st;
 
     t->depth = d;
     if (unlikely(!st))
         return; /* an unrecorded PROBE_BEGIN */
-    if (may_trace && unlikely(load_relaxed(&trace_on)))
+    if (full && unlikely(load_relaxed(&trace_on)))
         trace_emit(t, PROBE_EVENT_END, f->id, now, 0);
     uint64_t dur = now - f->start;
-    if (d)
-        t->stack[d - 1].child += dur;
+    t->stack[d].child += dur; /* the root's frame too: never read */
     uint32_t prim = --st->active == 0;
-    if (unlikely(f->gen != t->gen))
+    if (full && unlikely(f->gen != t->gen))
         return; /* opened before probe_reset(): not counted */
     uint64_t self = dur > f->child ? dur - f->child : 0;
 
@@ -805,20 +875,28 @@ pop_maybe_traced(struct thread_state *t, uint64_t now, int may_trace)
         store_release(&n->self, n->self + self);
     }
     owner_add(&t->scopes, 1);
-    /* Last, so that a group's first use is a tail call. */
-    unsigned b = stats_hist_bucket(dur), g = st->hist[b / STATS_HIST_GROUP];
-    if (unlikely(!g)) {
-        hist_first(t, st, f->id, b);
+    /* Last, so that anything but a group in the chunk is a tail call. A group in the
+     * chunk is @ref cache lines from the site (stats_hist_ref). */
+    unsigned b = stats_hist_bucket(dur), ref = st->hist[b / STATS_HIST_GROUP];
+    if (unlikely(!ref || (ref & STATS_HIST_SEG))) {
+        hist_other(t, st, f->id, b, ref);
         return;
     }
-    struct stats_chunk *c = chunk_of(st, f->id);
-    owner_add(&stats_group_at(c, g)->n[b % STATS_HIST_GROUP], 1);
+    struct stats_group *grp = (struct stats_group *)((char *)st + (size_t)ref * 64u);
+    owner_add(&grp->n[b % STATS_HIST_GROUP], 1);
 }
 
 static inline __attribute__((always_inline)) void
 pop(struct thread_state *t, uint64_t now)
 {
     pop_maybe_traced(t, now, 1);
+}
+
+/* For a frame whose generation is the thread's (pop's check), with no trace. */
+static inline __attribute__((always_inline)) void
+pop_fast(struct thread_state *t, uint64_t now)
+{
+    pop_maybe_traced(t, now, 0);
 }
 
 /* A token that does not match the top of the stack: frames above it were left open
@@ -840,7 +918,7 @@ exit_slow(struct thread_state *t, probe__token token, uint64_t now)
     owner_add(&t->loss.unbalanced, t->overflow_open);
     t->overflow_open = 0;
     while (t->depth > (uint32_t)token) {
-        struct frame *f = &t->stack[--t->depth];
+        struct frame *f = &t->stack[t->depth--];
         if (f->st)
             f->st->active--;
         owner_add(&t->loss.unbalanced, 1);
@@ -869,7 +947,7 @@ thread_record_ticks(struct probe__site *site, uint64_t ticks)
 
     if (token <= 0 || !t)
         return;
-    exit_full(token, t->stack[token - 1].start + ticks);
+    exit_full(token, t->stack[token].start + ticks);
 }
 
 static __attribute__((noinline)) void
@@ -878,22 +956,33 @@ exit_clock(probe__token token)
     exit_full(token, clock_ticks());
 }
 
-PROBE_EXPORT void
-probe__scope_exit(probe__token token)
+/* probe__scope_exit() off its fast path, with the TSC's reading @tsc. */
+static __attribute__((noinline)) void
+exit_other(probe__token token, uint64_t tsc)
 {
     if (!tsc_ok()) {
         exit_clock(token);
         return;
     }
+    exit_full(token, tsc);
+}
+
+PROBE_EXPORT void
+probe__scope_exit(probe__token token)
+{
+    /* First, so that the checks are not timed; ignored when the TSC is not the
+     * clock (then hot_key has HOT_SLOW, which no frame's generation has). */
     uint64_t now = tsc_now();
     struct thread_state *t = tls_thread;
 
-    if (unlikely(!t || token < 0 || (uint32_t)token != t->depth || t->overflow_open ||
-                 load_relaxed(&trace_on))) {
-        exit_full(token, now);
+    /* A negative token is never the depth. A frame of the current generation, with
+     * no trace and the TSC: hot_key (and then its gen is the thread's). */
+    if (unlikely(!t || (uint32_t)token != t->depth || t->overflow_open ||
+                 t->stack[token].gen != load_relaxed(&hot_key))) {
+        exit_other(token, now);
         return;
     }
-    pop_maybe_traced(t, now, 0);
+    pop_fast(t, now);
 }
 
 PROBE_EXPORT probe__token
@@ -906,8 +995,8 @@ probe__scope_begin(struct probe__site *site)
             return 0;
         if (t->depth >= THREAD_MAX_DEPTH)
             return overflow(t);
-        t->stack[t->depth] = (struct frame){.begin = 1, .gen = t->gen,
-                                            .node = parent_node(t)};
+        t->stack[t->depth + 1] = (struct frame){.begin = 1, .gen = t->gen,
+                                                .node = parent_node(t)};
         return (probe__token)++t->depth;
     }
     struct thread_state *t = tls_thread;
@@ -933,7 +1022,7 @@ probe__scope_end(void)
         t->overflow_open--;
         return;
     }
-    if (!t->depth || !t->stack[t->depth - 1].begin) {
+    if (!t->depth || !t->stack[t->depth].begin) {
         owner_add(&t->loss.unbalanced, 1);
         return;
     }
@@ -983,7 +1072,7 @@ thread_add_usage(struct probe__site *site, const struct usage_stats *d)
     struct stats_chunk *c = chunk_of(st, id);
     struct usage_stats *u = c->usage;
     if (!u) {
-        if (!(u = calloc(THREAD_CHUNK_SITES, sizeof(*u)))) {
+        if (alloc_fails() || !(u = calloc(THREAD_CHUNK_SITES, sizeof(*u)))) {
             owner_add(&t->loss.stats_dropped, 1);
             return;
         }
@@ -1195,7 +1284,8 @@ atfork_child(void)
         self->tid = (uint64_t)syscall(SYS_gettid);
     }
     walkers = 0; /* walks of threads that are not here */
-    global_gen++;
+    global_gen = (global_gen + 1) & ~HOT_SLOW;
+    thread_hot_refresh();
     agg_free(&retired);
     free_retired_traces();
     nretired_list = 0;
@@ -1206,6 +1296,22 @@ void
 thread_init(void)
 {
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    thread_hot_refresh();
+}
+
+/* Lock-free, so that a forked child can call it: a refresh that read its inputs
+ * before another's change fails its exchange and reads them again. */
+void
+thread_hot_refresh(void)
+{
+    uint32_t old = __atomic_load_n(&hot_key, __ATOMIC_SEQ_CST), key;
+
+    do {
+        key = __atomic_load_n(&global_gen, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&trace_on, __ATOMIC_SEQ_CST) || !load_relaxed(&clock_tsc))
+            key |= HOT_SLOW;
+    } while (!__atomic_compare_exchange_n(&hot_key, &old, key, 0, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_SEQ_CST));
 }
 
 /* ---- the sampler's views -------------------------------------------------------- */
@@ -1238,7 +1344,7 @@ thread_scope_ids(uint32_t *out, unsigned max)
     if (depth > THREAD_MAX_DEPTH)
         depth = THREAD_MAX_DEPTH;
     for (unsigned i = depth; i-- > 0 && n < max;) {
-        uint32_t id = t->stack[i].id;
+        uint32_t id = t->stack[i + 1].id;
         if (id)
             out[n++] = id;
     }
@@ -1261,7 +1367,7 @@ thread_scope_ids_of(uint64_t tid, uint32_t *out, unsigned max)
         if (depth > THREAD_MAX_DEPTH)
             depth = THREAD_MAX_DEPTH;
         for (unsigned i = depth; i-- > 0 && n < max;) {
-            uint32_t id = t->stack[i].id;
+            uint32_t id = t->stack[i + 1].id;
             if (id)
                 out[n++] = id;
         }
@@ -1287,7 +1393,7 @@ walk_one(const struct thread_state *t, int current, walk_fn fn, void *arg,
     if (depth > THREAD_MAX_DEPTH)
         depth = THREAD_MAX_DEPTH;
     for (unsigned i = depth; i-- > 0;) {
-        uint32_t id = t->stack[i].id;
+        uint32_t id = t->stack[i + 1].id;
         struct walk_frame *f = &frames[n];
         if (!id)
             continue; /* an unrecorded PROBE_BEGIN */

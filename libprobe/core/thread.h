@@ -60,7 +60,9 @@ struct thread_state {
     uint32_t node_hash_bits;
     struct cct_node *node_chunks[THREAD_NODE_CHUNKS];
     struct stats_chunk *chunks[THREAD_MAX_CHUNKS];
-    struct frame stack[THREAD_MAX_DEPTH];
+    /* stack[0] is the root's frame, never popped (its node is the root), so that
+     * every open scope has a frame below it; the open scopes are stack[1..depth]. */
+    struct frame stack[THREAD_MAX_DEPTH + 1];
 };
 
 /* A thread listed in a snapshot. */
@@ -87,6 +89,9 @@ size_t thread_limbo_count(void);
 /* Free the exited thread's timeline @b (the stream writer drained it) once no walk
  * that may have read it is running. Takes the registry lock. */
 void thread_retire_trace(struct trace_buf *b);
+/* For tests: the next this many allocations of histogram segments and usage records
+ * fail, as if memory were short. */
+extern unsigned thread_fail_allocs;
 /* Bytes of per-thread statistics allocated now, all threads (for tests, benches). */
 size_t thread_stats_bytes(void);
 /* For tests: one call of @site lasting @ticks clock ticks on the calling thread,

@@ -503,8 +503,10 @@ probe_trace_start(const probe_trace_options *opts)
     flight_path = NULL;
     if (rc == 0 && !stream && opts->path && *opts->path && !(flight_path = strdup(opts->path)))
         rc = PROBE_ENOMEM;
-    if (rc == 0)
+    if (rc == 0) {
         store_release(&trace_on, 1);
+        thread_hot_refresh(); /* scopes leave their fast paths */
+    }
     if (rc == 0 && (stream || flight_path) && !exit_hook)
         exit_hook = atexit(trace_at_exit) == 0;
     pthread_mutex_unlock(&ctl_lock);
@@ -520,6 +522,7 @@ probe_trace_stop(void)
     pthread_mutex_lock(&ctl_lock);
     if (load_relaxed(&trace_on)) {
         store_release(&trace_on, 0);
+        thread_hot_refresh();
         if (load_relaxed(&session_stream))
             rc = trace_stream_backend->close();
         else if (flight_path)
@@ -556,6 +559,7 @@ trace_atfork_child(void)
     int streaming = load_relaxed(&trace_on) && load_relaxed(&session_stream);
 
     store_relaxed(&trace_on, 0);
+    thread_hot_refresh();
     if (load_relaxed(&session))
         store_relaxed(&session, session + 1);
     for (struct trace_buf *b = orphans, *next; b; b = next) {

@@ -41,6 +41,8 @@ struct trace_buf {
 
 /* Nonzero while tracing: the hot path's only look at the timeline. */
 extern int trace_on HIDDEN;
+/* thread.c: after trace_on changes, so that scopes take the paths that trace. */
+void thread_hot_refresh(void);
 
 /* Append an event to @t's buffer (made on first use in a session). */
 void trace_emit(struct thread_state *t, uint32_t kind, uint32_t id, uint64_t ts,

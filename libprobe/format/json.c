@@ -338,6 +338,7 @@ json_losses(probe_writer *w, const probe_snapshot *snap)
     TRY(json_u64(w, &f, "sites_dropped", l->sites_dropped));
     TRY(json_u64(w, &f, "threads_unlisted", l->threads_unlisted));
     TRY(json_u64(w, &f, "events_dropped", l->events_dropped));
+    TRY(json_u64(w, &f, "stats_dropped", l->stats_dropped));
     return writer_putc(w, '}');
 }
 

@@ -699,6 +699,7 @@ text_losses(probe_writer *w, const probe_snapshot *snap)
         {l->sites_dropped, "site hits dropped (the site table was full)"},
         {l->threads_unlisted, "exited threads counted but not listed"},
         {l->events_dropped, "timeline events not kept (ring overwritten or buffers full)"},
+        {l->stats_dropped, "calls left out of a histogram, or rusage not kept (out of memory)"},
     };
 
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

@@ -33,7 +33,7 @@ RUSAGE_FIELDS = ['wall_ns', 'user_ns', 'system_ns', 'max_rss_bytes', 'minor_faul
                  'major_faults', 'voluntary_switches', 'involuntary_switches',
                  'block_in', 'block_out']
 LOSS_FIELDS = ['depth_overflow', 'unbalanced', 'edges_dropped', 'sites_dropped',
-               'threads_unlisted', 'events_dropped']
+               'threads_unlisted', 'events_dropped', 'stats_dropped']
 
 failures = []
 
