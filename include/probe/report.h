@@ -478,6 +478,7 @@ PROBE_EXPORT probe_snapshot *probe_snapshot_load_buffer(const void *buf, size_t 
  * and taken snapshots do); edges and call-tree paths matched by their sites and
  * summed; counters, losses and samples summed; threads kept apart, each named
  * "pid P: NAME" after the process its snapshot came from. With @p n == 1, a copy.
+ * Timeline events are not merged (saved reports do not hold them).
  *
  * @return A snapshot to free with probe_snapshot_free(), or NULL with errno EINVAL
  *         (@p snaps NULL, @p n 0, or a NULL element) or ENOMEM.

@@ -1,6 +1,6 @@
 /* libFuzzer target: probe_snapshot_load_buffer() on any bytes must return a snapshot
  * or an error with an offset inside the input, never crash, hang or leak; a
- * snapshot it returns must render, and its JSON must load again to the same JSON.
+ * snapshot it returns must render in every built-in format, and its JSON must load again to the same JSON.
  * Seeds: corpus-load/, real reports. Build: meson -Dfuzz=true with CC=clang. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,10 +34,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         probe_snapshot_free(m);
         probe_snapshot_free(again);
     }
-    (void)probe_snapshot_format(s, "text", &t, NULL);
+    /* Every built-in formatter must cope with whatever the loader accepted. */
+    static const char *const formats[] = {"text", "tree", "collapsed", "pprof", "chrome",
+                                          "speedscope", "callgrind"};
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        if (probe_snapshot_format(s, formats[i], &t, NULL) == 0)
+            free(t);
+        t = NULL;
+    }
     free(a);
     free(b);
-    free(t);
     probe_snapshot_free(s);
     return 0;
 }
