@@ -31,6 +31,20 @@ int cmd_time(int argc, char **argv);
 extern const char cmd_run_synopsis[];
 int cmd_run(int argc, char **argv);
 
+/* probe report: render saved JSON reports, merged (tools/report.c). */
+extern const char cmd_report_synopsis[];
+int cmd_report(int argc, char **argv);
+
+/* probe diff: compare two saved reports (tools/diff.c); exits 3 on --fail-above. */
+extern const char cmd_diff_synopsis[];
+int cmd_diff(int argc, char **argv);
+
+/* Load a saved report, or print why not as one line and return NULL (report.c). */
+struct probe_snapshot *cmd_load_report(const char *name, const char *path);
+/* Write @data to @path (never through a symlink), or stdout when NULL; prints the
+ * error; returns 0 or 1. */
+int cmd_write_output(const char *name, const char *path, const char *data, size_t len);
+
 /* ---- helpers for every subcommand (tools/probe.c) ------------------------------ */
 
 /* "probe <name>: <message>\n" on stderr. */

@@ -23,6 +23,10 @@ static const cmd commands[] = {
      cmd_run},
     {"time", cmd_time_synopsis, "run a program; report its time, CPU, memory and I/O",
      cmd_time},
+    {"report", cmd_report_synopsis, "render saved JSON reports (merged), sorted and filtered",
+     cmd_report},
+    {"diff", cmd_diff_synopsis, "compare two saved reports; exit 3 on a regression",
+     cmd_diff},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -442,6 +442,56 @@ PROBE_EXPORT int probe_report_fd(int fd, const char *format);
  */
 PROBE_EXPORT int probe_report_write(const char *path, const char *format);
 
+/* ---- saved reports ---------------------------------------------------------------- */
+
+/** Why probe_snapshot_load() failed. Allocated by the caller; may grow at the end. */
+typedef struct probe_load_error {
+    int code;               /**< The PROBE_E* code, as errno is set to its negation. */
+    size_t offset;          /**< Byte offset in the input where the problem is. */
+    char message[200];      /**< What was expected there, one line, no newline. */
+    uint64_t reserved[4];
+} probe_load_error;
+
+/**
+ * Read a "probe/1" JSON report (docs/json-schema.md) into a snapshot that every
+ * formatter renders: sites, edges, the call tree, threads, rusage, losses, samples,
+ * frames and mappings (timeline events are not in the JSON, so none are loaded).
+ * Fields this version does not know are ignored. The reader is bounded: at most
+ * 1 GiB of input, 64 levels of nesting, strings of 1 MiB; integers within 64 bits.
+ *
+ * @param path  The file.
+ * @param err   Optional: filled on failure (code, byte offset, what was expected).
+ * @return A snapshot to free with probe_snapshot_free(), or NULL with errno set:
+ *         EINVAL (not JSON, or not a probe/1 report), ERANGE (a limit), ENOMEM,
+ *         or open(2)/read(2)'s errno.
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT probe_snapshot *probe_snapshot_load(const char *path, probe_load_error *err);
+
+/** probe_snapshot_load() from a descriptor, read to its end; @p fd is not closed. */
+PROBE_EXPORT probe_snapshot *probe_snapshot_load_fd(int fd, probe_load_error *err);
+
+/** probe_snapshot_load() from @p len bytes at @p buf (need not be NUL-terminated). */
+PROBE_EXPORT probe_snapshot *probe_snapshot_load_buffer(const void *buf, size_t len,
+                                                        probe_load_error *err);
+
+/**
+ * Merge @p n snapshots (several runs, or the children of a forked program) into a
+ * new one: sites matched by kind, name, file, line and function, with calls and
+ * times summed, duration histograms summed so percentiles stay true (recomputed,
+ * not averaged: exact where every input carries its histogram, as saved reports
+ * and taken snapshots do); edges and call-tree paths matched by their sites and
+ * summed; counters, losses and samples summed; threads kept apart, each named
+ * "pid P: NAME" after the process its snapshot came from. With @p n == 1, a copy.
+ * Timeline events are not merged (saved reports do not hold them).
+ *
+ * @return A snapshot to free with probe_snapshot_free(), or NULL with errno EINVAL
+ *         (@p snaps NULL, @p n 0, or a NULL element) or ENOMEM.
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT probe_snapshot *probe_snapshot_merge(const probe_snapshot *const *snaps,
+                                                  size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <probe/mem.h>
 #include <probe/report.h>
@@ -13,29 +14,9 @@
 #include "memhook.h"
 #include "samples.h"
 #include "sites.h"
+#include "snapshot.h"
 #include "thread.h"
 #include "trace.h"
-
-struct probe_snapshot {
-    probe_site_info *sites;
-    size_t nsites;
-    probe_edge_info *edges;
-    size_t nedges;
-    probe_node_info *nodes;
-    size_t nnodes;
-    probe_event_info *events;
-    size_t nevents;
-    probe_thread_info *threads;
-    struct thread_listing *listing; /* owns the thread names */
-    size_t nthreads;
-    probe_loss_info losses;
-    probe_clock_info clock;
-    probe_rusage rusage;
-    char *strings;                  /* every site string, back to back */
-    struct sample_set *samples;     /* NULL when the sampler never ran */
-    void *mem;                      /* probe_mem_snapshot; NULL when nothing tracked */
-    void (*mem_free)(void *);
-};
 
 struct sample_set *(*sampler_collect_hook)(void);
 void *(*mem_collect_hook)(void);
@@ -248,6 +229,62 @@ collect_events(probe_snapshot *snap, const struct raw_events *raw, double npt)
     return 0;
 }
 
+/* Keep each scope site's non-empty histogram buckets, for saved reports. */
+static int
+collect_hists(probe_snapshot *snap, struct aggregate *agg)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < snap->nsites; i++) {
+        const struct site_acc *a = agg_site(agg, (uint32_t)i + 1);
+        for (unsigned b = 0; a && a->calls && b < STATS_HIST_BUCKETS; b++)
+            n += a->hist[b] != 0;
+    }
+    snap->hist_at = calloc(snap->nsites + 1, sizeof(*snap->hist_at));
+    snap->buckets = calloc(n ? n : 1, sizeof(*snap->buckets));
+    if (!snap->hist_at || !snap->buckets)
+        return -1;
+    n = 0;
+    for (size_t i = 0; i < snap->nsites; i++) {
+        const struct site_acc *a = agg_site(agg, (uint32_t)i + 1);
+        snap->hist_at[i] = n;
+        for (unsigned b = 0; a && a->calls && b < STATS_HIST_BUCKETS; b++)
+            if (a->hist[b])
+                snap->buckets[n++] = (struct snap_bucket){b, a->hist[b]};
+    }
+    snap->hist_at[snap->nsites] = n;
+    return 0;
+}
+
+size_t
+snapshot_site_hist(const probe_snapshot *snap, size_t i, const struct snap_bucket **ret)
+{
+    if (!snap || !snap->hist_at || i >= snap->nsites) {
+        *ret = NULL;
+        return 0;
+    }
+    *ret = snap->buckets + snap->hist_at[i];
+    return snap->hist_at[i + 1] - snap->hist_at[i];
+}
+
+uint64_t
+snapshot_percentile_ns(const struct snap_bucket *b, size_t nb, uint64_t calls, double q,
+                       double npt, uint64_t min_ns, uint64_t max_ns)
+{
+    uint64_t want = (uint64_t)((double)calls * q + 0.999999), seen = 0;
+
+    /* to_ns() is monotonic, so clamping after it equals clamping the ticks. */
+    for (size_t i = 0; i < nb; i++) {
+        seen += b[i].count;
+        if (seen >= want && seen) {
+            uint64_t mid = to_ns(stats_hist_lower(b[i].bucket) +
+                                     stats_hist_width(b[i].bucket) / 2, npt);
+            return mid < min_ns ? min_ns : mid > max_ns ? max_ns : mid;
+        }
+    }
+    return max_ns;
+}
+
 static int
 edge_order(const void *pa, const void *pb)
 {
@@ -277,7 +314,7 @@ probe_snapshot_take(void)
     for (size_t i = 0; i < snap->nsites; i++)
         fill_stats(&snap->sites[i], agg_site(&agg, (uint32_t)i + 1), npt);
     if (collect_edges(snap, &agg, npt) < 0 || collect_nodes(snap, &agg, npt) < 0 ||
-        collect_events(snap, &raw, npt) < 0)
+        collect_events(snap, &raw, npt) < 0 || collect_hists(snap, &agg) < 0)
         goto fail;
     qsort(snap->edges, snap->nedges, sizeof(*snap->edges), edge_order);
 
@@ -309,6 +346,7 @@ probe_snapshot_take(void)
                                      agg.loss.edges_dropped, agg.loss.sites_dropped,
                                      agg.loss.threads_unlisted, raw.dropped,
                                      agg.loss.stats_dropped};
+    snap->pid = (uint64_t)getpid();
     snap->clock.name = clock_name();
     snap->clock.ns_per_tick = npt;
     snap->clock.elapsed_ns = clock_monotonic_ns() - clock_epoch_ns();
@@ -336,6 +374,9 @@ probe_snapshot_free(probe_snapshot *snap)
     free(snap->threads);
     free(snap->listing);
     free(snap->strings);
+    free(snap->buckets);
+    free(snap->hist_at);
+    free(snap->extra);
     if (snap->samples)
         snap->samples->free(snap->samples);
     if (snap->mem)

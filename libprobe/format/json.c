@@ -8,6 +8,7 @@
 
 #include <probe/mem.h>
 
+#include "core/snapshot.h"
 #include "jsonstr.h"
 #include "writer.h"
 
@@ -123,8 +124,26 @@ json_clock(probe_writer *w, const probe_snapshot *snap)
     return writer_putc(w, '}');
 }
 
+/* The non-empty buckets of the duration histogram, [bucket, count] pairs, so that
+ * merged reports keep true percentiles. */
 static int
-json_site(probe_writer *w, const probe_site_info *s, size_t index)
+json_hist(probe_writer *w, const probe_snapshot *snap, size_t index)
+{
+    const struct snap_bucket *b;
+    size_t n = snapshot_site_hist(snap, index, &b);
+
+    TRY(probe_writer_puts(w, ",\"hist\":["));
+    for (size_t i = 0; i < n; i++)
+        TRY(probe_writer_printf(w, "%s[%" PRIu32 ",%" PRIu64 "]", i ? "," : "",
+                                b[i].bucket, b[i].count));
+    return probe_writer_puts(w, "]}");
+}
+
+static int json_usage(probe_writer *w, const probe_site_info *s);
+
+static int
+json_site(probe_writer *w, const probe_snapshot *snap, const probe_site_info *s,
+          size_t index)
 {
     int f = 1;
 
@@ -148,7 +167,15 @@ json_site(probe_writer *w, const probe_site_info *s, size_t index)
     TRY(json_bool(w, &f, "loaded", s->loaded));
     TRY(json_key(w, &f, "usage"));
     if (!s->has_usage)
-        return probe_writer_puts(w, "null}");
+        TRY(probe_writer_puts(w, "null"));
+    else
+        TRY(json_usage(w, s));
+    return json_hist(w, snap, index);
+}
+
+static int
+json_usage(probe_writer *w, const probe_site_info *s)
+{
     int g = 1;
     TRY(writer_putc(w, '{'));
     TRY(json_u64(w, &g, "calls", s->usage_calls));
@@ -158,7 +185,7 @@ json_site(probe_writer *w, const probe_site_info *s, size_t index)
     TRY(json_u64(w, &g, "major_faults", s->major_faults));
     TRY(json_u64(w, &g, "voluntary_switches", s->voluntary_switches));
     TRY(json_u64(w, &g, "involuntary_switches", s->involuntary_switches));
-    return probe_writer_puts(w, "}}");
+    return writer_putc(w, '}');
 }
 
 static int
@@ -176,7 +203,7 @@ json_sites(probe_writer *w, const probe_snapshot *snap)
             continue;
         TRY(json_sep(w, &f));
         TRY(probe_writer_puts(w, "\n  "));
-        TRY(json_site(w, s, i));
+        TRY(json_site(w, snap, s, i));
     }
     return probe_writer_puts(w, "\n]");
 }
@@ -518,6 +545,14 @@ json_frames(probe_writer *w, const probe_snapshot *snap)
     return probe_writer_puts(w, n ? "\n]" : "]");
 }
 
+/* The process the snapshot was taken in: merged reports name threads by it. */
+static int
+json_pid(probe_writer *w, const probe_snapshot *snap)
+{
+    TRY(json_key(w, NULL, "pid"));
+    return probe_writer_printf(w, "%" PRIu64, snap ? snap->pid : 0);
+}
+
 int
 json_check_options(const char *options)
 {
@@ -529,7 +564,7 @@ json_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
 {
     static int (*const sections[])(probe_writer *, const probe_snapshot *) = {
         json_clock, json_sites, json_edges, json_nodes, json_threads, json_rusage,
-        json_losses, json_samples, json_mappings, json_frames, json_memory,
+        json_losses, json_samples, json_mappings, json_frames, json_memory, json_pid,
     };
 
     (void)user;

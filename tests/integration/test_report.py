@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""probe report and probe diff on reports a real program saved (report-work.c).
+
+usage: test_report.py PROBE REPORT_WORK CASE
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+PROBE, WORK, CASE = sys.argv[1:4]
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+        print('FAIL:', msg)
+    return cond
+
+
+def run(args, **kw):
+    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=120, **kw)
+
+
+def work(tmp, factor, name):
+    path = os.path.join(tmp, name)
+    r = run([WORK, 'work', str(factor), path])
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+def one_line_error(r, what):
+    check(r.returncode != 0, f'{what}: status 0')
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    check(lines and lines[0].startswith('probe '), f'{what}: stderr {r.stderr!r}')
+    check(not r.stdout, f'{what}: wrote to stdout: {r.stdout[:200]!r}')
+    return lines[0] if lines else ''
+
+
+def case_merge(tmp):
+    """Three forked children's reports merge: calls summed, threads named by pid."""
+    prefix = os.path.join(tmp, 'child')
+    r = run([WORK, 'children', '3', prefix])
+    assert r.returncode == 0, r.stderr
+    files = [f'{prefix}{i}.json' for i in range(3)]
+    out = os.path.join(tmp, 'merged.json')
+    r = run([PROBE, 'report', *files, '-f', 'json', '-o', out])
+    check(r.returncode == 0, f'report -o: {r.stderr}')
+    merged = json.load(open(out))
+    parts = [json.load(open(f)) for f in files]
+
+    def site(doc, name):
+        return next(s for s in doc['sites'] if s['name'] == name)
+    for name in ('helper', 'steady', 'tunable'):
+        check(site(merged, name)['calls'] == sum(site(p, name)['calls'] for p in parts),
+              f'{name}: calls not summed')
+        check(site(merged, name)['max_ns'] == max(site(p, name)['max_ns'] for p in parts),
+              f'{name}: max_ns')
+        hist = {}
+        for p in parts:
+            for b, c in site(p, name)['hist']:
+                hist[b] = hist.get(b, 0) + c
+        check(site(merged, name)['hist'] == sorted([b, c] for b, c in hist.items()),
+              f'{name}: histograms not summed')
+    names = [t['name'] for t in merged['threads']]
+    pids = [p['pid'] for p in parts]
+    check(len(set(pids)) == 3, f'pids {pids}')
+    check(names == [f'pid {p}: child' for p in pids], f'thread names {names}')
+    # Text is the library's own formatter on the merged snapshot.
+    r = run([PROBE, 'report', *files])
+    check(r.returncode == 0 and 'helper' in r.stdout and f'pid {pids[1]}' in r.stdout,
+          f'text: {r.stdout[:300]} {r.stderr}')
+    # --thread picks the process.
+    r = run([PROBE, 'report', *files, '--thread', f'pid {pids[1]}', '-f', 'json'])
+    one = json.loads(r.stdout)
+    check(one['pid'] == pids[1] and len(one['threads']) == 1, f'--thread: {one["threads"]}')
+
+
+def case_table(tmp):
+    """pstats-like: sort, limit, filter, callers, callees; one report round-trips."""
+    path = work(tmp, 2, 'a.json')
+    r = run([PROBE, 'report', path, '-f', 'json', '--sort', 'calls', '--limit', '2'])
+    rows = json.loads(r.stdout)
+    check(len(rows) == 2, f'--limit 2: {rows}')
+    r = run([PROBE, 'report', path, '-f', 'json', '--sort', 'self'])
+    rows = json.loads(r.stdout)
+    selfs = [x['self_ns'] for x in rows]
+    check(selfs == sorted(selfs, reverse=True) and len(rows) == 3, f'--sort self: {rows}')
+    r = run([PROBE, 'report', path, '-f', 'json', '--sort', 'name', '--filter', '^(t|h)'])
+    check([x['name'] for x in json.loads(r.stdout)] == ['helper', 'tunable'],
+          f'--filter: {r.stdout}')
+    r = run([PROBE, 'report', path, '-f', 'json', '--callers', 'helper'])
+    rows = json.loads(r.stdout)
+    check([x['name'] for x in rows] == ['tunable'] and rows[0]['calls'] == 200,
+          f'--callers: {rows}')
+    r = run([PROBE, 'report', path, '-f', 'json', '--callees', 'tunable'])
+    check([x['name'] for x in json.loads(r.stdout)] == ['helper'], f'--callees: {r.stdout}')
+    r = run([PROBE, 'report', path, '--sort', 'p99', '--limit', '1'])
+    check(r.returncode == 0 and len(r.stdout.splitlines()) == 2, f'text table: {r.stdout}')
+    # The saved JSON, loaded and written again, is byte-identical.
+    r = run([PROBE, 'report', path, '-f', 'json'])
+    check(r.stdout == open(path).read(), 'json -> report -f json differs')
+
+
+def case_diff(tmp):
+    """One function made 2x slower is first, with about +100 %."""
+    base = work(tmp, 1, 'base.json')
+    new = work(tmp, 2, 'new.json')
+    # The median: preemption by other processes moves totals, not medians.
+    r = run([PROBE, 'diff', base, new, '--measure', 'p50', '-f', 'json'])
+    check(r.returncode == 0, f'diff: {r.returncode} {r.stderr}')
+    sites = json.loads(r.stdout)['sites']
+    check(sites[0]['name'] == 'helper', f'first is {sites[0]["name"]}: {sites}')
+    d = sites[0]['p50']['delta_pct']
+    check(50 <= d <= 200, f'helper p50 delta {d} %')
+    r = run([PROBE, 'diff', base, new, '--measure', 'p50'])
+    first = r.stdout.splitlines()[1].split()
+    check(first[:2] == ['changed', 'helper'], f'text: {r.stdout}')
+    # --fail-above: 3 above, 0 below; the same report never regresses.
+    r = run([PROBE, 'diff', base, new, '--measure', 'p50', '--fail-above', '30'])
+    check(r.returncode == 3, f'--fail-above 30: {r.returncode}')
+    check('grew by more than 30' in r.stderr, f'stderr {r.stderr!r}')
+    r = run([PROBE, 'diff', base, new, '--measure', 'p50', '--fail-above', '1000'])
+    check(r.returncode == 0, f'--fail-above 1000: {r.returncode}')
+    r = run([PROBE, 'diff', base, base, '--fail-above', '0'])
+    check(r.returncode == 0, f'same report: {r.returncode} {r.stdout}')
+    # A site that vanished and one that appeared are marked.
+    doc = json.load(open(new))
+    doc['sites'][0]['name'] = 'renamed'
+    renamed = os.path.join(tmp, 'renamed.json')
+    json.dump(doc, open(renamed, 'w'))
+    r = run([PROBE, 'diff', base, renamed, '-f', 'json'])
+    st = {s['name']: s['status'] for s in json.loads(r.stdout)['sites']}
+    check(st.get('renamed') == 'new' and 'gone' in st.values(), f'statuses {st}')
+
+
+def case_errors(tmp):
+    """Every error is one clear line and a non-zero status."""
+    good = work(tmp, 1, 'g.json')
+    bad = os.path.join(tmp, 'bad.json')
+    open(bad, 'w').write('{"schema":"probe/1","clock":')
+    other = os.path.join(tmp, 'other.json')
+    open(other, 'w').write('{"schema":"pprof/9"}')
+    cases = [
+        ([PROBE, 'report', os.path.join(tmp, 'missing.json')], 'no such file'),
+        ([PROBE, 'report', bad], 'at byte 28'),
+        ([PROBE, 'report', other], 'expected "probe/1"'),
+        ([PROBE, 'report', good, '--sort', 'speed'], 'unknown sort key'),
+        ([PROBE, 'report', good, '--filter', '(('], 'bad regular expression'),
+        ([PROBE, 'report', good, '-f', 'nope'], 'unknown format'),
+        ([PROBE, 'report', good, '--callers', 'nobody'], "no scope named 'nobody'"),
+        ([PROBE, 'report', good, '--limit', '-1'], '--limit'),
+        ([PROBE, 'report'], 'no report given'),
+        ([PROBE, 'diff', good], 'two reports wanted'),
+        ([PROBE, 'diff', good, bad], 'at byte 28'),
+        ([PROBE, 'diff', good, good, '--fail-above', 'x'], '--fail-above'),
+    ]
+    for args, want in cases:
+        r = run(args)
+        line = one_line_error(r, ' '.join(args[1:]))
+        check(want in line, f'{args[1:]}: {line!r} lacks {want!r}')
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    globals()['case_' + CASE](tmp)
+sys.exit(1 if failures else 0)

@@ -1,0 +1,344 @@
+/* Saved reports read back: probe_snapshot_load() round trips (JSON and text), its
+ * errors on truncated, malformed and hostile input, and probe_snapshot_merge() of
+ * reports whose percentiles must equal those of one report holding every call.
+ *
+ * Durations come through thread_record_ticks(), so every call lands in a known
+ * bucket whatever the load on the machine. Internal: links libprobe.a. */
+#include <errno.h>
+
+#include "common.h"
+
+#include <probe/report.h>
+#include <probe/rusage.h>
+
+#include "core/stats.h"
+#include "core/thread.h"
+
+static struct probe__site site_parse = {PROBE__SITE_MAGIC, PROBE_KIND_SCOPE, 0, 0,
+                                        "parse", "parse_fn", "src/parse.c"};
+static struct probe__site site_lex = {PROBE__SITE_MAGIC, PROBE_KIND_SCOPE, 0, 0,
+                                      "lex \"quoted\" \xc3\xa9", "lex_fn", "src/lex.c"};
+
+/* Something of every kind: nested and recursive scopes, a line, a counter that
+ * goes negative, a thread name. */
+static void
+record_some(void)
+{
+    probe_thread_name("main \\ thread");
+    for (int i = 0; i < 50; i++) {
+        PROBE_SCOPE("outer");
+        PROBE_LINE();
+        PROBE_COUNT("balance", -3);
+        for (int k = 0; k < 3; k++) {
+            PROBE_SCOPE("inner");
+            if (k == 1) {
+                PROBE_SCOPE("inner");
+            }
+        }
+    }
+    for (uint64_t t = 1; t < 5000; t = t * 3 + 1)
+        thread_record_ticks(&site_parse, t);
+    thread_record_ticks(&site_lex, 77);
+}
+
+static char *
+format(const probe_snapshot *s, const char *fmt, size_t *len)
+{
+    char *buf = NULL;
+
+    ck_assert_int_eq(probe_snapshot_format(s, fmt, &buf, len), 0);
+    return buf;
+}
+
+START_TEST(json_round_trip_is_identical)
+{
+    record_some();
+    probe_snapshot *snap = test_snap();
+    size_t len, len2;
+    char *json = format(snap, "json", &len);
+    probe_load_error err;
+    probe_snapshot *back = probe_snapshot_load_buffer(json, len, &err);
+
+    ck_assert_msg(back, "load failed at %zu: %s", err.offset, err.message);
+    char *again = format(back, "json", &len2);
+    ck_assert_uint_eq(len, len2);
+    ck_assert_str_eq(json, again);
+    ck_assert_ptr_nonnull(strstr(json, "\"hist\":[["));
+    free(again);
+
+    /* Text from the loaded report equals the text of the program's own snapshot. */
+    char *t1 = format(snap, "text", NULL), *t2 = format(back, "text", NULL);
+    ck_assert_str_eq(t1, t2);
+    free(t1);
+    free(t2);
+    /* So do the other formatters that read what the JSON carries. */
+    for (const char *f = "tree\0collapsed\0callgrind\0"; *f; f += strlen(f) + 1) {
+        char *a = format(snap, f, NULL), *b = format(back, f, NULL);
+        ck_assert_msg(strcmp(a, b) == 0, "%s differs", f);
+        free(a);
+        free(b);
+    }
+    free(json);
+    probe_snapshot_free(back);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+START_TEST(load_from_file_and_fd)
+{
+    char path[] = "/tmp/probe-load-XXXXXX";
+    int fd = mkstemp(path);
+    probe_load_error err;
+
+    ck_assert_int_ge(fd, 0);
+    record_some();
+    ck_assert_int_eq(probe_report_fd(fd, "json"), 0);
+    probe_snapshot *a = probe_snapshot_load(path, &err);
+    ck_assert_msg(a, "%s", err.message);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    probe_snapshot *b = probe_snapshot_load_fd(fd, &err);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(probe_snapshot_site_count(a), probe_snapshot_site_count(b));
+    ck_assert_uint_eq(probe_snapshot_find(a, "outer")->calls, 50);
+    ck_assert_int_eq(probe_snapshot_find(a, "balance")->value, -150);
+    close(fd);
+    unlink(path);
+    probe_snapshot_free(a);
+    probe_snapshot_free(b);
+
+    ck_assert_ptr_null(probe_snapshot_load(path, &err));
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_int_eq(err.code, PROBE_ENOENT);
+    ck_assert_ptr_null(probe_snapshot_load_fd(-1, &err));
+    ck_assert_int_eq(err.code, PROBE_EBADF);
+}
+END_TEST
+
+/* Load @doc: it must fail with @code at @offset, with a message containing @want. */
+static void
+expect_error(const char *doc, size_t len, int code, size_t offset, const char *want)
+{
+    probe_load_error err;
+    probe_snapshot *s = probe_snapshot_load_buffer(doc, len, &err);
+
+    ck_assert_msg(!s, "loaded: %.60s", doc);
+    ck_assert_int_eq(err.code, code);
+    ck_assert_int_eq(errno, -code);
+    ck_assert_msg(err.offset == offset, "offset %zu, want %zu (%s)", err.offset, offset,
+                  err.message);
+    ck_assert_msg(strstr(err.message, want), "message '%s' lacks '%s'", err.message, want);
+    ck_assert_ptr_null(strchr(err.message, '\n'));
+}
+
+#define ERR(doc, code, off, want) expect_error(doc, sizeof(doc) - 1, code, off, want)
+
+START_TEST(errors_say_where_and_what)
+{
+    ERR("", PROBE_EINVAL, 0, "expected a value");
+    ERR("{\"schema\":\"probe/1\"", PROBE_EINVAL, 19, "expected ',' or '}'");
+    ERR("{\"schema\":\"probe/2\"}", PROBE_EINVAL, 10, "expected \"probe/1\"");
+    ERR("[1,2]", PROBE_EINVAL, 0, "expected an object");
+    ERR("{\"a\":01}", PROBE_EINVAL, 5, "leading zeros");
+    ERR("{\"a\":18446744073709551616}", PROBE_ERANGE, 5, "64 bits");
+    ERR("{\"a\":\"x\xff\"}", PROBE_EINVAL, 7, "UTF-8");
+    ERR("{\"a\":\"\xed\xa0\x80\"}", PROBE_EINVAL, 6, "UTF-8"); /* a UTF-8 surrogate */
+    ERR("{\"a\":\"\\u0000\"}", PROBE_EINVAL, 6, "NUL");
+    ERR("{\"a\":\"\\ud800x\"}", PROBE_EINVAL, 12, "low surrogate");
+    ERR("{\"a\":tru}", PROBE_EINVAL, 5, "expected a value");
+    ERR("{\"a\":1} x", PROBE_EINVAL, 8, "end of input");
+    ERR("{\"schema\":\"probe/1\",\"clock\":{\"name\":\"tsc\",\"ns_per_tick\":1,"
+        "\"elapsed_ns\":-1}}", PROBE_EINVAL, 71, "clock.elapsed_ns: expected an integer");
+    ERR("{\"schema\":\"probe/1\",\"clock\":{\"name\":\"tsc\",\"ns_per_tick\":1,"
+        "\"elapsed_ns\":1}}", PROBE_EINVAL, 0, "expected member \"sites\"");
+
+    /* 100 levels of nesting: refused at the 65th, not recursed into. */
+    char deep[256];
+    memset(deep, '[', 100);
+    memset(deep + 100, ']', 100);
+    expect_error(deep, 200, PROBE_ERANGE, 64, "nesting");
+}
+END_TEST
+
+START_TEST(every_truncation_fails_cleanly)
+{
+    record_some();
+    probe_snapshot *snap = test_snap();
+    size_t len;
+    char *json = format(snap, "json", &len);
+
+    /* Every strict prefix of a report is an error, never a crash or a snapshot. The
+     * last byte is the newline after the object, so stop before it. */
+    for (size_t n = 0; n + 1 < len; n++) {
+        probe_load_error err;
+        char *copy = malloc(n + 1);
+        memcpy(copy, json, n); /* exact size, so ASan sees any read past the end */
+        probe_snapshot *s = probe_snapshot_load_buffer(copy, n, &err);
+        ck_assert_msg(!s, "a prefix of %zu bytes loaded", n);
+        ck_assert_uint_le(err.offset, n);
+        ck_assert_int_ne(err.message[0], '\0');
+        free(copy);
+    }
+    free(json);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+START_TEST(unknown_fields_are_ignored)
+{
+    static const char doc[] =
+        "{\"schema\":\"probe/1\",\"future\":{\"x\":[1,2,{\"y\":null}]},"
+        "\"clock\":{\"name\":\"tsc\",\"ns_per_tick\":0.5,\"elapsed_ns\":9,\"new\":1.5e3},"
+        "\"sites\":[{\"id\":0,\"name\":\"a\",\"kind\":\"scope\",\"file\":null,\"line\":3,"
+        "\"function\":\"f\",\"calls\":2,\"total_ns\":10,\"self_ns\":10,\"min_ns\":4,"
+        "\"max_ns\":6,\"colour\":\"red\"}],"
+        "\"edges\":[],\"threads\":[{\"tid\":7,\"name\":\"t\",\"more\":[]}]}";
+    probe_load_error err;
+    probe_snapshot *s = probe_snapshot_load_buffer(doc, sizeof(doc) - 1, &err);
+
+    ck_assert_msg(s, "%zu: %s", err.offset, err.message);
+    ck_assert_uint_eq(probe_snapshot_site_count(s), 1);
+    ck_assert_uint_eq(probe_snapshot_find(s, "a")->calls, 2);
+    ck_assert_ptr_null(probe_snapshot_find(s, "a")->file);
+    ck_assert_str_eq(probe_snapshot_thread(s, 0)->name, "t");
+    ck_assert(probe_snapshot_clock(s)->ns_per_tick == 0.5);
+    probe_snapshot_free(s);
+}
+END_TEST
+
+/* ---- merge ---------------------------------------------------------------------- */
+
+/* Call i of part k: parts with very different durations, so an average of their
+ * percentiles would be far from the percentiles of all calls together. */
+static uint64_t
+part_ticks(unsigned k, unsigned i)
+{
+    static const uint64_t base[] = {100, 5000, 400000};
+    return base[k] + (i * 37u) % (base[k] / 2);
+}
+
+static const unsigned part_calls[] = {900, 90, 10};
+
+START_TEST(merge_of_three_equals_one_holding_all)
+{
+    probe_snapshot *part[3];
+    char *json[3];
+    size_t len;
+
+    for (unsigned k = 0; k < 3; k++) {
+        probe_reset();
+        for (unsigned i = 0; i < part_calls[k]; i++)
+            thread_record_ticks(&site_parse, part_ticks(k, i));
+        thread_record_ticks(&site_lex, 10 + k);
+        probe_snapshot *s = test_snap();
+        json[k] = format(s, "json", &len);
+        probe_snapshot_free(s);
+        part[k] = probe_snapshot_load_buffer(json[k], len, NULL);
+        ck_assert_ptr_nonnull(part[k]);
+    }
+    probe_reset();
+    for (unsigned k = 0; k < 3; k++) {
+        for (unsigned i = 0; i < part_calls[k]; i++)
+            thread_record_ticks(&site_parse, part_ticks(k, i));
+        thread_record_ticks(&site_lex, 10 + k);
+    }
+    probe_snapshot *all = test_snap();
+    probe_snapshot *m = probe_snapshot_merge((const probe_snapshot *const *)part, 3);
+
+    ck_assert_ptr_nonnull(m);
+    const probe_site_info *a = probe_snapshot_find(all, "parse");
+    const probe_site_info *b = probe_snapshot_find(m, "parse");
+    ck_assert_uint_eq(b->calls, 1000);
+    ck_assert_uint_eq(b->calls, a->calls);
+    ck_assert_uint_eq(b->min_ns, a->min_ns);
+    ck_assert_uint_eq(b->max_ns, a->max_ns);
+    ck_assert_uint_eq(b->p50_ns, a->p50_ns);
+    ck_assert_uint_eq(b->p90_ns, a->p90_ns);
+    ck_assert_uint_eq(b->p99_ns, a->p99_ns);
+    /* Totals are summed in ns, each part truncated on its own: within a ns a part. */
+    ck_assert_uint_le(a->total_ns - b->total_ns + 3, 6);
+    /* Not what averaging the parts' p99 would give. */
+    uint64_t avg = 0;
+    for (unsigned k = 0; k < 3; k++)
+        avg += probe_snapshot_find(part[k], "parse")->p99_ns / 3;
+    ck_assert_uint_ne(avg, b->p99_ns);
+    /* One site per (name, file, line, function), one thread per part, named by pid. */
+    ck_assert_uint_eq(probe_snapshot_site_count(m), probe_snapshot_site_count(part[0]));
+    ck_assert_uint_eq(probe_snapshot_find(m, "lex \"quoted\" \xc3\xa9")->calls, 3);
+    ck_assert_uint_eq(probe_snapshot_thread_count(m), 3);
+    char want[64];
+    snprintf(want, sizeof(want), "pid %d", (int)getpid());
+    ck_assert_ptr_nonnull(strstr(probe_snapshot_thread(m, 2)->name, want));
+
+    /* The merged report saves and loads like any other. */
+    char *mj = format(m, "json", &len);
+    probe_snapshot *back = probe_snapshot_load_buffer(mj, len, NULL);
+    ck_assert_ptr_nonnull(back);
+    char *mj2 = format(back, "json", NULL);
+    ck_assert_str_eq(mj, mj2);
+    free(mj);
+    free(mj2);
+    probe_snapshot_free(back);
+    for (unsigned k = 0; k < 3; k++) {
+        probe_snapshot_free(part[k]);
+        free(json[k]);
+    }
+    probe_snapshot_free(all);
+    probe_snapshot_free(m);
+}
+END_TEST
+
+START_TEST(merge_sums_edges_and_paths)
+{
+    record_some();
+    probe_snapshot *s = test_snap();
+    const probe_snapshot *two[] = {s, s};
+    probe_snapshot *m = probe_snapshot_merge(two, 2);
+
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(probe_snapshot_edge_count(m), probe_snapshot_edge_count(s));
+    ck_assert_uint_eq(probe_snapshot_node_count(m), probe_snapshot_node_count(s));
+    for (size_t i = 0; i < probe_snapshot_edge_count(s); i++)
+        ck_assert_uint_eq(probe_snapshot_edge(m, i)->calls,
+                          2 * probe_snapshot_edge(s, i)->calls);
+    for (size_t i = 0; i < probe_snapshot_node_count(s); i++) {
+        ck_assert_uint_eq(probe_snapshot_node(m, i)->calls,
+                          2 * probe_snapshot_node(s, i)->calls);
+        ck_assert_uint_eq(probe_snapshot_node(m, i)->depth, probe_snapshot_node(s, i)->depth);
+    }
+    ck_assert_int_eq(probe_snapshot_find(m, "balance")->value, -300);
+    ck_assert_ptr_null(probe_snapshot_merge(NULL, 2));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_ptr_null(probe_snapshot_merge(two, 0));
+    probe_snapshot_free(m);
+    probe_snapshot_free(s);
+}
+END_TEST
+
+static Suite *
+load_suite(void)
+{
+    Suite *s = suite_create("load");
+    TCase *tc = tcase_create("load");
+
+    tcase_add_checked_fixture(tc, test_setup, NULL);
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_test(tc, json_round_trip_is_identical);
+    tcase_add_test(tc, load_from_file_and_fd);
+    tcase_add_test(tc, errors_say_where_and_what);
+    tcase_add_test(tc, every_truncation_fails_cleanly);
+    tcase_add_test(tc, unknown_fields_are_ignored);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("merge");
+    tcase_add_checked_fixture(tc, test_setup, NULL);
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_test(tc, merge_of_three_equals_one_holding_all);
+    tcase_add_test(tc, merge_sums_edges_and_paths);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return test_run(load_suite());
+}
