@@ -12,6 +12,8 @@
  *
  *   glibc      __libc_malloc / __libc_free: glibc with no interposer
  *   profiled   malloc / free: the interposer, sampling
+ *   in scope   the same inside an open PROBE_SCOPE: each allocation and free is also
+ *              added to the scope's exact bytes (the per-scope cost)
  *
  * The ratio is the median of the per-round ratios. Then the RSS the profiler adds
  * to a program holding a million live 64-byte blocks: two child processes, PROBE_MEM
@@ -29,6 +31,7 @@
 #include <unistd.h>
 
 #include <probe/mem.h>
+#include <probe/probe.h>
 
 #include "harness.h"
 
@@ -56,6 +59,19 @@ loop_glibc(void)
 __attribute__((noinline)) static double
 loop_profiled(void)
 {
+    uint64_t t0 = bench_now_ns();
+    for (unsigned i = 0; i < PAIRS; i++) {
+        void *p = malloc(sizes[i & 7]);
+        BARRIER(p);
+        free(p);
+    }
+    return (double)(bench_now_ns() - t0) / PAIRS;
+}
+
+__attribute__((noinline)) static double
+loop_in_scope(void)
+{
+    PROBE_SCOPE("bench");
     uint64_t t0 = bench_now_ns();
     for (unsigned i = 0; i < PAIRS; i++) {
         void *p = malloc(sizes[i & 7]);
@@ -144,24 +160,31 @@ main(int argc, char **argv)
     }
 
     double g[BENCH_MAX_ROUNDS], p[BENCH_MAX_ROUNDS], r[BENCH_MAX_ROUNDS];
+    double s[BENCH_MAX_ROUNDS], rs[BENCH_MAX_ROUNDS];
     loop_glibc();
     loop_profiled();
+    loop_in_scope();
     for (unsigned i = 0; i < rounds; i++) {
         if (i & 1) {
+            s[i] = loop_in_scope();
             p[i] = loop_profiled();
             g[i] = loop_glibc();
         } else {
             g[i] = loop_glibc();
             p[i] = loop_profiled();
+            s[i] = loop_in_scope();
         }
         r[i] = p[i] / g[i];
+        rs[i] = s[i] / g[i];
     }
     printf("# mem_malloc on %s, %u rounds of %u malloc+free pairs (16..256 B)\n\n",
            bench_cpu_model(cpu, sizeof(cpu)), rounds, PAIRS);
     printf("| variant | ns per pair (median) | vs glibc |\n|---|---:|---:|\n");
     printf("| glibc | %.1f | 1.00x |\n", bench_median(g, rounds));
-    printf("| profiled (PROBE_MEM=1, 512 KiB) | %.1f | %.2fx |\n\n", bench_median(p, rounds),
+    printf("| profiled (PROBE_MEM=1, 512 KiB) | %.1f | %.2fx |\n", bench_median(p, rounds),
            bench_median(r, rounds));
+    printf("| profiled, in an open scope | %.1f | %.2fx |\n\n", bench_median(s, rounds),
+           bench_median(rs, rounds));
 
     long off = child_rss("/proc/self/exe", "0"), on = child_rss("/proc/self/exe", "1");
     printf("| a million live 64-byte blocks | RSS growth |\n|---|---:|\n");

@@ -243,6 +243,9 @@ agg_add_node(struct aggregate *agg, uint32_t parent, const struct node_acc *n)
     a->total += n->total;
     a->total_prim += n->total_prim;
     a->self += n->self;
+    a->mem_allocs += n->mem_allocs;
+    a->mem_bytes += n->mem_bytes;
+    a->mem_freed += n->mem_freed;
     return idx;
 }
 

@@ -20,6 +20,7 @@
 
 #include <probe/common.h>
 
+#include "core/memacct.h"
 #include "mem/heap.h"
 
 #define ARENA_SIZE (64u << 10)
@@ -120,6 +121,7 @@ note_alloc(void *p, size_t size, uintptr_t caller)
 {
     if (__builtin_expect(!__atomic_load_n(&heap_on, __ATOMIC_RELAXED), 1) || !p)
         return;
+    memacct_alloc(size);
     if ((heap_tls_until -= (int64_t)(size ? size : 1)) > 0)
         return;
     heap_alloc_slow(p, size, caller);
@@ -130,6 +132,7 @@ note_free(void *p)
 {
     if (__builtin_expect(!__atomic_load_n(&heap_on, __ATOMIC_RELAXED), 1))
         return;
+    memacct_free(p, real.malloc_usable_size);
     if (heap_maybe_sampled(p))
         heap_free_slow(p);
 }

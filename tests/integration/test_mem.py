@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Integration tests of `probe run --mem`: the heap profiler on real processes.
 
-usage: test_mem.py PROBE CHILD CASE
+usage: test_mem.py PROBE CHILD SCOPES CASE
 
 PROBE is the probe executable; CHILD (mem-child.c) a program with no libprobe code
-whose first argument picks an allocation pattern. CASE names one of the functions
+whose first argument picks an allocation pattern; SCOPES (mem-scopes.c) one with
+PROBE_SCOPEs that allocate. CASE names one of the functions
 case_* below. Exits 0 when every check passes, 77 to skip, 1 with a message per
 failure. Estimates are checked against wide bounds: the profile is sampled.
 """
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-PROBE, CHILD, CASE = sys.argv[1:4]
+PROBE, CHILD, SCOPES, CASE = sys.argv[1:5]
 MiB = 1024 * 1024
 
 failures = []
@@ -159,6 +160,33 @@ def case_pprof():
     check(p.returncode == 0 and rows and rows[0].split()[-1] == 'leak_blocks',
           'pprof: go tool pprof: %d %s %s' % (p.returncode, text,
                                               p.stderr.decode('utf-8', 'replace')))
+    shutil.rmtree(d)
+
+
+def case_scopes():
+    """Per-scope bytes are exact: 100 blocks of 4 KiB are 409,600 bytes, 100 allocations,
+    counted in every enclosing scope, and once per recursion."""
+    d = tempfile.mkdtemp()
+    out = os.path.join(d, 'report.json')
+    rc, _, err = run(['--mem=/dev/null', '-o', out, SCOPES])
+    sites = {}
+    if check(rc == 0, 'scopes: exit %d: %s' % (rc, err)):
+        with open(out) as f:
+            sites = {s['name']: s.get('mem') for s in json.load(f)['sites']}
+    want = {
+        'blocks': {'allocs': 100, 'bytes': 409600},
+        'outer': {'allocs': 101, 'bytes': 409610},
+        'recurse': {'allocs': 5, 'bytes': 5120},
+    }
+    for name, w in want.items():
+        m = sites.get(name) or {}
+        check(m.get('allocs') == w['allocs'] and m.get('bytes') == w['bytes'] and
+              m.get('freed_bytes', 0) >= w['bytes'],
+              'scopes: %s has %r, want %r and as much freed' % (name, m, w))
+    # The text report's section says the same.
+    rc, _, err = run(['--mem=/dev/null', '-f', 'text', SCOPES])
+    check(re.search(r'^\s+100\s+409600\s+\d+\s+blocks$', err, re.M),
+          'scopes: text report %r' % err[-1500:])
     shutil.rmtree(d)
 
 
