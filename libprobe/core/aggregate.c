@@ -210,7 +210,7 @@ node_append(struct aggregate *agg, uint32_t parent, uint32_t site)
         agg->nodes = p;
         agg->node_cap = cap;
     }
-    agg->nodes[agg->nnodes++] = (struct node_acc){parent, site, 0, 0, 0, 0};
+    agg->nodes[agg->nnodes++] = (struct node_acc){.parent = parent, .site = site};
     return 0;
 }
 
