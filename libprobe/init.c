@@ -20,6 +20,7 @@ probe_init(void)
     symbolize_init();
     sampler_init();   /* hooks only: nothing samples until probe_sampler_start() */
     fault_fork_init(); /* fork handlers: their order is docs/locks.md's */
+    heap_init();       /* early: the other constructors' allocations count too */
 }
 
 /* The environment's requests, at the default priority: enabling the fault dumper

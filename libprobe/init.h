@@ -10,6 +10,7 @@ void symbolize_init(void);  /* stack/symbolize.c: fork handling of the module an
 void sampler_init(void);     /* sampler/timer.c: the core's hooks, fork handling */
 void fault_fork_init(void);  /* fault/fork.c: fork handling of its locks */
 void fault_env_init(void);   /* fault/env.c: PROBE_FAULT */
+void heap_init(void);        /* mem/heap.c: PROBE_MEM, the heap profiler */
 void autoreport_init(void);  /* format/autoreport.c: PROBE_TRACE, PROBE_OUTPUT */
 
 #endif

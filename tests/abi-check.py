@@ -15,8 +15,14 @@ import sys
 def script_globals(path):
     names = set()
     section = None
+    unversioned = False
     with open(path) as f:
         for line in f:
+            # The "# unversioned:" comment lists names exported outside any node.
+            if line.startswith('# unversioned:'):
+                unversioned = True
+            elif unversioned and line.startswith('#   '):
+                names.update(line[1:].split())
             line = line.split('#')[0].strip()
             m = re.match(r'^(global|local)\s*:\s*(.*)$', line)
             if m:

@@ -36,7 +36,7 @@
 
 const char cmd_run_synopsis[] =
     "probe run [-o FILE] [-f FORMAT] [--hz N] [--wall] [--trace] [--follow-fork] "
-    "[--no-fault] [--] PROGRAM [ARGS...]";
+    "[--no-fault] [--mem[=FILE]] [--] PROGRAM [ARGS...]";
 
 extern char **environ;
 
@@ -69,6 +69,10 @@ run_help(FILE *f)
           "      --follow-fork    profile every child process too, each into FILE.PID;\n"
           "                       without it, children run unprofiled\n"
           "      --no-fault       no stack dump when PROGRAM crashes\n"
+          "      --mem[=FILE]     profile the heap too: sampled allocation sites, leaks\n"
+          "                       at exit, the heap at its peak, temporaries; to FILE\n"
+          "                       (.pb.gz or .pprof pprof, .json json, else text), or\n"
+          "                       on stderr (docs/memory.md)\n"
           "  -h, --help           show this help and exit\n"
           "\n"
           "probe run exits with PROGRAM's exit status, or 128 + N if signal N killed\n"
@@ -398,6 +402,8 @@ typedef struct run_config {
     unsigned long hz;
     int wall, trace, follow, no_fault;
     const char *library;
+    int mem;
+    const char *mem_output; /* absolute path, or NULL: stderr */
 } run_config;
 
 static int
@@ -412,6 +418,7 @@ run_env_name_is(const char *entry, const char *name)
 static const char *const run_env_vars[] = {
     "LD_PRELOAD",  "PROBE_OUTPUT", "PROBE_FORMAT", "PROBE_SAMPLE",
     "PROBE_SAMPLE_HZ", "PROBE_FAULT", "PROBE_CHILDREN",
+    "PROBE_MEM", "PROBE_MEM_OUTPUT", "PROBE_MEM_FORMAT",
 };
 
 static char **
@@ -462,6 +469,14 @@ run_environment(const run_config *c)
     if (c->trace)
         env[k++] = "PROBE_TRACE=flight";
     env[k++] = c->follow ? "PROBE_CHILDREN=follow" : "PROBE_CHILDREN=none";
+    if (c->mem) {
+        env[k++] = "PROBE_MEM=1";
+        if (c->mem_output) {
+            b = (cmd_buf){0};
+            cmd_buf_printf(&b, "PROBE_MEM_OUTPUT=%s", c->mem_output);
+            env[k++] = b.data;
+        }
+    }
     for (size_t i = 0; i < k; i++) {
         if (!env[i]) {
             free(env);
@@ -649,7 +664,7 @@ run_summary(const run_config *c, const char *shown, time_t since)
 
 /* ---- the subcommand ------------------------------------------------------------ */
 
-enum { OPT_HZ = 256, OPT_WALL, OPT_TRACE, OPT_FOLLOW, OPT_NO_FAULT };
+enum { OPT_HZ = 256, OPT_WALL, OPT_TRACE, OPT_FOLLOW, OPT_NO_FAULT, OPT_MEM };
 
 int
 cmd_run(int argc, char **argv)
@@ -662,11 +677,12 @@ cmd_run(int argc, char **argv)
         {"trace", no_argument, NULL, OPT_TRACE},
         {"follow-fork", no_argument, NULL, OPT_FOLLOW},
         {"no-fault", no_argument, NULL, OPT_NO_FAULT},
+        {"mem", optional_argument, NULL, OPT_MEM},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     run_config c = {.hz = RUN_HZ_DEFAULT};
-    const char *path = NULL, *format = NULL;
+    const char *path = NULL, *format = NULL, *mem_path = NULL;
     char library[PATH_MAX], program[PATH_MAX];
     char *abs_output = NULL, *end;
     int c_opt;
@@ -700,6 +716,12 @@ cmd_run(int argc, char **argv)
             break;
         case OPT_NO_FAULT:
             c.no_fault = 1;
+            break;
+        case OPT_MEM:
+            c.mem = 1;
+            if (optarg && !*optarg)
+                return cmd_usage_error(NAME, "--mem=: name a file, or give --mem alone");
+            mem_path = optarg;
             break;
         case 'h':
             run_help(stdout);
@@ -744,6 +766,14 @@ cmd_run(int argc, char **argv)
         return CMD_EXIT_FAILURE;
     c.output = abs_output;
 
+    char *abs_mem = NULL;
+
+    if (mem_path && run_prepare_output(mem_path, &abs_mem) < 0) {
+        free(abs_output);
+        return CMD_EXIT_FAILURE;
+    }
+    c.mem_output = abs_mem;
+
     char **env = run_environment(&c);
 
     if (!env) {
@@ -758,6 +788,7 @@ cmd_run(int argc, char **argv)
     if (path && rc != CMD_EXIT_FAILURE)
         run_summary(&c, path, since);
     free(abs_output);
+    free(abs_mem);
     free(env); /* the strings built for it are left: the command is ending */
     return rc;
 }

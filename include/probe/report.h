@@ -59,6 +59,11 @@ typedef struct probe_site_info {
     uint64_t user_ns, system_ns;
     uint64_t minor_faults, major_faults;
     uint64_t voluntary_switches, involuntary_switches;
+    /* Heap profiling (PROBE_MEM=1 with libprobe.so, docs/memory.md): exact, over
+     * every open call of the scope (a recursive call's counted once). */
+    uint64_t mem_allocs;    /**< Allocations made while the scope was open. */
+    uint64_t mem_bytes;     /**< Bytes they asked for. */
+    uint64_t mem_freed;     /**< Bytes freed meanwhile (malloc_usable_size). */
 } probe_site_info;
 
 /** A caller → callee edge between two scope sites. */
@@ -82,6 +87,11 @@ typedef struct probe_node_info {
     uint64_t calls;
     uint64_t total_ns;      /**< Inclusive time of the calls on this path. */
     uint64_t self_ns;       /**< Time not spent in child scopes. */
+    /* Heap profiling (PROBE_MEM=1, docs/memory.md): exact figures of this path and
+     * the paths below it. */
+    uint64_t mem_allocs;    /**< Allocations made while the path was open. */
+    uint64_t mem_bytes;     /**< Bytes they asked for. */
+    uint64_t mem_freed;     /**< Bytes freed meanwhile (malloc_usable_size). */
 } probe_node_info;
 
 /** probe_node_info.parent of a top-level node. */

@@ -204,7 +204,7 @@ node_append(struct aggregate *agg, uint32_t parent, uint32_t site)
         agg->nodes = p;
         agg->node_cap = cap;
     }
-    agg->nodes[agg->nnodes++] = (struct node_acc){parent, site, 0, 0, 0, 0};
+    agg->nodes[agg->nnodes++] = (struct node_acc){.parent = parent, .site = site};
     return 0;
 }
 
@@ -237,6 +237,9 @@ agg_add_node(struct aggregate *agg, uint32_t parent, const struct node_acc *n)
     a->total += n->total;
     a->total_prim += n->total_prim;
     a->self += n->self;
+    a->mem_allocs += n->mem_allocs;
+    a->mem_bytes += n->mem_bytes;
+    a->mem_freed += n->mem_freed;
     return idx;
 }
 

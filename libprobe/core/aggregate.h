@@ -26,6 +26,7 @@ struct edge_acc {
 struct node_acc {
     uint32_t parent, site;
     uint64_t calls, total, total_prim, self;
+    uint64_t mem_allocs, mem_bytes, mem_freed; /* memacct.c: the node's own */
 };
 
 #define AGG_MAX_NODES (1u << 20)

@@ -12,6 +12,7 @@
 #include "aggregate.h"
 #include "clock.h"
 #include "memhook.h"
+#include "memacct.h"
 #include "samples.h"
 #include "sites.h"
 #include "snapshot.h"
@@ -196,9 +197,13 @@ collect_nodes(probe_snapshot *snap, const struct aggregate *agg, double npt)
         o->calls = n->calls;
         o->total_ns = to_ns(n->total, npt);
         o->self_ns = to_ns(n->self < n->total ? n->self : n->total, npt);
+        o->mem_allocs = n->mem_allocs;
+        o->mem_bytes = n->mem_bytes;
+        o->mem_freed = n->mem_freed;
         map[i] = snap->nnodes++;
     }
     free(map);
+    memacct_inclusive(snap->nodes, snap->nnodes, snap->sites, snap->nsites);
     return 0;
 }
 

@@ -27,6 +27,9 @@ struct cct_node {
     uint64_t total;         /* inclusive ticks of every call on this path */
     uint64_t total_prim;    /* the part from calls not nested in the same site */
     uint64_t self;          /* written after total, with release */
+    /* Heap profiling (memacct.c): allocations made while this path was the open
+     * scope, exactly, by the owner with relaxed stores. */
+    uint64_t mem_allocs, mem_bytes, mem_freed;
 };
 
 /* Resource usage spent inside PROBE_RUSAGE_SCOPE calls (rusage/scope.c measures it). */

@@ -33,7 +33,8 @@
 #endif
 #define NODE_HASH_MIN_BITS 6 /* 64 slots: a thread with a few paths keeps it small */
 
-static __thread struct thread_state *tls_thread __attribute__((tls_model("initial-exec")));
+/* Not static: memacct.h reads it inline (thread_current_node). */
+__thread struct thread_state *tls_thread __attribute__((tls_model("initial-exec")));
 /* Set once the thread's state has been folded at exit: later hits are not kept. */
 static __thread int tls_dead __attribute__((tls_model("initial-exec")));
 
@@ -323,6 +324,9 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t)
         a.total = load_relaxed(&c->total);
         a.total_prim = load_relaxed(&c->total_prim);
         a.calls = load_relaxed(&c->calls);
+        a.mem_allocs = load_relaxed(&c->mem_allocs);
+        a.mem_bytes = load_relaxed(&c->mem_bytes);
+        a.mem_freed = load_relaxed(&c->mem_freed);
         a.site = c->site;
         map[i] = parent == AGG_NODE_DROPPED ? AGG_NODE_DROPPED
                                             : agg_add_node(agg, parent, &a);
@@ -483,6 +487,7 @@ catch_up(struct thread_state *t, uint32_t gen)
     for (uint32_t i = 1; i < t->nnodes; i++) {
         struct cct_node *n = node_at(t, i);
         n->calls = n->total = n->total_prim = n->self = 0;
+        n->mem_allocs = n->mem_bytes = n->mem_freed = 0;
     }
     t->scopes = 0;
     memset(&t->loss, 0, sizeof(t->loss));

@@ -115,6 +115,19 @@ thread_trace(const struct thread_state *t)
     return t->trace;
 }
 int thread_set_name(const char *name);
+/* The calling thread's state (thread.c), or NULL before its first scope. */
+extern __thread struct thread_state *tls_thread __attribute__((tls_model("initial-exec")));
+/* The calling thread's innermost open scope's node, or NULL (none, or dropped): for
+ * the allocator's per-scope bytes (memacct.h), inline in it. */
+static inline struct cct_node *
+thread_current_node(void)
+{
+    struct thread_state *t = tls_thread;
+
+    if (!t || !t->depth || t->overflow_open || t->depth > THREAD_MAX_DEPTH)
+        return NULL;
+    return t->stack[t->depth - 1].node;
+}
 /* Add usage measured around a call of @site to the calling thread's statistics. */
 void thread_add_usage(struct probe__site *site, const struct usage_stats *d);
 

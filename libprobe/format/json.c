@@ -165,6 +165,15 @@ json_site(probe_writer *w, const probe_snapshot *snap, const probe_site_info *s,
     TRY(json_u64(w, &f, "p99_ns", s->p99_ns));
     TRY(json_i64(w, &f, "value", s->value));
     TRY(json_bool(w, &f, "loaded", s->loaded));
+    if (s->mem_allocs || s->mem_freed) { /* PROBE_MEM=1: heap by scope */
+        int m = 1;
+        TRY(json_key(w, &f, "mem"));
+        TRY(writer_putc(w, '{'));
+        TRY(json_u64(w, &m, "allocs", s->mem_allocs));
+        TRY(json_u64(w, &m, "bytes", s->mem_bytes));
+        TRY(json_u64(w, &m, "freed_bytes", s->mem_freed));
+        TRY(writer_putc(w, '}'));
+    }
     TRY(json_key(w, &f, "usage"));
     if (!s->has_usage)
         TRY(probe_writer_puts(w, "null"));

@@ -551,6 +551,50 @@ text_usage(probe_writer *w, const probe_snapshot *snap)
     return r;
 }
 
+/* ---- heap by scope -------------------------------------------------------------- */
+
+static int
+text_by_mem(const void *pa, const void *pb)
+{
+    const probe_site_info *a = *(const probe_site_info *const *)pa;
+    const probe_site_info *b = *(const probe_site_info *const *)pb;
+
+    return a->mem_bytes < b->mem_bytes ? 1 : a->mem_bytes > b->mem_bytes ? -1
+                                                                         : text_by_name(pa, pb);
+}
+
+/* The exact bytes allocated inside each scope (PROBE_MEM=1), largest first; nothing
+ * when no scope saw an allocation. */
+static int
+text_heap(probe_writer *w, const probe_snapshot *snap)
+{
+    const probe_site_info **v;
+    size_t n, with = 0;
+    int r = 0;
+
+    TRY(text_collect(snap, PROBE_KIND_SCOPE, 1, &v, &n));
+    for (size_t i = 0; i < n; i++)
+        with += v[i]->mem_allocs || v[i]->mem_freed;
+    qsort(v, n, sizeof(*v), text_by_mem);
+    if (with)
+        r = probe_writer_printf(w, "\nHeap by scope (PROBE_MEM=1: every allocation while "
+                                   "the scope was open, exact):\n%12s  %16s  %16s  %s\n",
+                                "allocs", "bytes", "freed bytes", "site");
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        const probe_site_info *s = v[i];
+        if (!s->mem_allocs && !s->mem_freed)
+            continue;
+        r = probe_writer_printf(w, "%12" PRIu64 "  %16" PRIu64 "  %16" PRIu64 "  ",
+                                s->mem_allocs, s->mem_bytes, s->mem_freed);
+        if (r == 0)
+            r = cells_put_name(w, s->name);
+        if (r == 0)
+            r = probe_writer_puts(w, "\n");
+    }
+    free(v);
+    return r;
+}
+
 /* ---- counters and lines ------------------------------------------------------ */
 
 static int
@@ -736,6 +780,7 @@ text_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
     TRY(text_scopes(w, snap, o.sort));
     TRY(text_tree(w, snap));
     TRY(text_usage(w, snap));
+    TRY(text_heap(w, snap));
     TRY(text_counters(w, snap));
     TRY(text_lines(w, snap));
     TRY(text_threads(w, snap));

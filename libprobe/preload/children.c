@@ -28,6 +28,7 @@ static pid_t root_pid;
 static const char *const probe_vars[] = {
     "PROBE_OUTPUT", "PROBE_FORMAT", "PROBE_SAMPLE", "PROBE_SAMPLE_HZ",
     "PROBE_FAULT",  "PROBE_TRACE",  "PROBE_CLOCK",  "PROBE_CHILDREN",
+    "PROBE_MEM",    "PROBE_MEM_SAMPLE", "PROBE_MEM_OUTPUT", "PROBE_MEM_FORMAT",
 };
 
 int

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Integration tests of `probe run --mem`: the heap profiler on real processes.
+
+usage: test_mem.py PROBE CHILD SCOPES CASE
+
+PROBE is the probe executable; CHILD (mem-child.c) a program with no libprobe code
+whose first argument picks an allocation pattern; SCOPES (mem-scopes.c) one with
+PROBE_SCOPEs that allocate. CASE names one of the functions
+case_* below. Exits 0 when every check passes, 77 to skip, 1 with a message per
+failure. Estimates are checked against wide bounds: the profile is sampled.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+PROBE, CHILD, SCOPES, CASE = sys.argv[1:5]
+MiB = 1024 * 1024
+
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+    return cond
+
+
+def run(args, sample=None, **kwargs):
+    """Run 'probe run' with @args (and PROBE_MEM_SAMPLE=@sample); @return (status,
+    stdout, stderr)."""
+    env = dict(os.environ)
+    env.pop('PROBE_MEM_SAMPLE', None)
+    if sample:
+        env['PROBE_MEM_SAMPLE'] = str(sample)
+    p = subprocess.run([PROBE, 'run'] + args, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=env, timeout=120, **kwargs)
+    return (p.returncode, p.stdout.decode('utf-8', 'replace'),
+            p.stderr.decode('utf-8', 'replace'))
+
+
+def heap_json(what, sample=None):
+    """The JSON heap report of CHILD @what, or None."""
+    d = tempfile.mkdtemp()
+    out = os.path.join(d, 'heap.json')
+    rc, _, err = run(['--mem=' + out, '--', CHILD, what], sample)
+    doc = None
+    if check(rc == 0, '%s: exit %d: %s' % (what, rc, err)):
+        try:
+            with open(out) as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as e:
+            check(False, '%s: not a JSON heap report: %s' % (what, e))
+    shutil.rmtree(d)
+    return doc
+
+
+def top(rows):
+    return rows[0]['frames'][0] if rows and rows[0].get('frames') else None
+
+
+def case_leak():
+    """10 MiB leaked in 1 KiB blocks: leak_blocks first, within 20 % of 10 MiB."""
+    # 16 KiB between samples: ~640 samples, so 20 % is 5 standard deviations.
+    doc = heap_json('leak', sample=16384)
+    if not doc:
+        return
+    leaks = doc['leaks']
+    check(top(leaks) == 'leak_blocks', 'leak: first leak %r' % (leaks[:1],))
+    if leaks:
+        b = leaks[0]['bytes']
+        check(abs(b - 10 * MiB) <= 0.2 * 10 * MiB, 'leak: %d bytes, not 10 MiB' % b)
+    # The text report on stderr says the same.
+    rc, _, err = run(['--mem', '--', CHILD, 'leak'], sample=16384)
+    sect = err.split('leaks (in use at exit):', 1)
+    check(rc == 0 and len(sect) == 2 and
+          re.search(r'^\s+\S+ \S+\s+\d+\s+leak_blocks$', sect[1].splitlines()[2] if
+                    len(sect[1].splitlines()) > 2 else '', re.M),
+          'leak: text report %r' % err[-2000:])
+
+
+def case_noleak():
+    """Everything allocated is freed: no leak."""
+    doc = heap_json('noleak', sample=16384)
+    if doc:
+        check(doc['leaks'] == [], 'noleak: leaks %r' % doc['leaks'][:3])
+        check(any(s['frames'][:1] == ['balanced'] for s in doc['sites']),
+              'noleak: balanced() not among the sites')
+
+
+def case_peak():
+    """A 50 MiB peak freed before exit: peak_builder first at the peak."""
+    doc = heap_json('peak', sample=65536)
+    if not doc:
+        return
+    peak = doc['peak']
+    check(top(peak) == 'peak_builder', 'peak: first at peak %r' % (peak[:1],))
+    if peak:
+        b = peak[0]['bytes']
+        check(40 * MiB <= b <= 60 * MiB, 'peak: %d bytes at the peak, not ~50 MiB' % b)
+    check(40 * MiB <= doc['peak_bytes'] <= 60 * MiB, 'peak: peak_bytes %d' %
+          doc['peak_bytes'])
+    check(doc['leaks'] == [], 'peak: leaks %r' % doc['leaks'][:3])
+
+
+def case_temp():
+    """1 KiB allocated and freed a million times: reported as temporary."""
+    doc = heap_json('temp')
+    if not doc:
+        return
+    temps = doc['temporaries']
+    check(top(temps) == 'churn', 'temp: first temporary %r' % (temps[:1],))
+    site = [s for s in doc['sites'] if s['frames'][:1] == ['churn']]
+    if check(site and temps, 'temp: churn() not among the sites'):
+        # About 1 GB allocated; nearly every sampled block freed at once.
+        a = site[0]['bytes']
+        check(0.7 * 1000 * MiB <= a <= 1.3 * 1000 * MiB, 'temp: %d bytes allocated' % a)
+        check(temps[0]['bytes'] >= 0.8 * a, 'temp: %d of %d bytes temporary' %
+              (temps[0]['bytes'], a))
+
+
+def case_realloc():
+    """realloc and posix_memalign, heavily: the output is the unprofiled one."""
+    plain = subprocess.run([CHILD, 'realloc'], stdout=subprocess.PIPE, timeout=120)
+    check(plain.returncode == 0 and plain.stdout.startswith(b'sum '),
+          'realloc: unprofiled run %r' % plain.stdout)
+    for sample in (None, 1, 4096):  # the default, every block, often
+        rc, out, err = run(['--mem=/dev/null', '--', CHILD, 'realloc'], sample)
+        check(rc == 0 and out.encode() == plain.stdout,
+              'realloc (sample %s): %d %r, unprofiled %r %s' %
+              (sample, rc, out, plain.stdout, err[-500:]))
+
+
+def case_threads():
+    """A thousand short threads that allocate."""
+    rc, _, err = run(['--mem=/dev/null', '--', CHILD, 'threads'], sample=4096)
+    check(rc == 0, 'threads: exit %d: %s' % (rc, err[-1000:]))
+
+
+def case_pprof():
+    """go tool pprof -sample_index=inuse_space -top reads the heap profile."""
+    go = shutil.which('go')
+    if not go:
+        print('go is not installed')
+        sys.exit(77)
+    d = tempfile.mkdtemp()
+    out = os.path.join(d, 'heap.pb.gz')
+    rc, _, err = run(['--mem=' + out, '--', CHILD, 'leak'], sample=16384)
+    check(rc == 0, 'pprof: exit %d: %s' % (rc, err))
+    env = dict(os.environ, HOME=d, GOCACHE=os.path.join(d, 'cache'), PPROF_TMPDIR=d)
+    p = subprocess.run([go, 'tool', 'pprof', '-sample_index=inuse_space', '-top', out],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                       timeout=120)
+    text = p.stdout.decode('utf-8', 'replace')
+    rows = [l for l in text.splitlines() if re.match(r'^\s*[\d.]+[kMG]?B\s', l)]
+    check(p.returncode == 0 and rows and rows[0].split()[-1] == 'leak_blocks',
+          'pprof: go tool pprof: %d %s %s' % (p.returncode, text,
+                                              p.stderr.decode('utf-8', 'replace')))
+    shutil.rmtree(d)
+
+
+def case_scopes():
+    """Per-scope bytes are exact: 100 blocks of 4 KiB are 409,600 bytes, 100 allocations,
+    counted in every enclosing scope, and once per recursion."""
+    d = tempfile.mkdtemp()
+    out = os.path.join(d, 'report.json')
+    rc, _, err = run(['--mem=/dev/null', '-o', out, SCOPES])
+    sites = {}
+    if check(rc == 0, 'scopes: exit %d: %s' % (rc, err)):
+        with open(out) as f:
+            sites = {s['name']: s.get('mem') for s in json.load(f)['sites']}
+    want = {
+        'blocks': {'allocs': 100, 'bytes': 409600},
+        'outer': {'allocs': 101, 'bytes': 409610},
+        'recurse': {'allocs': 5, 'bytes': 5120},
+    }
+    for name, w in want.items():
+        m = sites.get(name) or {}
+        check(m.get('allocs') == w['allocs'] and m.get('bytes') == w['bytes'] and
+              m.get('freed_bytes', 0) >= w['bytes'],
+              'scopes: %s has %r, want %r and as much freed' % (name, m, w))
+    # The text report's section says the same.
+    rc, _, err = run(['--mem=/dev/null', '-f', 'text', SCOPES])
+    check(re.search(r'^\s+100\s+409600\s+\d+\s+blocks$', err, re.M),
+          'scopes: text report %r' % err[-1500:])
+    shutil.rmtree(d)
+
+
+def main():
+    fn = globals().get('case_' + CASE)
+    if not fn:
+        print('unknown case %r' % CASE)
+        return 1
+    fn()
+    for f in failures:
+        print('FAIL: ' + f)
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
