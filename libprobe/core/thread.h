@@ -126,7 +126,7 @@ thread_current_node(void)
 
     if (!t || !t->depth || t->overflow_open || t->depth > THREAD_MAX_DEPTH)
         return NULL;
-    return t->stack[t->depth - 1].node;
+    return t->stack[t->depth].node;
 }
 /* Add usage measured around a call of @site to the calling thread's statistics. */
 void thread_add_usage(struct probe__site *site, const struct usage_stats *d);
