@@ -466,3 +466,16 @@ probe_snapshot_frame(const probe_snapshot *snap, size_t i)
     return snap && snap->samples && i < snap->samples->nframes ? &snap->samples->frames[i]
                                                                : NULL;
 }
+
+struct sample_set *
+snapshot_sample_set(probe_snapshot *snap)
+{
+    return snap ? snap->samples : NULL;
+}
+
+void
+snapshot_set_elapsed(probe_snapshot *snap, uint64_t ns)
+{
+    if (snap)
+        snap->clock.elapsed_ns = ns;
+}
