@@ -261,5 +261,6 @@ probe__module_unload(void)
 #include <probe/fault.h>
 #include <probe/sampler.h>
 #include <probe/budget.h>
+#include <probe/fleet.h>
 
 #endif /* PROBE_PROBE_H */
