@@ -36,7 +36,7 @@
 
 const char cmd_run_synopsis[] =
     "probe run [-o FILE] [-f FORMAT] [--hz N] [--wall] [--trace] [--follow-fork] "
-    "[--no-fault] [--] PROGRAM [ARGS...]";
+    "[--no-fault] [--push URL] [--] PROGRAM [ARGS...]";
 
 extern char **environ;
 
@@ -69,6 +69,9 @@ run_help(FILE *f)
           "      --follow-fork    profile every child process too, each into FILE.PID;\n"
           "                       without it, children run unprofiled\n"
           "      --no-fault       no stack dump when PROGRAM crashes\n"
+          "      --push=URL       push a CPU profile every PROBE_PUSH_INTERVAL seconds\n"
+          "                       (15) to Pyroscope at URL, or to file://DIR\n"
+          "                       (docs/fleet.md)\n"
           "  -h, --help           show this help and exit\n"
           "\n"
           "probe run exits with PROGRAM's exit status, or 128 + N if signal N killed\n"
@@ -393,6 +396,7 @@ typedef struct run_config {
     unsigned long hz;
     int wall, trace, follow, no_fault;
     const char *library;
+    const char *push;       /* --push URL, or NULL */
 } run_config;
 
 static int
@@ -431,6 +435,8 @@ run_environment(const run_config *c)
             ours |= run_env_name_is(*e, run_env_vars[i]);
         if (c->trace && run_env_name_is(*e, "PROBE_TRACE"))
             ours = 1;
+        if (c->push && run_env_name_is(*e, "PROBE_PUSH"))
+            ours = 1;
         if (!ours)
             env[k++] = *e;
     }
@@ -457,6 +463,11 @@ run_environment(const run_config *c)
     if (c->trace)
         env[k++] = "PROBE_TRACE=flight";
     env[k++] = c->follow ? "PROBE_CHILDREN=follow" : "PROBE_CHILDREN=none";
+    if (c->push) {
+        b = (cmd_buf){0};
+        cmd_buf_printf(&b, "PROBE_PUSH=%s", c->push);
+        env[k++] = b.data;
+    }
     for (size_t i = 0; i < k; i++) {
         if (!env[i]) {
             free(env);
@@ -644,7 +655,7 @@ run_summary(const run_config *c, const char *shown, time_t since)
 
 /* ---- the subcommand ------------------------------------------------------------ */
 
-enum { OPT_HZ = 256, OPT_WALL, OPT_TRACE, OPT_FOLLOW, OPT_NO_FAULT };
+enum { OPT_HZ = 256, OPT_WALL, OPT_TRACE, OPT_FOLLOW, OPT_NO_FAULT, OPT_PUSH };
 
 int
 cmd_run(int argc, char **argv)
@@ -657,6 +668,7 @@ cmd_run(int argc, char **argv)
         {"trace", no_argument, NULL, OPT_TRACE},
         {"follow-fork", no_argument, NULL, OPT_FOLLOW},
         {"no-fault", no_argument, NULL, OPT_NO_FAULT},
+        {"push", required_argument, NULL, OPT_PUSH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -695,6 +707,11 @@ cmd_run(int argc, char **argv)
             break;
         case OPT_NO_FAULT:
             c.no_fault = 1;
+            break;
+        case OPT_PUSH:
+            if (!*optarg)
+                return cmd_usage_error(NAME, "--push: give a URL");
+            c.push = optarg;
             break;
         case 'h':
             run_help(stdout);

@@ -7,6 +7,7 @@
  *                         pushing and print "cpu_ns N": the process's CPU time
  *                         from main() to the end of the last window
  *   fleet-child fork      listen, fork; the child says whether it listens
+ *   fleet-child loop      only the busy thread (probe run --push)
  * Each runs until SIGTERM (or stdin closes). */
 #include <poll.h>
 #include <pthread.h>
