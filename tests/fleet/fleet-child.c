@@ -92,6 +92,10 @@ main(int argc, char **argv)
         }
     }
     if (strcmp(mode, "fork") == 0) {
+        /* Let the listener thread finish starting: under AddressSanitizer, a fork
+         * while another thread is inside its allocator leaves the child's
+         * allocator locked (glibc's malloc has no such problem). */
+        nap_ms(200);
         pid_t pid = fork();
 
         if (pid == 0) {
