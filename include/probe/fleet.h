@@ -21,8 +21,9 @@
  * the host's firewall.
  *
  * Push: probe_push_start() (or PROBE_PUSH=URL) runs a sender thread ("probe-push")
- * that, every interval, takes the delta CPU profile of the window just ended and
- * POSTs it to Pyroscope's ingest API:
+ * that, every interval, takes the delta CPU profile of the window just ended (and the heap
+ * profile, once the memory module provides one) and POSTs it to Pyroscope's ingest
+ * API:
  *
  *   POST /ingest?name=APP.cpu{k=v,...}&from=T0&until=T1&format=pprof&spyName=libprobe
  *
@@ -76,7 +77,8 @@ typedef struct probe_push_options {
 /** The pusher's counters since probe_push_start(). */
 typedef struct probe_push_stats {
     size_t size;            /**< Set by the caller to sizeof(probe_push_stats). */
-    uint64_t windows;       /**< Windows taken. */
+    uint64_t windows;       /**< Profiles taken: one a window, two when the memory
+                                 module provides a heap profile (APP.heap). */
     uint64_t sent;          /**< Windows the backend accepted (2xx), or written. */
     uint64_t failed;        /**< Attempts that failed (connect, time-out, non-2xx). */
     uint64_t dropped;       /**< Windows dropped from a full queue, or unsent at stop. */

@@ -345,6 +345,7 @@ static void *
 http_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "probe-http");
     for (;;) {
         /* Wait for stop (the pipe) or a client. */
         int r = net_wait_readable(stop_pipe[0], listen_fd, UINT64_MAX);

@@ -21,6 +21,7 @@
 #define PUSH_BACKOFF_MAX_NS 60000000000ull
 
 struct item {
+    const char *kind; /* "cpu", or "heap" from the memory module */
     char *buf;
     size_t len;
     uint64_t t0_ns, t1_ns;
@@ -34,7 +35,7 @@ static int push_running, push_stopping;
 static pthread_mutex_t push_control = PTHREAD_MUTEX_INITIALIZER;
 
 static struct url target;
-static char name_query[4096]; /* "APP.cpu{k=v,...}", percent-encoded */
+static char series_labels[2048]; /* "{k=v,...,hostname=H}" */
 static char app_name[256];
 static char tenant[256];
 static probe_push_options opts;
@@ -53,15 +54,15 @@ label_char_ok(char c, int key)
            (c >= '0' && c <= '9') || c == '.' || (!key && (c == '-' || c == '/' || c == ':'));
 }
 
-/* "APP.cpu{k=v,...,hostname=H}" into @out; PROBE_EINVAL for a bad label. */
+/* "{k=v,...,hostname=H}" into @raw; PROBE_EINVAL for a bad label. */
 static int
-build_name(const char *app, const char *labels, char *out, size_t outlen)
+build_labels(const char *labels, char *raw, size_t rawlen)
 {
-    char host[256] = "", raw[2048];
+    char host[256] = "";
     size_t n;
     int has_host = 0;
 
-    n = (size_t)snprintf(raw, sizeof(raw), "%s.cpu{", app);
+    n = (size_t)snprintf(raw, rawlen, "{");
     for (const char *p = labels; p && *p;) {
         size_t len = strcspn(p, ","), i = 0;
 
@@ -75,9 +76,9 @@ build_name(const char *app, const char *labels, char *out, size_t outlen)
                     return PROBE_EINVAL;
             if (i == 8 && strncmp(p, "hostname", 8) == 0)
                 has_host = 1;
-            if (n + len + 2 >= sizeof(raw))
+            if (n + len + 2 >= rawlen)
                 return PROBE_EINVAL;
-            n += (size_t)snprintf(raw + n, sizeof(raw) - n, "%s%.*s",
+            n += (size_t)snprintf(raw + n, rawlen - n, "%s%.*s",
                                   raw[n - 1] == '{' ? "" : ",", (int)len, p);
         }
         p += len + (p[len] == ',');
@@ -87,14 +88,15 @@ build_name(const char *app, const char *labels, char *out, size_t outlen)
         for (char *h = host; *h; h++)
             if (!label_char_ok(*h, 0))
                 *h = '_';
-        if (n + strlen(host) + 12 >= sizeof(raw))
+        if (n + strlen(host) + 14 >= rawlen)
             return PROBE_EINVAL;
-        n += (size_t)snprintf(raw + n, sizeof(raw) - n, "%shostname=%s",
+        n += (size_t)snprintf(raw + n, rawlen - n, "%shostname=%s",
                               raw[n - 1] == '{' ? "" : ",", host[0] ? host : "unknown");
     }
-    snprintf(raw + n, sizeof(raw) - n, "}");
-    out[0] = '\0';
-    return url_encode(raw, out, outlen) < 0 ? PROBE_EINVAL : 0;
+    if (n + 2 > rawlen)
+        return PROBE_EINVAL;
+    snprintf(raw + n, rawlen - n, "}");
+    return 0;
 }
 
 static void
@@ -121,8 +123,8 @@ static int
 send_file(const struct item *it)
 {
     char path[2048];
-    snprintf(path, sizeof(path), "%s/%s.cpu-%llu-%llu.pb.gz", target.path, app_name,
-             (unsigned long long)it->t0_ns, (unsigned long long)it->t1_ns);
+    snprintf(path, sizeof(path), "%s/%s.%s-%llu-%llu.pb.gz", target.path, app_name,
+             it->kind, (unsigned long long)it->t0_ns, (unsigned long long)it->t1_ns);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 
     if (fd < 0)
@@ -205,12 +207,16 @@ send_http(const struct item *it, const char *query, uint64_t timeout_ns)
 static int
 send_item(const struct item *it, uint64_t timeout_ns)
 {
-    char query[8192];
+    char query[8192], name[2400], encoded[7200] = "";
 
     if (target.scheme == URL_FILE)
         return send_file(it);
+    /* Pyroscope's series name: APP.KIND{labels}. */
+    snprintf(name, sizeof(name), "%s.%s%s", app_name, it->kind, series_labels);
+    if (url_encode(name, encoded, sizeof(encoded)) < 0)
+        return PROBE_EINVAL;
     snprintf(query, sizeof(query), "name=%s&from=%llu&until=%llu&format=pprof&spyName=libprobe",
-             name_query, (unsigned long long)(it->t0_ns / 1000000000u),
+             encoded, (unsigned long long)(it->t0_ns / 1000000000u),
              (unsigned long long)(it->t1_ns / 1000000000u));
     int status;
 
@@ -250,16 +256,23 @@ enqueue(struct item it)
     stats.queued = qlen;
 }
 
-/* Close the window now and queue it. Called without push_lock. */
+/* Close the window now and queue it, with the heap profile when the memory module
+ * provides one. Called without push_lock. */
 static void
 roll(void)
 {
-    struct item it = {0};
+    struct item it = {.kind = "cpu"}, heap = {.kind = "heap"};
 
     if (window_take(&win, 1, &it.buf, &it.len, &it.t0_ns, &it.t1_ns) < 0)
         return; /* the next window covers this one too */
+    int with_heap = fleet_heap_profile(&heap.buf, &heap.len) == 0;
+
+    heap.t0_ns = it.t0_ns;
+    heap.t1_ns = it.t1_ns;
     pthread_mutex_lock(&push_lock);
     enqueue(it);
+    if (with_heap)
+        enqueue(heap);
     pthread_mutex_unlock(&push_lock);
 }
 
@@ -315,6 +328,7 @@ push_main(void *arg)
     uint64_t next = win.mono0_ns + opts.interval_ns, retry_at = 0, backoff = 0;
 
     (void)arg;
+    pthread_setname_np(pthread_self(), "probe-push");
     for (;;) {
         struct timespec ts;
         uint64_t wake = next;
@@ -435,8 +449,8 @@ probe_push_start(const probe_push_options *o)
     snprintf(tenant, sizeof(tenant), "%s", ten ? ten : "");
     r = strpbrk(app_name, "{}, \r\n") || strpbrk(tenant, "\r\n") ? PROBE_EINVAL : 0;
     if (r == 0)
-        r = build_name(app_name, env_or(o->labels, "PROBE_LABELS"), name_query,
-                       sizeof(name_query));
+        r = build_labels(env_or(o->labels, "PROBE_LABELS"), series_labels,
+                         sizeof(series_labels));
     if (r == 0) {
         target = u;
         opts = *o;

@@ -440,6 +440,14 @@ def case_push_errors():
         read_port(proc)
         out, err = finish(proc)
         expect(needle in err.lower() or needle in err, '%r: stderr %r' % (env, err))
+    # https:// goes through libcurl: refused, and said so, in a build without it.
+    proc = start('http', {'PROBE_PUSH': 'https://127.0.0.1:1', 'PROBE_PUSH_INTERVAL': '5'})
+    read_port(proc)
+    _, err = finish(proc)
+    if os.environ.get('PROBE_TEST_CURL') == '1':
+        expect('PROBE_PUSH' not in err, 'https refused with libcurl: %r' % err)
+    else:
+        expect('libcurl' in err, 'https without libcurl: %r' % err)
 
 
 def case_run_push():
