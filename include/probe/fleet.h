@@ -21,9 +21,9 @@
  * the host's firewall.
  *
  * Push: probe_push_start() (or PROBE_PUSH=URL) runs a sender thread ("probe-push")
- * that, every interval, takes the delta CPU profile of the window just ended (and the heap
- * profile, once the memory module provides one) and POSTs it to Pyroscope's ingest
- * API:
+ * that, every interval, takes the delta CPU profile of the window just ended (and
+ * the heap profile, once the memory module provides one) and POSTs it to
+ * Pyroscope's ingest API:
  *
  *   POST /ingest?name=APP.cpu{k=v,...}&from=T0&until=T1&format=pprof&spyName=libprobe
  *
