@@ -183,8 +183,11 @@ def case_report():
     proc = start('http')
     try:
         port = read_port(proc)
-        calls = work_calls(port)
-        expect(calls > 0, 'fleet_work has no calls')
+        # The busy thread starts after the port is printed: wait for its first call.
+        deadline = time.monotonic() + 20
+        while work_calls(port) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        expect(work_calls(port) > 0, 'fleet_work has no calls')
         for fmt, needle in (('text', b'fleet_work'), ('tree', b''),
                             ('html', b'fleet_work')):
             status, body = get(port, '/debug/probe/report?format=' + fmt)
