@@ -7,6 +7,7 @@
 
 #include "init.h"
 #include "preload/preload.h"
+#include "fleet/fleet.h"
 
 /* On at load: the library works with no explicit init. */
 PROBE_EXPORT int probe__recording = 1;
@@ -33,5 +34,6 @@ probe_init_environment(void)
     death_init();      /* before the fault dumper: it hands the signal on to us */
     fault_env_init();
     sample_init();
+    fleet_env_init();  /* PROBE_HTTP, PROBE_PUSH */
     children_init();   /* last: with PROBE_CHILDREN=none it removes the variables */
 }

@@ -36,7 +36,7 @@
 
 const char cmd_run_synopsis[] =
     "probe run [-o FILE] [-f FORMAT] [--hz N] [--wall] [--trace] [--follow-fork] "
-    "[--no-fault] [--mem[=FILE]] [--] PROGRAM [ARGS...]";
+    "[--no-fault] [--mem[=FILE]] [--push URL] [--] PROGRAM [ARGS...]";
 
 extern char **environ;
 
@@ -73,6 +73,9 @@ run_help(FILE *f)
           "                       at exit, the heap at its peak, temporaries; to FILE\n"
           "                       (.pb.gz or .pprof pprof, .json json, else text), or\n"
           "                       on stderr (docs/memory.md)\n"
+          "      --push=URL       push a CPU profile every PROBE_PUSH_INTERVAL seconds\n"
+          "                       (15) to Pyroscope at URL, or to file://DIR\n"
+          "                       (docs/fleet.md)\n"
           "  -h, --help           show this help and exit\n"
           "\n"
           "probe run exits with PROGRAM's exit status, or 128 + N if signal N killed\n"
@@ -404,6 +407,7 @@ typedef struct run_config {
     const char *library;
     int mem;
     const char *mem_output; /* absolute path, or NULL: stderr */
+    const char *push;       /* --push URL, or NULL */
 } run_config;
 
 static int
@@ -443,6 +447,8 @@ run_environment(const run_config *c)
             ours |= run_env_name_is(*e, run_env_vars[i]);
         if (c->trace && run_env_name_is(*e, "PROBE_TRACE"))
             ours = 1;
+        if (c->push && run_env_name_is(*e, "PROBE_PUSH"))
+            ours = 1;
         if (!ours)
             env[k++] = *e;
     }
@@ -476,6 +482,11 @@ run_environment(const run_config *c)
             cmd_buf_printf(&b, "PROBE_MEM_OUTPUT=%s", c->mem_output);
             env[k++] = b.data;
         }
+    }
+    if (c->push) {
+        b = (cmd_buf){0};
+        cmd_buf_printf(&b, "PROBE_PUSH=%s", c->push);
+        env[k++] = b.data;
     }
     for (size_t i = 0; i < k; i++) {
         if (!env[i]) {
@@ -664,7 +675,7 @@ run_summary(const run_config *c, const char *shown, time_t since)
 
 /* ---- the subcommand ------------------------------------------------------------ */
 
-enum { OPT_HZ = 256, OPT_WALL, OPT_TRACE, OPT_FOLLOW, OPT_NO_FAULT, OPT_MEM };
+enum { OPT_HZ = 256, OPT_WALL, OPT_TRACE, OPT_FOLLOW, OPT_NO_FAULT, OPT_MEM, OPT_PUSH };
 
 int
 cmd_run(int argc, char **argv)
@@ -678,6 +689,7 @@ cmd_run(int argc, char **argv)
         {"follow-fork", no_argument, NULL, OPT_FOLLOW},
         {"no-fault", no_argument, NULL, OPT_NO_FAULT},
         {"mem", optional_argument, NULL, OPT_MEM},
+        {"push", required_argument, NULL, OPT_PUSH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -722,6 +734,11 @@ cmd_run(int argc, char **argv)
             if (optarg && !*optarg)
                 return cmd_usage_error(NAME, "--mem=: name a file, or give --mem alone");
             mem_path = optarg;
+            break;
+        case OPT_PUSH:
+            if (!*optarg)
+                return cmd_usage_error(NAME, "--push: give a URL");
+            c.push = optarg;
             break;
         case 'h':
             run_help(stdout);

@@ -278,5 +278,6 @@ probe__module_unload(void)
 #include <probe/sampler.h>
 #include <probe/budget.h>
 #include <probe/mem.h>
+#include <probe/fleet.h>
 
 #endif /* PROBE_PROBE_H */

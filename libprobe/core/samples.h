@@ -54,4 +54,10 @@ extern struct sample_set *(*sampler_collect_hook)(void) HIDDEN;
 /* Set by the sampler: forget everything sampled so far (probe_reset). */
 extern void (*sampler_reset_hook)(void) HIDDEN;
 
+/* For the fleet module's windows (delta profiles): a snapshot's samples, to subtract
+ * an earlier snapshot's from (NULL when it has none), and its elapsed time, to set to
+ * the window's. */
+struct sample_set *snapshot_sample_set(probe_snapshot *snap);
+void snapshot_set_elapsed(probe_snapshot *snap, uint64_t ns);
+
 #endif

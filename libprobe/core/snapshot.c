@@ -533,3 +533,16 @@ probe_snapshot_mem(const probe_snapshot *snap)
 {
     return snap ? snap->mem : NULL;
 }
+
+struct sample_set *
+snapshot_sample_set(probe_snapshot *snap)
+{
+    return snap ? snap->samples : NULL;
+}
+
+void
+snapshot_set_elapsed(probe_snapshot *snap, uint64_t ns)
+{
+    if (snap)
+        snap->clock.elapsed_ns = ns;
+}
