@@ -12,6 +12,7 @@
 #include <probe/probe.h>
 
 #include "aggregate.h"
+#include "attrs.h"
 #include "stats.h"
 #include "trace.h"
 
@@ -110,6 +111,10 @@ thread_trace(const struct thread_state *t)
     return t->trace;
 }
 int thread_set_name(const char *name);
+/* A thread's name as reports show it: @set (its probe_thread_name()) if not empty,
+ * else its /proc comm, else "thread TID". Async-signal-safe. */
+PROBE_SIGSAFE void thread_display_name(uint64_t tid, const char *set,
+                                       char out[THREAD_NAME_MAX]);
 /* Add usage measured around a call of @site to the calling thread's statistics. */
 void thread_add_usage(struct probe__site *site, const struct usage_stats *d);
 
