@@ -246,6 +246,7 @@ static const int error_codes[] = {
     PROBE_ENOENT, PROBE_EIO,    PROBE_EBADF,  PROBE_ENOMEM,  PROBE_EACCES,
     PROBE_EBUSY,  PROBE_EEXIST, PROBE_EINVAL, PROBE_ENOSPC,  PROBE_ERANGE,
     PROBE_ELOOP,  PROBE_ENOTSUP, PROBE_ENODATA, PROBE_EFORMAT, PROBE_ENXIO,
+    PROBE_EDISABLED,
 };
 #define N_CODES (sizeof(error_codes) / sizeof(error_codes[0]))
 
@@ -284,7 +285,7 @@ END_TEST
 START_TEST(strerror_unknown_values)
 {
     static const int values[] = {
-        1, 22, 4096, 123456, INT_MAX, INT_MIN, INT_MIN + 1, -4098, -4200, -100000,
+        1, 22, 4096, 123456, INT_MAX, INT_MIN, INT_MIN + 1, -4150, -4200, -100000,
     };
 
     for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {

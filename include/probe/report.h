@@ -437,6 +437,227 @@ PROBE_EXPORT int probe_report_fd(int fd, const char *format);
  */
 PROBE_EXPORT int probe_report_write(const char *path, const char *format);
 
+/* Compiled out: each function above is a stub (the pattern: <probe/common.h>). */
+#ifdef PROBE_DISABLE
+#define probe_snapshot_take probe__off_snapshot_take
+#define probe_snapshot_free probe__off_snapshot_free
+#define probe_snapshot_site_count probe__off_snapshot_site_count
+#define probe_snapshot_site probe__off_snapshot_site
+#define probe_snapshot_edge_count probe__off_snapshot_edge_count
+#define probe_snapshot_edge probe__off_snapshot_edge
+#define probe_snapshot_node_count probe__off_snapshot_node_count
+#define probe_snapshot_node probe__off_snapshot_node
+#define probe_snapshot_event_count probe__off_snapshot_event_count
+#define probe_snapshot_event probe__off_snapshot_event
+#define probe_snapshot_thread_count probe__off_snapshot_thread_count
+#define probe_snapshot_thread probe__off_snapshot_thread
+#define probe_snapshot_sample_count probe__off_snapshot_sample_count
+#define probe_snapshot_sample probe__off_snapshot_sample
+#define probe_snapshot_mapping_count probe__off_snapshot_mapping_count
+#define probe_snapshot_mapping probe__off_snapshot_mapping
+#define probe_snapshot_frame_count probe__off_snapshot_frame_count
+#define probe_snapshot_frame probe__off_snapshot_frame
+#define probe_snapshot_sampler_info probe__off_snapshot_sampler_info
+#define probe_snapshot_losses probe__off_snapshot_losses
+#define probe_snapshot_clock probe__off_snapshot_clock
+#define probe_snapshot_rusage probe__off_snapshot_rusage
+#define probe_snapshot_find probe__off_snapshot_find
+#define probe_writer_write probe__off_writer_write
+#define probe_writer_puts probe__off_writer_puts
+#define probe_writer_printf probe__off_writer_printf
+#define probe_formatter_register probe__off_formatter_register
+#define probe_formatter_unregister probe__off_formatter_unregister
+#define probe_snapshot_format probe__off_snapshot_format
+#define probe_snapshot_write_fd probe__off_snapshot_write_fd
+#define probe_report_fd probe__off_report_fd
+#define probe_report_write probe__off_report_write
+
+PROBE__STUB probe_snapshot *probe_snapshot_take(void) { return (probe_snapshot *)0; }
+PROBE__STUB void probe_snapshot_free(probe_snapshot *snap) { (void)snap; }
+PROBE__STUB size_t probe_snapshot_site_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_site_info *probe_snapshot_site(const probe_snapshot *snap,
+                                                       size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_site_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_edge_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_edge_info *probe_snapshot_edge(const probe_snapshot *snap,
+                                                       size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_edge_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_node_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_node_info *probe_snapshot_node(const probe_snapshot *snap,
+                                                       size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_node_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_event_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_event_info *probe_snapshot_event(const probe_snapshot *snap,
+                                                         size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_event_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_thread_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_thread_info *probe_snapshot_thread(const probe_snapshot *snap,
+                                                           size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_thread_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_sample_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_sample_info *probe_snapshot_sample(const probe_snapshot *snap,
+                                                           size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_sample_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_mapping_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_mapping_info *probe_snapshot_mapping(const probe_snapshot *snap,
+                                                             size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_mapping_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_frame_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_frame_info *probe_snapshot_frame(const probe_snapshot *snap,
+                                                         size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_frame_info *)0;
+}
+PROBE__STUB const probe_sampler_info *probe_snapshot_sampler_info(
+                                                                  const probe_snapshot *snap)
+{
+    (void)snap;
+    return (const probe_sampler_info *)0;
+}
+PROBE__STUB const probe_loss_info *probe_snapshot_losses(const probe_snapshot *snap)
+{
+    (void)snap;
+    return (const probe_loss_info *)0;
+}
+PROBE__STUB const probe_clock_info *probe_snapshot_clock(const probe_snapshot *snap)
+{
+    (void)snap;
+    return (const probe_clock_info *)0;
+}
+PROBE__STUB const probe_rusage *probe_snapshot_rusage(const probe_snapshot *snap)
+{
+    (void)snap;
+    return (const probe_rusage *)0;
+}
+PROBE__STUB const probe_site_info *probe_snapshot_find(const probe_snapshot *snap,
+                                                       const char *name)
+{
+    (void)snap;
+    (void)name;
+    return (const probe_site_info *)0;
+}
+PROBE__STUB int probe_writer_write(probe_writer *w, const void *buf, size_t len)
+{
+    (void)w;
+    (void)buf;
+    (void)len;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_writer_puts(probe_writer *w, const char *s)
+{
+    (void)w;
+    (void)s;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_writer_printf(probe_writer *w, const char *fmt, ...)
+{
+    (void)w;
+    (void)fmt;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_formatter_register(const probe_formatter *f)
+{
+    (void)f;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_formatter_unregister(const char *name)
+{
+    (void)name;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_snapshot_format(const probe_snapshot *snap, const char *format,
+                                      char **ret_buf, size_t *ret_len)
+{
+    (void)snap;
+    (void)format;
+    (void)ret_buf;
+    (void)ret_len;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_snapshot_write_fd(const probe_snapshot *snap, int fd,
+                                        const char *format)
+{
+    (void)snap;
+    (void)fd;
+    (void)format;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_report_fd(int fd, const char *format)
+{
+    (void)fd;
+    (void)format;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_report_write(const char *path, const char *format)
+{
+    (void)path;
+    (void)format;
+    return PROBE_EDISABLED;
+}
+#endif /* PROBE_DISABLE */
+
 #ifdef __cplusplus
 }
 #endif
