@@ -313,7 +313,9 @@ PROBE_EXPORT const probe_loss_info *probe_snapshot_losses(const probe_snapshot *
 PROBE_EXPORT const probe_clock_info *probe_snapshot_clock(const probe_snapshot *snap);
 
 /** @return The process's resource usage when the snapshot was taken; NULL only if
- *          @p snap is NULL. All zero if getrusage(2) failed. */
+ *          @p snap is NULL. All zero if getrusage(2) failed. Unlike
+ *          probe_getrusage()'s, its wall_ns is a duration: the process's age.
+ * @note Thread-safe (the snapshot is immutable). Not async-signal-safe. */
 PROBE_EXPORT const probe_rusage *probe_snapshot_rusage(const probe_snapshot *snap);
 
 /** @return The schema/ABI name of snapshots, "probe/1". */
