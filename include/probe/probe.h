@@ -12,6 +12,12 @@
  *   Resource usage    <probe/rusage.h>: probe_getrusage(), probe_rusage_diff(),
  *                     probe_rusage_format(), probe_current_rss(), probe_getrlimit(),
  *                     probe_setrlimit(), PROBE_RUSAGE_SCOPE(name)
+ *   Sampler           <probe/sampler.h>: probe_sampler_start(), probe_sampler_stop(),
+ *                     probe_sampler_is_running(); samples in reports through
+ *                     probe_snapshot_sample(), probe_snapshot_frame(), ...
+ *   Timeline          <probe/trace.h>: probe_trace_start() (flight recorder or
+ *                     stream), probe_trace_stop(), probe_trace_is_active(),
+ *                     probe_trace_instant(); events through probe_snapshot_event()
  *   Fault dumps       <probe/fault.h>: probe_fault_enable(), probe_fault_dump(),
  *                     probe_fault_dump_later(), probe_fault_register()
  *   Budgets           <probe/budget.h>: probe_budget_measure(), probe_budget_check(),
