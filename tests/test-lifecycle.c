@@ -246,6 +246,7 @@ static const int error_codes[] = {
     PROBE_ENOENT, PROBE_EIO,    PROBE_EBADF,  PROBE_ENOMEM,  PROBE_EACCES,
     PROBE_EBUSY,  PROBE_EEXIST, PROBE_EINVAL, PROBE_ENOSPC,  PROBE_ERANGE,
     PROBE_ELOOP,  PROBE_ENOTSUP, PROBE_ENODATA, PROBE_EFORMAT, PROBE_ENXIO,
+    PROBE_EDISABLED,
 };
 #define N_CODES (sizeof(error_codes) / sizeof(error_codes[0]))
 
@@ -284,7 +285,7 @@ END_TEST
 START_TEST(strerror_unknown_values)
 {
     static const int values[] = {
-        1, 22, 4096, 123456, INT_MAX, INT_MIN, INT_MIN + 1, -4098, -4200, -100000,
+        1, 22, 4096, 123456, INT_MAX, INT_MIN, INT_MIN + 1, -4150, -4200, -100000,
     };
 
     for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
@@ -318,12 +319,21 @@ START_TEST(thread_name_listed)
     ck_assert_uint_eq(t->scopes, 1);
     probe_snapshot_free(snap);
 
-    /* Renaming replaces the name; the empty name is allowed. */
+    /* Renaming replaces the name; the empty name is allowed, and then the thread
+     * shows under the kernel's name for it, as in every report. */
+    char comm[64] = "", path[64];
+    snprintf(path, sizeof(path), "/proc/self/task/%ld/comm", (long)test_gettid());
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(comm, sizeof(comm), f));
+    fclose(f);
+    comm[strcspn(comm, "\n")] = '\0';
     ck_assert_int_eq(probe_thread_name(""), 0);
     snap = test_snap();
     t = test_thread(snap, test_gettid());
     ck_assert_ptr_nonnull(t);
-    ck_assert_str_eq(t->name, "");
+    ck_assert_str_ne(comm, "");
+    ck_assert_str_eq(t->name, comm);
     probe_snapshot_free(snap);
 }
 END_TEST

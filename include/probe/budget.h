@@ -176,6 +176,40 @@ PROBE_EXPORT int probe_budget_check(const char *name, probe_budget_kind kind,
  */
 PROBE_EXPORT int probe_budget_on_valgrind(void);
 
+/* Compiled out: each function above is a stub (the pattern: <probe/common.h>). */
+#ifdef PROBE_DISABLE
+#define probe_budget_measure probe__off_budget_measure
+#define probe_budget_check probe__off_budget_check
+#define probe_budget_on_valgrind probe__off_budget_on_valgrind
+
+PROBE__STUB int probe_budget_measure(void (*fn)(void *), void *arg,
+                                     const probe_budget_options *opts,
+                                     probe_budget_result *out)
+{
+    (void)fn;
+    (void)arg;
+    (void)opts;
+    (void)out;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_budget_check(const char *name, probe_budget_kind kind,
+                                   void (*fn)(void *), void *arg, uint64_t limit,
+                                   const probe_budget_options *opts, char *msg,
+                                   size_t len)
+{
+    (void)name;
+    (void)kind;
+    (void)fn;
+    (void)arg;
+    (void)limit;
+    (void)opts;
+    (void)msg;
+    (void)len;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_budget_on_valgrind(void) { return 0; }
+#endif /* PROBE_DISABLE */
+
 #ifdef __cplusplus
 }
 #endif

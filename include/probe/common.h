@@ -38,6 +38,28 @@ extern "C" {
 #define PROBE_EALREADY  (-114)  /**< Already done (e.g. an object freed twice). */
 #define PROBE_ENODATA   (-4096) /**< Nothing has been recorded yet. */
 #define PROBE_EFORMAT   (-4097) /**< A formatter failed to produce its output. */
+#define PROBE_EDISABLED (-4098) /**< libprobe is compiled out (-DPROBE_DISABLE). */
+
+/*
+ * Compiled out. With -DPROBE_DISABLE every macro is nothing and every public function
+ * is a static inline stub, so a program builds and links with no libprobe at all.
+ * A stub evaluates its arguments (they are function arguments) and does nothing else:
+ * a function that returns an error code returns PROBE_EDISABLED; a count, a flag
+ * (probe_is_recording(), ..._is_running()) or a size returns 0; a pointer NULL;
+ * probe_strerror() a fixed string. The pattern, at the end of each module header,
+ * after its declarations and inside its extern "C":
+ *
+ *   #ifdef PROBE_DISABLE
+ *   #define probe_thing_do probe__off_thing_do
+ *
+ *   PROBE__STUB int probe_thing_do(int arg) { (void)arg; return PROBE_EDISABLED; }
+ *   #endif
+ *
+ * The #define sends every later use, calls and &probe_thing_do alike, to the stub,
+ * so the documented declaration above stays as it is and is never referenced. A new
+ * public function gets its two lines there; tests/build/stubs.c checks them all.
+ */
+#define PROBE__STUB static inline
 
 /**
  * Describe an error code.
@@ -47,6 +69,17 @@ extern "C" {
  * @note Thread-safe and async-signal-safe.
  */
 PROBE_EXPORT const char *probe_strerror(int err);
+
+/* Compiled out: each function above is a stub (the pattern: <probe/common.h>). */
+#ifdef PROBE_DISABLE
+#define probe_strerror probe__off_strerror
+
+PROBE__STUB const char *probe_strerror(int err)
+{
+    (void)err;
+    return "libprobe is compiled out (PROBE_DISABLE)";
+}
+#endif /* PROBE_DISABLE */
 
 /** Kinds of instrumentation site. */
 typedef enum probe_kind {

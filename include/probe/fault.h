@@ -167,6 +167,56 @@ PROBE_EXPORT int probe_fault_register(int signum, int fd, int all_threads, int c
  */
 PROBE_EXPORT int probe_fault_unregister(int signum);
 
+/* Compiled out: each function above is a stub (the pattern: <probe/common.h>). */
+#ifdef PROBE_DISABLE
+#define probe_fault_enable probe__off_fault_enable
+#define probe_fault_disable probe__off_fault_disable
+#define probe_fault_is_enabled probe__off_fault_is_enabled
+#define probe_fault_dump probe__off_fault_dump
+#define probe_fault_dump_later probe__off_fault_dump_later
+#define probe_fault_cancel_dump_later probe__off_fault_cancel_dump_later
+#define probe_fault_register probe__off_fault_register
+#define probe_fault_unregister probe__off_fault_unregister
+
+PROBE__STUB int probe_fault_enable(int fd, int all_threads)
+{
+    (void)fd;
+    (void)all_threads;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_fault_disable(void) { return PROBE_EDISABLED; }
+PROBE__STUB int probe_fault_is_enabled(void) { return 0; }
+PROBE__STUB int probe_fault_dump(int fd, int all_threads)
+{
+    (void)fd;
+    (void)all_threads;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_fault_dump_later(double timeout_s, int repeat, int fd,
+                                       int exit_after)
+{
+    (void)timeout_s;
+    (void)repeat;
+    (void)fd;
+    (void)exit_after;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB void probe_fault_cancel_dump_later(void) {}
+PROBE__STUB int probe_fault_register(int signum, int fd, int all_threads, int chain)
+{
+    (void)signum;
+    (void)fd;
+    (void)all_threads;
+    (void)chain;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_fault_unregister(int signum)
+{
+    (void)signum;
+    return PROBE_EDISABLED;
+}
+#endif /* PROBE_DISABLE */
+
 #ifdef __cplusplus
 }
 #endif

@@ -87,19 +87,19 @@ typedef struct probe_push_stats {
 
 #ifdef PROBE_DISABLE
 /* Compiled out: the program links without libprobe; starting reports that. */
-static inline int probe_http_start(const char *addr) { (void)addr; return PROBE_ENOTSUP; }
+static inline int probe_http_start(const char *addr) { (void)addr; return PROBE_EDISABLED; }
 static inline int probe_http_stop(void) { return 0; }
 static inline int probe_http_port(void) { return 0; }
 static inline int probe_push_start(const probe_push_options *opts)
 {
     (void)opts;
-    return PROBE_ENOTSUP;
+    return PROBE_EDISABLED;
 }
 static inline int probe_push_stop(void) { return 0; }
 static inline int probe_push_stats_get(probe_push_stats *out)
 {
     (void)out;
-    return PROBE_ENOTSUP;
+    return PROBE_EDISABLED;
 }
 #else
 /**

@@ -221,14 +221,14 @@ static inline int
 probe_mem_track_alloc(const char *tag, const void *ptr, size_t size)
 {
     (void)tag, (void)ptr, (void)size;
-    return PROBE_ENOTSUP;
+    return PROBE_EDISABLED;
 }
 
 static inline int
 probe_mem_track_free(const char *tag, const void *ptr)
 {
     (void)tag, (void)ptr;
-    return PROBE_ENOTSUP;
+    return PROBE_EDISABLED;
 }
 
 static inline probe_mem_snapshot *
@@ -282,7 +282,7 @@ static inline int
 probe_mem_summary_fd(const probe_mem_snapshot *snap, int fd)
 {
     (void)snap, (void)fd;
-    return PROBE_ENOTSUP;
+    return PROBE_EDISABLED;
 }
 
 static inline const probe_mem_snapshot *
@@ -321,14 +321,14 @@ probe_mem_heap_write(const char *path, const char *format)
 {
     (void)path;
     (void)format;
-    return 0;
+    return PROBE_EDISABLED;
 }
 static inline int
 probe_mem_heap_fd(int fd, const char *format)
 {
     (void)fd;
     (void)format;
-    return 0;
+    return PROBE_EDISABLED;
 }
 #else
 /**

@@ -13,6 +13,12 @@
  *   Resource usage    <probe/rusage.h>: probe_getrusage(), probe_rusage_diff(),
  *                     probe_rusage_format(), probe_current_rss(), probe_getrlimit(),
  *                     probe_setrlimit(), PROBE_RUSAGE_SCOPE(name)
+ *   Sampler           <probe/sampler.h>: probe_sampler_start(), probe_sampler_stop(),
+ *                     probe_sampler_is_running(); samples in reports through
+ *                     probe_snapshot_sample(), probe_snapshot_frame(), ...
+ *   Timeline          <probe/trace.h>: probe_trace_start() (flight recorder or
+ *                     stream), probe_trace_stop(), probe_trace_is_active(),
+ *                     probe_trace_instant(); events through probe_snapshot_event()
  *   Fault dumps       <probe/fault.h>: probe_fault_enable(), probe_fault_dump(),
  *                     probe_fault_dump_later(), probe_fault_register()
  *   Budgets           <probe/budget.h>: probe_budget_measure(), probe_budget_check(),
@@ -29,7 +35,9 @@
  * so the library knows each site at load time, including sites that never ran.
  *
  * Compile with -DPROBE_DISABLE to turn every macro into nothing: no argument is
- * evaluated and no code or data is emitted.
+ * evaluated and no code or data is emitted. Every function then becomes a static
+ * inline stub (PROBE_EDISABLED for an error code, 0 or NULL otherwise; see
+ * <probe/common.h>), so such a program links without libprobe.
  *
  * Errors: functions that can fail return 0 (or a count) on success and a negative
  * PROBE_E* code on failure. Where errno has the name the code equals -errno.
@@ -266,6 +274,25 @@ probe__module_unload(void)
     probe__sites_unregister(__start_probe_sites, __stop_probe_sites);
 }
 
+#endif /* PROBE_DISABLE */
+
+/* Compiled out: each function above is a stub (the pattern: <probe/common.h>). */
+#ifdef PROBE_DISABLE
+#define probe_start probe__off_start
+#define probe_stop probe__off_stop
+#define probe_is_recording probe__off_is_recording
+#define probe_reset probe__off_reset
+#define probe_thread_name probe__off_thread_name
+
+PROBE__STUB int probe_start(void) { return PROBE_EDISABLED; }
+PROBE__STUB int probe_stop(void) { return PROBE_EDISABLED; }
+PROBE__STUB int probe_is_recording(void) { return 0; }
+PROBE__STUB void probe_reset(void) {}
+PROBE__STUB int probe_thread_name(const char *name)
+{
+    (void)name;
+    return PROBE_EDISABLED;
+}
 #endif /* PROBE_DISABLE */
 
 #ifdef __cplusplus

@@ -247,56 +247,108 @@ typedef struct probe_clock_info {
  */
 PROBE_EXPORT probe_snapshot *probe_snapshot_take(void);
 
-/** Free a snapshot. NULL is a no-op. */
+/**
+ * Free a snapshot. NULL is a no-op.
+ * @note Not while another thread still uses @p snap. Not async-signal-safe.
+ */
 PROBE_EXPORT void probe_snapshot_free(probe_snapshot *snap);
 
-/** @return The number of sites (every registered site, including never-run ones). */
+/**
+ * @return The number of sites (every registered site, including never-run ones).
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT size_t probe_snapshot_site_count(const probe_snapshot *snap);
 
-/** @return Site @p i, valid until the snapshot is freed; NULL if out of range. */
+/**
+ * @return Site @p i, valid until the snapshot is freed; NULL if out of range.
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT const probe_site_info *probe_snapshot_site(const probe_snapshot *snap,
                                                         size_t i);
 
-/** @return The number of caller → callee edges. */
+/**
+ * @return The number of caller → callee edges.
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT size_t probe_snapshot_edge_count(const probe_snapshot *snap);
 
-/** @return Edge @p i; NULL if out of range. */
+/**
+ * @return Edge @p i; NULL if out of range.
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT const probe_edge_info *probe_snapshot_edge(const probe_snapshot *snap,
                                                         size_t i);
 
-/** @return The number of calling-context tree nodes (paths). */
+/**
+ * @return The number of calling-context tree nodes (paths).
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT size_t probe_snapshot_node_count(const probe_snapshot *snap);
 
-/** @return Node @p i, valid until the snapshot is freed; NULL if out of range. */
+/**
+ * @return Node @p i, valid until the snapshot is freed; NULL if out of range.
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT const probe_node_info *probe_snapshot_node(const probe_snapshot *snap,
                                                         size_t i);
 
 /**
  * @return The number of timeline events held (flight recorder), 0 when not tracing
  *         or in stream mode (there the events are in the file).
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
  */
 PROBE_EXPORT size_t probe_snapshot_event_count(const probe_snapshot *snap);
 
-/** @return Event @p i, valid until the snapshot is freed; NULL if out of range. */
+/**
+ * @return Event @p i, valid until the snapshot is freed; NULL if out of range.
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT const probe_event_info *probe_snapshot_event(const probe_snapshot *snap,
                                                           size_t i);
 
-/** @return The number of threads listed. */
+/**
+ * @return The number of threads listed.
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT size_t probe_snapshot_thread_count(const probe_snapshot *snap);
 
-/** @return Thread @p i; NULL if out of range. */
+/**
+ * @return Thread @p i; NULL if out of range.
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT const probe_thread_info *probe_snapshot_thread(const probe_snapshot *snap,
                                                             size_t i);
 
-/** @return The number of distinct sampled stacks (0 if the sampler never ran). */
+/**
+ * @return The number of distinct sampled stacks (0 if the sampler never ran).
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT size_t probe_snapshot_sample_count(const probe_snapshot *snap);
 
 /** @return Sampled stack @p i, valid until the snapshot is freed; NULL if out of
- *          range. Stacks come grouped by thread. */
+ *          range. Stacks come grouped by thread.
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT const probe_sample_info *probe_snapshot_sample(const probe_snapshot *snap,
                                                             size_t i);
 
-/** @return The number of code mappings holding sampled frames (0 without samples). */
+/**
+ * @return The number of code mappings holding sampled frames (0 without samples).
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT size_t probe_snapshot_mapping_count(const probe_snapshot *snap);
 
 /**
@@ -306,7 +358,11 @@ PROBE_EXPORT size_t probe_snapshot_mapping_count(const probe_snapshot *snap);
 PROBE_EXPORT const probe_mapping_info *probe_snapshot_mapping(const probe_snapshot *snap,
                                                               size_t i);
 
-/** @return The number of distinct frames of the sampled stacks. */
+/**
+ * @return The number of distinct frames of the sampled stacks.
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT size_t probe_snapshot_frame_count(const probe_snapshot *snap);
 
 /**
@@ -318,17 +374,30 @@ PROBE_EXPORT const probe_frame_info *probe_snapshot_frame(const probe_snapshot *
                                                           size_t i);
 
 /** @return The sampler's counters (all zero if it never ran); NULL only if @p snap
- *          is NULL. */
+ *          is NULL.
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT const probe_sampler_info *probe_snapshot_sampler_info(const probe_snapshot *snap);
 
-/** @return What could not be recorded; NULL only if @p snap is NULL. */
+/**
+ * @return What could not be recorded; NULL only if @p snap is NULL.
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT const probe_loss_info *probe_snapshot_losses(const probe_snapshot *snap);
 
-/** @return The clock used; NULL only if @p snap is NULL. */
+/**
+ * @return The clock used; NULL only if @p snap is NULL.
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
+ */
 PROBE_EXPORT const probe_clock_info *probe_snapshot_clock(const probe_snapshot *snap);
 
 /** @return The process's resource usage when the snapshot was taken; NULL only if
- *          @p snap is NULL. All zero if getrusage(2) failed. */
+ *          @p snap is NULL. All zero if getrusage(2) failed. Unlike
+ *          probe_getrusage()'s, its wall_ns is a duration: the process's age.
+ * @note Thread-safe (the snapshot is immutable). Not async-signal-safe. */
 PROBE_EXPORT const probe_rusage *probe_snapshot_rusage(const probe_snapshot *snap);
 
 /** @return The schema/ABI name of snapshots, "probe/1". */
@@ -337,6 +406,8 @@ PROBE_EXPORT const probe_rusage *probe_snapshot_rusage(const probe_snapshot *sna
 /**
  * Find a site by name (first match in index order).
  * @return The site, or NULL if none has that name or an argument is NULL.
+ * @note Thread-safe (the snapshot is immutable: any threads may read it at once).
+ *       Not async-signal-safe.
  */
 PROBE_EXPORT const probe_site_info *probe_snapshot_find(const probe_snapshot *snap,
                                                         const char *name);
@@ -350,13 +421,23 @@ typedef struct probe_writer probe_writer;
  * Append @p len bytes. After the first failure every later call fails too, and the
  * report call returns that error.
  * @retval 0 Success. @retval PROBE_EIO write(2) failed. @retval PROBE_ENOMEM.
+ * @note Only from the formatter callback that was given @p w, on its thread (a
+ *       writer is not shared). Not async-signal-safe.
  */
 PROBE_EXPORT int probe_writer_write(probe_writer *w, const void *buf, size_t len);
 
-/** Append a NUL-terminated string. Errors as probe_writer_write(). */
+/**
+ * Append a NUL-terminated string. Errors as probe_writer_write().
+ * @note Only from the formatter callback that was given @p w, on its thread (a
+ *       writer is not shared). Not async-signal-safe.
+ */
 PROBE_EXPORT int probe_writer_puts(probe_writer *w, const char *s);
 
-/** Append printf-formatted text. Errors as probe_writer_write(), plus PROBE_EINVAL. */
+/**
+ * Append printf-formatted text. Errors as probe_writer_write(), plus PROBE_EINVAL.
+ * @note Only from the formatter callback that was given @p w, on its thread (a
+ *       writer is not shared). Not async-signal-safe.
+ */
 PROBE_EXPORT int probe_writer_printf(probe_writer *w, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 2, 3)))
@@ -409,6 +490,8 @@ PROBE_EXPORT int probe_formatter_unregister(const char *name);
  * @retval PROBE_EINVAL  A NULL argument, or @p format names no registered formatter.
  * @retval PROBE_ENOMEM  Out of memory.
  * @retval other         The formatter's own error.
+ * @note Thread-safe: several threads may format one snapshot at once. Not
+ *       async-signal-safe.
  */
 PROBE_EXPORT int probe_snapshot_format(const probe_snapshot *snap, const char *format,
                                        char **ret_buf, size_t *ret_len);
@@ -417,6 +500,8 @@ PROBE_EXPORT int probe_snapshot_format(const probe_snapshot *snap, const char *f
  * Write a snapshot to @p fd in @p format.
  * @retval 0 Success. @retval PROBE_EINVAL bad format or NULL. @retval PROBE_EBADF
  *         @p fd is negative. @retval PROBE_EIO write(2) failed; errno is kept.
+ * @note Thread-safe: several threads may write one snapshot at once. Not
+ *       async-signal-safe.
  */
 PROBE_EXPORT int probe_snapshot_write_fd(const probe_snapshot *snap, int fd,
                                          const char *format);
@@ -501,6 +586,257 @@ PROBE_EXPORT probe_snapshot *probe_snapshot_load_buffer(const void *buf, size_t 
  */
 PROBE_EXPORT probe_snapshot *probe_snapshot_merge(const probe_snapshot *const *snaps,
                                                   size_t n);
+/* Compiled out: each function above is a stub (the pattern: <probe/common.h>). */
+#ifdef PROBE_DISABLE
+#define probe_snapshot_take probe__off_snapshot_take
+#define probe_snapshot_free probe__off_snapshot_free
+#define probe_snapshot_site_count probe__off_snapshot_site_count
+#define probe_snapshot_site probe__off_snapshot_site
+#define probe_snapshot_edge_count probe__off_snapshot_edge_count
+#define probe_snapshot_edge probe__off_snapshot_edge
+#define probe_snapshot_node_count probe__off_snapshot_node_count
+#define probe_snapshot_node probe__off_snapshot_node
+#define probe_snapshot_event_count probe__off_snapshot_event_count
+#define probe_snapshot_event probe__off_snapshot_event
+#define probe_snapshot_thread_count probe__off_snapshot_thread_count
+#define probe_snapshot_thread probe__off_snapshot_thread
+#define probe_snapshot_sample_count probe__off_snapshot_sample_count
+#define probe_snapshot_sample probe__off_snapshot_sample
+#define probe_snapshot_mapping_count probe__off_snapshot_mapping_count
+#define probe_snapshot_mapping probe__off_snapshot_mapping
+#define probe_snapshot_frame_count probe__off_snapshot_frame_count
+#define probe_snapshot_frame probe__off_snapshot_frame
+#define probe_snapshot_sampler_info probe__off_snapshot_sampler_info
+#define probe_snapshot_losses probe__off_snapshot_losses
+#define probe_snapshot_clock probe__off_snapshot_clock
+#define probe_snapshot_rusage probe__off_snapshot_rusage
+#define probe_snapshot_find probe__off_snapshot_find
+#define probe_writer_write probe__off_writer_write
+#define probe_writer_puts probe__off_writer_puts
+#define probe_writer_printf probe__off_writer_printf
+#define probe_formatter_register probe__off_formatter_register
+#define probe_formatter_unregister probe__off_formatter_unregister
+#define probe_snapshot_format probe__off_snapshot_format
+#define probe_snapshot_write_fd probe__off_snapshot_write_fd
+#define probe_report_fd probe__off_report_fd
+#define probe_report_write probe__off_report_write
+#define probe_snapshot_load probe__off_snapshot_load
+#define probe_snapshot_load_fd probe__off_snapshot_load_fd
+#define probe_snapshot_load_buffer probe__off_snapshot_load_buffer
+#define probe_snapshot_merge probe__off_snapshot_merge
+
+PROBE__STUB probe_snapshot *probe_snapshot_take(void) { return (probe_snapshot *)0; }
+PROBE__STUB void probe_snapshot_free(probe_snapshot *snap) { (void)snap; }
+PROBE__STUB size_t probe_snapshot_site_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_site_info *probe_snapshot_site(const probe_snapshot *snap,
+                                                       size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_site_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_edge_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_edge_info *probe_snapshot_edge(const probe_snapshot *snap,
+                                                       size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_edge_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_node_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_node_info *probe_snapshot_node(const probe_snapshot *snap,
+                                                       size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_node_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_event_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_event_info *probe_snapshot_event(const probe_snapshot *snap,
+                                                         size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_event_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_thread_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_thread_info *probe_snapshot_thread(const probe_snapshot *snap,
+                                                           size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_thread_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_sample_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_sample_info *probe_snapshot_sample(const probe_snapshot *snap,
+                                                           size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_sample_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_mapping_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_mapping_info *probe_snapshot_mapping(const probe_snapshot *snap,
+                                                             size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_mapping_info *)0;
+}
+PROBE__STUB size_t probe_snapshot_frame_count(const probe_snapshot *snap)
+{
+    (void)snap;
+    return 0;
+}
+PROBE__STUB const probe_frame_info *probe_snapshot_frame(const probe_snapshot *snap,
+                                                         size_t i)
+{
+    (void)snap;
+    (void)i;
+    return (const probe_frame_info *)0;
+}
+PROBE__STUB const probe_sampler_info *probe_snapshot_sampler_info(
+                                                                  const probe_snapshot *snap)
+{
+    (void)snap;
+    return (const probe_sampler_info *)0;
+}
+PROBE__STUB const probe_loss_info *probe_snapshot_losses(const probe_snapshot *snap)
+{
+    (void)snap;
+    return (const probe_loss_info *)0;
+}
+PROBE__STUB const probe_clock_info *probe_snapshot_clock(const probe_snapshot *snap)
+{
+    (void)snap;
+    return (const probe_clock_info *)0;
+}
+PROBE__STUB const probe_rusage *probe_snapshot_rusage(const probe_snapshot *snap)
+{
+    (void)snap;
+    return (const probe_rusage *)0;
+}
+PROBE__STUB const probe_site_info *probe_snapshot_find(const probe_snapshot *snap,
+                                                       const char *name)
+{
+    (void)snap;
+    (void)name;
+    return (const probe_site_info *)0;
+}
+PROBE__STUB int probe_writer_write(probe_writer *w, const void *buf, size_t len)
+{
+    (void)w;
+    (void)buf;
+    (void)len;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_writer_puts(probe_writer *w, const char *s)
+{
+    (void)w;
+    (void)s;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_writer_printf(probe_writer *w, const char *fmt, ...)
+{
+    (void)w;
+    (void)fmt;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_formatter_register(const probe_formatter *f)
+{
+    (void)f;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_formatter_unregister(const char *name)
+{
+    (void)name;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_snapshot_format(const probe_snapshot *snap, const char *format,
+                                      char **ret_buf, size_t *ret_len)
+{
+    (void)snap;
+    (void)format;
+    (void)ret_buf;
+    (void)ret_len;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_snapshot_write_fd(const probe_snapshot *snap, int fd,
+                                        const char *format)
+{
+    (void)snap;
+    (void)fd;
+    (void)format;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_report_fd(int fd, const char *format)
+{
+    (void)fd;
+    (void)format;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_report_write(const char *path, const char *format)
+{
+    (void)path;
+    (void)format;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB probe_snapshot *probe_snapshot_load(const char *path, probe_load_error *err)
+{
+    (void)path;
+    (void)err;
+    return (probe_snapshot *)0;
+}
+PROBE__STUB probe_snapshot *probe_snapshot_load_fd(int fd, probe_load_error *err)
+{
+    (void)fd;
+    (void)err;
+    return (probe_snapshot *)0;
+}
+PROBE__STUB probe_snapshot *probe_snapshot_load_buffer(const void *buf, size_t len,
+                                                       probe_load_error *err)
+{
+    (void)buf;
+    (void)len;
+    (void)err;
+    return (probe_snapshot *)0;
+}
+PROBE__STUB probe_snapshot *probe_snapshot_merge(const probe_snapshot *const *snaps,
+                                                 size_t n)
+{
+    (void)snaps;
+    (void)n;
+    return (probe_snapshot *)0;
+}
+#endif /* PROBE_DISABLE */
 
 #ifdef __cplusplus
 }

@@ -169,6 +169,67 @@ typedef struct probe__rusage_frame {
 PROBE_EXPORT probe__rusage_frame probe__rusage_scope_enter(struct probe__site *site);
 PROBE_EXPORT void probe__rusage_scope_exit(probe__rusage_frame *frame);
 
+/* Compiled out: each function above is a stub (the pattern: <probe/common.h>). */
+#ifdef PROBE_DISABLE
+#define probe_getrusage probe__off_getrusage
+#define probe_rusage_diff probe__off_rusage_diff
+#define probe_rusage_format probe__off_rusage_format
+#define probe_current_rss probe__off_current_rss
+#define probe_getrlimit probe__off_getrlimit
+#define probe_setrlimit probe__off_setrlimit
+#define probe_rlimit_name probe__off_rlimit_name
+#define probe_rlimit_from_name probe__off_rlimit_from_name
+
+PROBE__STUB int probe_getrusage(int who, probe_rusage *out)
+{
+    (void)who;
+    (void)out;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_rusage_diff(const probe_rusage *a, const probe_rusage *b,
+                                  probe_rusage *out)
+{
+    (void)a;
+    (void)b;
+    (void)out;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_rusage_format(const probe_rusage *ru, char *buf, size_t len)
+{
+    (void)ru;
+    (void)buf;
+    (void)len;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_current_rss(size_t *bytes)
+{
+    (void)bytes;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_getrlimit(int resource, probe_rlimit *out)
+{
+    (void)resource;
+    (void)out;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_setrlimit(int resource, const probe_rlimit *lim)
+{
+    (void)resource;
+    (void)lim;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB const char *probe_rlimit_name(int resource)
+{
+    (void)resource;
+    return (const char *)0;
+}
+PROBE__STUB int probe_rlimit_from_name(const char *name)
+{
+    (void)name;
+    return PROBE_EDISABLED;
+}
+#endif /* PROBE_DISABLE */
+
 #ifdef __cplusplus
 }
 #endif

@@ -133,6 +133,21 @@ PROBE_EXPORT int probe_sampler_stop(void);
 /** @return 1 while sampling, else 0. @note Thread-safe. */
 PROBE_EXPORT int probe_sampler_is_running(void);
 
+/* Compiled out: each function above is a stub (the pattern: <probe/common.h>). */
+#ifdef PROBE_DISABLE
+#define probe_sampler_start probe__off_sampler_start
+#define probe_sampler_stop probe__off_sampler_stop
+#define probe_sampler_is_running probe__off_sampler_is_running
+
+PROBE__STUB int probe_sampler_start(const probe_sampler_options *opts)
+{
+    (void)opts;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_sampler_stop(void) { return PROBE_EDISABLED; }
+PROBE__STUB int probe_sampler_is_running(void) { return 0; }
+#endif /* PROBE_DISABLE */
+
 #ifdef __cplusplus
 }
 #endif

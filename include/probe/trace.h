@@ -107,6 +107,27 @@ PROBE_EXPORT int probe_trace_is_active(void);
  */
 PROBE_EXPORT int probe_trace_instant(const char *name);
 
+/* Compiled out: each function above is a stub (the pattern: <probe/common.h>). */
+#ifdef PROBE_DISABLE
+#define probe_trace_start probe__off_trace_start
+#define probe_trace_stop probe__off_trace_stop
+#define probe_trace_is_active probe__off_trace_is_active
+#define probe_trace_instant probe__off_trace_instant
+
+PROBE__STUB int probe_trace_start(const probe_trace_options *opts)
+{
+    (void)opts;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_trace_stop(void) { return PROBE_EDISABLED; }
+PROBE__STUB int probe_trace_is_active(void) { return 0; }
+PROBE__STUB int probe_trace_instant(const char *name)
+{
+    (void)name;
+    return PROBE_EDISABLED;
+}
+#endif /* PROBE_DISABLE */
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,6 +30,8 @@ void clock_mark_epoch(void);
 /* Nanoseconds from the library's load to @ticks. */
 uint64_t clock_since_load_ns(uint64_t ticks, double ns_per_tick);
 uint64_t clock_epoch_ns(void);
+/* Nanoseconds since the process started (at least since the library loaded). */
+uint64_t clock_process_age_ns(void);
 
 static inline uint64_t
 clock_ticks(void)

@@ -20,7 +20,8 @@ _Static_assert(PROBE_ELOOP == -ELOOP, "PROBE_ELOOP");
 _Static_assert(PROBE_ENOTSUP == -ENOTSUP, "PROBE_ENOTSUP");
 _Static_assert(PROBE_EALREADY == -EALREADY, "PROBE_EALREADY");
 /* The codes only libprobe has sit at -4096 and below, beyond every errno. */
-_Static_assert(PROBE_ENODATA <= -4096 && PROBE_EFORMAT <= -4096, "library-only codes");
+_Static_assert(PROBE_ENODATA <= -4096 && PROBE_EFORMAT <= -4096 && PROBE_EDISABLED <= -4096,
+               "library-only codes");
 
 /* A switch over constants, no strerror(3): this must be async-signal-safe. */
 PROBE_EXPORT const char *
@@ -45,6 +46,7 @@ probe_strerror(int err)
     case PROBE_EALREADY: return "already done (freed twice)";
     case PROBE_ENODATA: return "nothing has been recorded";
     case PROBE_EFORMAT: return "the formatter failed";
+    case PROBE_EDISABLED: return "libprobe is compiled out (PROBE_DISABLE)";
     case -EINTR: return "interrupted system call";
     case -EAGAIN: return "resource temporarily unavailable";
     case -ENOTDIR: return "not a directory";

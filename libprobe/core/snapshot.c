@@ -356,6 +356,9 @@ probe_snapshot_take(void)
     snap->clock.ns_per_tick = npt;
     snap->clock.elapsed_ns = clock_monotonic_ns() - clock_epoch_ns();
     (void)probe_getrusage(PROBE_RUSAGE_SELF, &snap->rusage); /* zeroes stay on failure */
+    /* A duration a report can show, not a clock reading (docs/json-schema.md). */
+    if (snap->rusage.user_ns || snap->rusage.system_ns || snap->rusage.max_rss_bytes)
+        snap->rusage.wall_ns = clock_process_age_ns();
     agg_free(&agg);
     free(raw.v);
     return snap;

@@ -7,6 +7,8 @@
  * records. */
 #include "thread.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include <probe/probe.h>
 
 #include "atomics.h"
+#include "numfmt.h"
 #include "clock.h"
 #include "samples.h"
 #include "sites.h"
@@ -382,11 +385,49 @@ fold_all(struct aggregate *agg, struct thread_state *const *ts, size_t n)
     return 0;
 }
 
+/* The one rule for a thread's name in every report: the name set with
+ * probe_thread_name(), else the kernel's (/proc/self/task/TID/comm: the program's
+ * name for the main thread), else "thread TID". Only open/read/close: the fault
+ * dumper calls it from its handler. */
+PROBE_SIGSAFE void
+thread_display_name(uint64_t tid, const char *set, char out[THREAD_NAME_MAX])
+{
+    char path[64] = "/proc/self/task/";
+    size_t n = strlen(path);
+
+    if (set && set[0]) {
+        memccpy(out, set, '\0', THREAD_NAME_MAX - 1);
+        out[THREAD_NAME_MAX - 1] = '\0';
+        return;
+    }
+    n += numfmt_u64(path + n, tid, 1);
+    memcpy(path + n, "/comm", 6);
+    int saved = errno;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t r = fd >= 0 ? read(fd, out, THREAD_NAME_MAX - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    errno = saved;
+    if (r > 0 && out[r - 1] == '\n')
+        r--;
+    if (r > 0) {
+        out[r] = '\0';
+        return;
+    }
+    memcpy(out, "thread ", 7);
+    numfmt_u64(out + 7, tid, 1);
+}
+
+/* @name: the thread's name as reports show it, when the caller has it; else NULL. */
 static void
-listing_of(const struct thread_state *t, int live, int current, struct thread_listing *out)
+listing_of(const struct thread_state *t, const char *name, int live, int current,
+           struct thread_listing *out)
 {
     out->tid = t->tid;
-    memcpy(out->name, t->name, sizeof(out->name));
+    if (name)
+        memcpy(out->name, name, sizeof(out->name));
+    else
+        thread_display_name(t->tid, t->name, out->name);
     out->live = live;
     out->scopes = current ? load_relaxed(&t->scopes) : 0;
     out->events_dropped = 0;
@@ -403,9 +444,13 @@ thread_exit(void *arg)
         hook();
     if ((hook = load_acquire(&fault_thread_exit_hook)))
         hook();
+    /* Read before the lock: it costs three system calls. */
+    char name[THREAD_NAME_MAX];
+
+    thread_display_name(t->tid, t->name, name);
     pthread_mutex_lock(&reg_lock);
     /* The timeline does not follow the statistics' generation: hand it off first. */
-    if (trace_thread_exit(t->trace, t->tid, t->name))
+    if (trace_thread_exit(t->trace, t->tid, name))
         store_release(&t->trace, NULL); /* the stream writer drains and frees it */
     if (t->gen == global_gen) {
         /* Scopes still open at exit are lost: say so. */
@@ -414,7 +459,7 @@ thread_exit(void *arg)
         (void)fold_all(&retired, &t, 1);
         if (nretired_list < THREAD_RETIRED_LISTED) {
             struct thread_listing *l = &retired_list[nretired_list++];
-            listing_of(t, 0, 1, l);
+            listing_of(t, name, 0, 1, l);
             if (trace_current(t->trace)) { /* its timeline stays for reports */
                 l->trace = t->trace;
                 store_release(&t->trace, NULL);
@@ -1159,7 +1204,7 @@ thread_trace_drain(int final, double npt, struct raw_events *out,
             }
             *names = v;
             v[*nnames].tid = t->tid;
-            memcpy(v[*nnames].name, t->name, sizeof(v->name));
+            thread_display_name(t->tid, t->name, v[*nnames].name);
             (*nnames)++;
         }
     }
@@ -1216,7 +1261,7 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
             t->pins++;
             pinned[npinned++] = t;
         }
-        listing_of(t, 1, current, &list[i]);
+        listing_of(t, NULL, 1, current, &list[i]);
         if (collect_trace(t->trace, i, &list[i], events) < 0)
             goto out;
     }

@@ -12,6 +12,7 @@
 #include <probe/probe.h>
 
 #include "aggregate.h"
+#include "attrs.h"
 #include "stats.h"
 #include "trace.h"
 
@@ -115,6 +116,10 @@ thread_trace(const struct thread_state *t)
     return t->trace;
 }
 int thread_set_name(const char *name);
+/* A thread's name as reports show it: @set (its probe_thread_name()) if not empty,
+ * else its /proc comm, else "thread TID". Async-signal-safe. */
+PROBE_SIGSAFE void thread_display_name(uint64_t tid, const char *set,
+                                       char out[THREAD_NAME_MAX]);
 /* The calling thread's state (thread.c), or NULL before its first scope. */
 extern __thread struct thread_state *tls_thread __attribute__((tls_model("initial-exec")));
 /* The calling thread's innermost open scope's node, or NULL (none, or dropped): for

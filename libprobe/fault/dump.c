@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/atomics.h"
+#include "core/thread.h"
 #include "fault/fault.h"
 #include "numfmt.h"
 
@@ -284,7 +285,9 @@ dump_thread(void *arg, const struct walk_thread *t, const struct walk_frame *fra
     out_str(o, t->current ? "Current thread " : "Thread ");
     out_u64(o, t->tid);
     out_str(o, " \"");
-    out_name(o, t->name, 64);
+    char name[THREAD_NAME_MAX];
+    thread_display_name(t->tid, t->name, name);
+    out_name(o, name, sizeof(name));
     out_str(o, t->current ? "\" (most recent scope first):\n" : "\":\n");
     if (t->overflow) {
         out_str(o, "  ... ");

@@ -10,6 +10,7 @@
 #include <probe/report.h>
 #include <probe/trace.h>
 
+#include "format/registry.h"
 #include "init.h"
 #include "preload/preload.h"
 
@@ -56,9 +57,16 @@ autoreport_write_once(void)
     else
         rc = probe_report_write(path, format);
     /* Nobody can be returned an error at exit: say it once on stderr. */
-    if (rc < 0)
-        dprintf(STDERR_FILENO, "libprobe: cannot write the %s report to %s: %s\n", format,
-                path, probe_strerror(rc));
+    if (rc < 0) {
+        char names[512];
+
+        if (rc == PROBE_EINVAL && !registry_describe(format, names, sizeof(names)))
+            dprintf(STDERR_FILENO, "libprobe: PROBE_FORMAT=%s names no format; "
+                    "valid names: %s\n", format, names);
+        else
+            dprintf(STDERR_FILENO, "libprobe: cannot write the %s report to %s: %s\n",
+                    format, path, probe_strerror(rc));
+    }
 }
 
 static void

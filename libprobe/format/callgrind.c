@@ -349,6 +349,158 @@ callgrind_body(struct callgrind *cg)
     return callgrind_put_total(cg, "totals");
 }
 
+/* ---- a program with samples only ------------------------------------------------ */
+
+/* A caller -> callee pair of one sampled stack. */
+struct cg_pair {
+    size_t caller, callee;
+    uint64_t ns, samples;
+};
+
+static int
+cg_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
+cg_pair_cmp(const void *pa, const void *pb)
+{
+    const struct cg_pair *a = pa, *b = pb;
+
+    if (a->caller != b->caller)
+        return a->caller < b->caller ? -1 : 1;
+    return a->callee < b->callee ? -1 : a->callee > b->callee;
+}
+
+/* "fn=(id) name" the first time, "fn=(id)" after (the format's name compression). */
+static int
+cg_put_fn(probe_writer *w, const char *key, const char **names, unsigned char *defined,
+          size_t f)
+{
+    TRY(probe_writer_printf(w, "%s=(%zu)", key, f + 1));
+    if (!defined[f]) {
+        defined[f] = 1;
+        TRY(writer_putc(w, ' '));
+        TRY(callgrind_put_name(w, names[f]));
+    }
+    return writer_putc(w, '\n');
+}
+
+static size_t
+cg_name_id(const char **names, size_t n, const char *name)
+{
+    const char **p = bsearch(&name, names, n, sizeof(*names), cg_strcmp);
+
+    return p ? (size_t)(p - names) : 0;
+}
+
+/* Each sampled function is a function of the profile: its self cost the samples it
+ * was the leaf of, and each caller -> callee pair of a stack a call whose inclusive
+ * cost is that stack's time (counted once per stack, so recursion is not doubled).
+ * The "calls" event, if asked for, counts samples. */
+#define CG_TRY(x)                                                                      \
+    do {                                                                               \
+        if ((r = (x)) < 0)                                                             \
+            goto out;                                                                  \
+    } while (0)
+
+static int
+callgrind_samples(struct callgrind *cg)
+{
+    const probe_snapshot *snap = cg->snap;
+    size_t nsamples = probe_snapshot_sample_count(snap), nframes = 0, npairs = 0;
+    uint64_t total = 0;
+    int r = PROBE_ENOMEM;
+
+    for (size_t i = 0; i < nsamples; i++)
+        nframes += probe_snapshot_sample(snap, i)->depth;
+    const char **names = malloc((nframes + 1) * sizeof(*names));
+    struct cg_pair *pairs = malloc((nframes + 1) * sizeof(*pairs));
+    uint64_t *self = NULL, *selfn = NULL;
+    unsigned char *defined = NULL;
+    size_t n = 0;
+
+    if (!names || !pairs)
+        goto out;
+    for (size_t i = 0; i < nsamples; i++) {
+        const probe_sample_info *sm = probe_snapshot_sample(snap, i);
+        for (unsigned d = 0; d < sm->depth; d++)
+            names[n++] = sm->frames[d] ? sm->frames[d] : "??";
+    }
+    qsort(names, n, sizeof(*names), cg_strcmp);
+    size_t nnames = 0;
+    for (size_t i = 0; i < n; i++)
+        if (nnames == 0 || strcmp(names[nnames - 1], names[i]) != 0)
+            names[nnames++] = names[i];
+    self = calloc(nnames + 1, sizeof(*self));
+    selfn = calloc(nnames + 1, sizeof(*selfn));
+    defined = calloc(nnames + 1, 1);
+    if (!self || !selfn || !defined)
+        goto out;
+    for (size_t i = 0; i < nsamples; i++) {
+        const probe_sample_info *sm = probe_snapshot_sample(snap, i);
+        size_t first = npairs;
+
+        total += sm->cpu_ns;
+        if (!sm->depth)
+            continue;
+        size_t leaf = cg_name_id(names, nnames, sm->frames[sm->depth - 1] ?
+                                                    sm->frames[sm->depth - 1] : "??");
+        self[leaf] += sm->cpu_ns;
+        selfn[leaf] += sm->weight;
+        for (unsigned d = 1; d < sm->depth; d++) {
+            struct cg_pair p = {
+                cg_name_id(names, nnames, sm->frames[d - 1] ? sm->frames[d - 1] : "??"),
+                cg_name_id(names, nnames, sm->frames[d] ? sm->frames[d] : "??"),
+                sm->cpu_ns, sm->weight};
+            int seen = 0;
+
+            for (size_t k = first; k < npairs && !seen; k++)
+                seen = pairs[k].caller == p.caller && pairs[k].callee == p.callee;
+            if (!seen)
+                pairs[npairs++] = p;
+        }
+    }
+    qsort(pairs, npairs, sizeof(*pairs), cg_pair_cmp);
+
+    r = probe_writer_puts(cg->w, "# callgrind format\nversion: 1\ncreator: libprobe "
+                                 "(sampled stacks)\npositions: line\n");
+    if (r == 0)
+        r = probe_writer_puts(cg->w, cg->opts.calls ? "events: ns samples\n"
+                                                    : "events: ns\n");
+    if (r == 0)
+        r = probe_writer_printf(cg->w, "summary: %" PRIu64 "\n", total);
+    for (size_t f = 0, k = 0; r == 0 && f < nnames; f++) {
+        CG_TRY(probe_writer_puts(cg->w, f ? "\nfl=(1)\n" : "\nfl=(1) ???\n"));
+        CG_TRY(cg_put_fn(cg->w, "fn", names, defined, f));
+        CG_TRY(callgrind_cost(cg, 0, self[f], selfn[f]));
+        for (; k < npairs && pairs[k].caller == f; k++) {
+            uint64_t ns = pairs[k].ns, cnt = pairs[k].samples;
+
+            while (k + 1 < npairs && pairs[k + 1].caller == f &&
+                   pairs[k + 1].callee == pairs[k].callee) {
+                k++;
+                ns += pairs[k].ns;
+                cnt += pairs[k].samples;
+            }
+            CG_TRY(cg_put_fn(cg->w, "cfn", names, defined, pairs[k].callee));
+            CG_TRY(probe_writer_printf(cg->w, "calls=%" PRIu64 " 0\n", cnt));
+            CG_TRY(callgrind_cost(cg, 0, ns, cnt));
+        }
+    }
+    if (r == 0)
+        r = probe_writer_printf(cg->w, "\ntotals: %" PRIu64 "\n", total);
+#undef CG_TRY
+out:
+    free(names);
+    free(pairs);
+    free(self);
+    free(selfn);
+    free(defined);
+    return r;
+}
+
 int
 callgrind_write(const probe_snapshot *snap, probe_writer *w, const char *options,
                 void *user)
@@ -360,7 +512,11 @@ callgrind_write(const probe_snapshot *snap, probe_writer *w, const char *options
 
     int r = callgrind_index(&cg);
 
-    if (r == 0)
+    /* No scope ran: the samples are the profile. (With neither, an empty profile,
+     * as every formatter writes for an empty snapshot.) */
+    if (r == 0 && cg.nfns == 0 && probe_snapshot_sample_count(snap) > 0)
+        r = callgrind_samples(&cg);
+    else if (r == 0)
         r = callgrind_body(&cg);
     free(cg.fns);
     free(cg.order);

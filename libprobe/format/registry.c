@@ -2,6 +2,7 @@
 #include "registry.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,34 @@ registry_find_free(void)
             return (long)i;
     }
     return -1;
+}
+
+/* Whether "name[:options]" names an active formatter, and if not, the active names
+ * ("text, json, ...") in @names, for a message that says what would have worked. */
+int
+registry_describe(const char *format, char *names, size_t size)
+{
+    const char *colon = format ? strchr(format, ':') : NULL;
+    size_t len = !format ? 0 : colon ? (size_t)(colon - format) : strlen(format);
+    size_t used = 0;
+    int known;
+
+    pthread_mutex_lock(&registry_lock);
+    registry_install_builtins();
+    known = format && registry_name_valid(format, len) && registry_find(format, len) >= 0;
+    if (size)
+        names[0] = '\0';
+    for (size_t i = 0; i < REGISTRY_SLOTS && size; i++) {
+        if (slots[i].state != SLOT_ACTIVE)
+            continue;
+        int n = snprintf(names + used, size - used, "%s%s", used ? ", " : "",
+                         slots[i].name);
+        if (n < 0 || (size_t)n >= size - used)
+            break;
+        used += (size_t)n;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return known;
 }
 
 PROBE_EXPORT int

@@ -16,4 +16,8 @@ typedef int registry_write_fn(const probe_snapshot *snap, probe_writer *w,
 /* Signature of a built-in formatter's option check, run before any output. */
 typedef int registry_check_fn(const char *options);
 
+/* 1 when @format ("name[:options]") names an active formatter, else 0; either way
+ * @names gets the active names, comma-separated (truncated to @size). */
+int registry_describe(const char *format, char *names, size_t size);
+
 #endif
