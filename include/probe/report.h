@@ -563,10 +563,12 @@ typedef struct probe_load_error {
  */
 PROBE_EXPORT probe_snapshot *probe_snapshot_load(const char *path, probe_load_error *err);
 
-/** probe_snapshot_load() from a descriptor, read to its end; @p fd is not closed. */
+/** probe_snapshot_load() from a descriptor, read to its end; @p fd is not closed.
+ * @note Thread-safe. Not async-signal-safe. */
 PROBE_EXPORT probe_snapshot *probe_snapshot_load_fd(int fd, probe_load_error *err);
 
-/** probe_snapshot_load() from @p len bytes at @p buf (need not be NUL-terminated). */
+/** probe_snapshot_load() from @p len bytes at @p buf (need not be NUL-terminated).
+ * @note Thread-safe. Not async-signal-safe. */
 PROBE_EXPORT probe_snapshot *probe_snapshot_load_buffer(const void *buf, size_t len,
                                                         probe_load_error *err);
 

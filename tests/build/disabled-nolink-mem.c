@@ -21,15 +21,15 @@ main(void)
 
     PROBE_TRACK_ALLOC("Document", doc, size_of_doc());
     PROBE_TRACK_FREE("Document", doc);
-    if (probe_mem_track_alloc("Document", doc, 200) != PROBE_ENOTSUP ||
-        probe_mem_track_free("Document", doc) != PROBE_ENOTSUP)
+    if (probe_mem_track_alloc("Document", doc, 200) != PROBE_EDISABLED ||
+        probe_mem_track_free("Document", doc) != PROBE_EDISABLED)
         return 1;
     a = probe_mem_snapshot_take();
     b = probe_mem_snapshot_take();
     d = probe_mem_snapshot_diff(a, b);
     if (a || b || d || probe_mem_snapshot_tag_count(d) != 0 ||
         probe_mem_snapshot_tag(d, 0) || probe_mem_snapshot_find(d, "Document") ||
-        probe_mem_snapshot_info(d) || probe_mem_summary_fd(d, 1) != PROBE_ENOTSUP ||
+        probe_mem_snapshot_info(d) || probe_mem_summary_fd(d, 1) != PROBE_EDISABLED ||
         probe_snapshot_mem(NULL))
         return 1;
     probe_mem_snapshot_free(d);
