@@ -209,6 +209,23 @@ node_append(struct aggregate *agg, uint32_t parent, uint32_t site)
 }
 
 uint32_t
+agg_add_node_hint(struct aggregate *agg, uint32_t parent, const struct node_acc *n,
+                  uint32_t hint)
+{
+    if (hint < agg->nnodes) {
+        struct node_acc *a = &agg->nodes[hint];
+        if (hint && a->parent == parent && a->site == n->site) {
+            a->calls += n->calls;
+            a->total += n->total;
+            a->total_prim += n->total_prim;
+            a->self += n->self;
+            return hint;
+        }
+    }
+    return agg_add_node(agg, parent, n);
+}
+
+uint32_t
 agg_add_node(struct aggregate *agg, uint32_t parent, const struct node_acc *n)
 {
     if (!agg->nnodes && node_append(agg, 0, 0) < 0) /* the root */

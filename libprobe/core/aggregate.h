@@ -60,6 +60,11 @@ int agg_add_edge(struct aggregate *agg, uint32_t caller, uint32_t callee, uint64
  * AGG_NODE_DROPPED when the table is full (counted as dropped edges) or out of
  * memory. @parent must be an index this function returned, or 0 (the root). */
 uint32_t agg_add_node(struct aggregate *agg, uint32_t parent, const struct node_acc *n);
+/* The same, trying node @hint first (the index a node at the same place of another
+ * thread's table got): threads that ran the same code build their tables in the
+ * same order, so most nodes are found without hashing. */
+uint32_t agg_add_node_hint(struct aggregate *agg, uint32_t parent, const struct node_acc *n,
+                           uint32_t hint);
 /* Fill the edges from the nodes: caller -> callee for every node under another. */
 int agg_derive_edges(struct aggregate *agg);
 int agg_merge(struct aggregate *agg, const struct aggregate *from);

@@ -305,15 +305,15 @@ node_at(const struct thread_state *t, uint32_t idx)
 }
 
 /* Add @t's calling-context tree to @agg's, path by path. Parents come before their
- * children in a thread's table, so one pass maps every node. */
+ * children in a thread's table, so one pass maps every node. @map has room for
+ * every node of every thread folded with it and is kept from thread to thread: what
+ * it holds for node i before it is overwritten is where the previous thread's node i
+ * went, the hint for this one (agg_add_node_hint). */
 static int
-fold_nodes(struct aggregate *agg, const struct thread_state *t)
+fold_nodes(struct aggregate *agg, const struct thread_state *t, uint32_t *map)
 {
     uint32_t n = load_acquire(&t->nnodes);
-    uint32_t *map = malloc((n ? n : 1) * sizeof(*map));
 
-    if (!map)
-        return -1;
     map[0] = 0;
     for (uint32_t i = 1; i < n; i++) {
         const struct cct_node *c = node_at(t, i);
@@ -325,9 +325,8 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t)
         a.calls = load_relaxed(&c->calls);
         a.site = c->site;
         map[i] = parent == AGG_NODE_DROPPED ? AGG_NODE_DROPPED
-                                            : agg_add_node(agg, parent, &a);
+                                            : agg_add_node_hint(agg, parent, &a, map[i]);
     }
-    free(map);
     return 0;
 }
 
@@ -335,12 +334,23 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t)
 static int
 fold_chunk(struct aggregate *agg, struct thread_state *const *ts, size_t n, uint32_t i)
 {
+    const struct stats_chunk *next = NULL;
+
     for (size_t k = 0; k < n; k++) {
-        const struct stats_chunk *c = load_acquire(&ts[k]->chunks[i]);
+        const struct stats_chunk *c = k ? next : load_acquire(&ts[k]->chunks[i]);
+        next = k + 1 < n ? load_acquire(&ts[k + 1]->chunks[i]) : NULL;
         if (!c)
             continue;
         for (uint32_t j = 0; j < THREAD_CHUNK_SITES; j++) {
             uint32_t id = i * THREAD_CHUNK_SITES + j;
+            /* Reading other threads' statistics is a cache miss per line: ask for
+             * the next thread's same site (both lines) and its likely histogram
+             * group (groups are handed out in order) a whole chunk ahead. */
+            if (next) {
+                __builtin_prefetch(&next->sites[j]);
+                __builtin_prefetch((const char *)&next->sites[j] + 64);
+                __builtin_prefetch(&next->groups[j]);
+            }
             if (agg_add_site(agg, id, c, j) < 0)
                 return -1;
         }
@@ -350,9 +360,9 @@ fold_chunk(struct aggregate *agg, struct thread_state *const *ts, size_t n, uint
 
 /* Add everything @t recorded but its statistics of sites to @agg. */
 static int
-fold_rest(struct aggregate *agg, const struct thread_state *t)
+fold_rest(struct aggregate *agg, const struct thread_state *t, uint32_t *map)
 {
-    if (fold_nodes(agg, t) < 0)
+    if (fold_nodes(agg, t, map) < 0)
         return -1;
     agg->loss.depth_overflow += load_relaxed(&t->loss.depth_overflow);
     agg->loss.unbalanced += load_relaxed(&t->loss.unbalanced);
@@ -369,13 +379,29 @@ fold_rest(struct aggregate *agg, const struct thread_state *t)
 static int
 fold_all(struct aggregate *agg, struct thread_state *const *ts, size_t n)
 {
-    for (uint32_t i = 0; i < THREAD_MAX_CHUNKS; i++)
+    /* Zeroed: hint 0 (the root) never matches. */
+    uint32_t *map = calloc(THREAD_MAX_NODES + 1, sizeof(*map));
+    int rc = -1;
+
+    if (!map)
+        return -1;
+    uint32_t end = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        uint32_t e = load_acquire(&ts[k]->chunks_end);
+        end = e > end ? e : end;
+    }
+    /* A chunk allocated meanwhile holds calls newer than the snapshot. */
+    for (uint32_t i = 0; i < end; i++)
         if (fold_chunk(agg, ts, n, i) < 0)
-            return -1;
+            goto out;
     for (size_t k = 0; k < n; k++)
-        if (fold_rest(agg, ts[k]) < 0)
-            return -1;
-    return 0;
+        if (fold_rest(agg, ts[k], map) < 0)
+            goto out;
+    rc = 0;
+out:
+    free(map);
+    return rc;
 }
 
 static void
@@ -510,6 +536,8 @@ chunk_alloc(struct thread_state *t, uint32_t idx)
     struct stats_chunk *c = memset(p, 0, sizeof(*c));
     stats_bytes_add(sizeof(*c));
     store_release(&t->chunks[idx], c);
+    if (idx >= t->chunks_end)
+        store_release(&t->chunks_end, idx + 1);
     return c;
 }
 

@@ -59,6 +59,7 @@ struct thread_state {
                                  * open addressing, at most half full */
     uint32_t node_hash_bits;
     struct cct_node *node_chunks[THREAD_NODE_CHUNKS];
+    uint32_t chunks_end;        /* 1 + the highest chunk allocated; release */
     struct stats_chunk *chunks[THREAD_MAX_CHUNKS];
     /* stack[0] is the root's frame, never popped (its node is the root), so that
      * every open scope has a frame below it; the open scopes are stack[1..depth]. */
