@@ -280,6 +280,58 @@ START_TEST(live_threads_with_paths_in_other_orders)
 }
 END_TEST
 
+/* A scope's calls and times are kept by its nodes and summed at snapshot time:
+ * a site's figures are its nodes' sums, from live and exited threads alike. */
+static void *
+tr_sum_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++)
+        tr_b();
+    return NULL;
+}
+
+START_TEST(sites_are_the_sums_of_their_nodes)
+{
+    pthread_t th;
+
+    ck_assert_int_eq(pthread_create(&th, NULL, tr_sum_thread, NULL), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0); /* folded at its exit */
+    for (int i = 0; i < 5; i++) {
+        tr_a();
+        tr_b();
+    }
+    probe_snapshot *snap = test_snap();
+    const char *names[] = {"tr_a", "tr_b", "tr_leaf"};
+    for (size_t k = 0; k < 3; k++) {
+        const probe_site_info *si = test_site(snap, names[k]);
+        uint64_t calls = 0, total = 0, self = 0, nodes = 0;
+        for (size_t i = 0; i < probe_snapshot_node_count(snap); i++) {
+            const probe_node_info *n = probe_snapshot_node(snap, i);
+            if (n->site != si->index)
+                continue;
+            calls += n->calls;
+            total += n->total_ns;
+            self += n->self_ns;
+            nodes++;
+        }
+        ck_assert_uint_eq(si->calls, calls);
+        ck_assert_uint_eq(si->prim_calls, calls); /* no recursion here */
+        /* Each node's ns is truncated on its own: up to 1 ns less a node. */
+        ck_assert_uint_ge(si->total_ns, total);
+        ck_assert_uint_le(si->total_ns, total + nodes);
+        ck_assert_uint_ge(si->self_ns, self);
+        ck_assert_uint_le(si->self_ns, self + nodes);
+        ck_assert_uint_le(si->min_ns, si->p50_ns);
+        ck_assert_uint_le(si->p50_ns, si->max_ns);
+        ck_assert_uint_le(si->max_ns, si->total_ns);
+    }
+    ck_assert_uint_eq(test_site(snap, "tr_b")->calls, 8);
+    ck_assert_uint_eq(test_site(snap, "tr_leaf")->calls, 5 + 4 * 8);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
 /* 2^15 distinct paths through 30 scopes: more than a thread keeps (16384). */
 static void
 tr_end(void)
@@ -538,6 +590,7 @@ tree_suite(void)
     tcase_add_test(tc, recursion_and_shared_leaf_keep_exact_paths);
     tcase_add_test(tc, threads_merge_by_path);
     tcase_add_test(tc, live_threads_with_paths_in_other_orders);
+    tcase_add_test(tc, sites_are_the_sums_of_their_nodes);
     tcase_add_test(tc, paths_are_bounded_and_losses_counted);
     tcase_add_test(tc, reset_clears_paths);
     tcase_add_test(tc, a_thousand_alternating_children);

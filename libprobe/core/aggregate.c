@@ -74,7 +74,8 @@ agg_add_site(struct aggregate *agg, uint32_t id, const struct stats_chunk *c, un
     b.max = load_relaxed(&st->max);
     b.min = ~load_relaxed(&st->min_inv);
     b.value = load_relaxed(&st->value);
-    if (!b.calls)
+    /* A scope's calls are in its nodes: min_inv says whether it had any. */
+    if (!b.calls && b.min == UINT64_MAX)
         return 0;
     struct site_acc *a = site_slot(agg, id);
     if (!a)
@@ -204,7 +205,7 @@ node_append(struct aggregate *agg, uint32_t parent, uint32_t site)
         agg->nodes = p;
         agg->node_cap = cap;
     }
-    agg->nodes[agg->nnodes++] = (struct node_acc){parent, site, 0, 0, 0, 0};
+    agg->nodes[agg->nnodes++] = (struct node_acc){parent, site, 0, 0, 0, 0, 0};
     return 0;
 }
 
@@ -219,6 +220,7 @@ agg_add_node_hint(struct aggregate *agg, uint32_t parent, const struct node_acc 
             a->total += n->total;
             a->total_prim += n->total_prim;
             a->self += n->self;
+            a->prim_calls += n->prim_calls;
             return hint;
         }
     }
@@ -254,7 +256,32 @@ agg_add_node(struct aggregate *agg, uint32_t parent, const struct node_acc *n)
     a->total += n->total;
     a->total_prim += n->total_prim;
     a->self += n->self;
+    a->prim_calls += n->prim_calls;
     return idx;
+}
+
+int
+agg_node_to_site(struct aggregate *agg, const struct node_acc *n)
+{
+    if (!n->calls)
+        return 0;
+    struct site_acc *a = site_slot(agg, n->site);
+    if (!a)
+        return -1;
+    a->calls += n->calls;
+    a->prim_calls += n->prim_calls;
+    a->total += n->total_prim;
+    a->self += n->self;
+    return 0;
+}
+
+int
+agg_sites_from_nodes(struct aggregate *agg)
+{
+    for (size_t i = 1; i < agg->nnodes; i++)
+        if (agg_node_to_site(agg, &agg->nodes[i]) < 0)
+            return -1;
+    return 0;
 }
 
 int
@@ -282,6 +309,10 @@ agg_merge(struct aggregate *agg, const struct aggregate *from)
         const struct node_acc *n = &from->nodes[i];
         uint32_t parent = n->parent ? map[n->parent] : 0;
         map[i] = parent == AGG_NODE_DROPPED ? AGG_NODE_DROPPED : agg_add_node(agg, parent, n);
+        if (map[i] == AGG_NODE_DROPPED && agg_node_to_site(agg, n) < 0) {
+            free(map);
+            return -1;
+        }
     }
     free(map);
     for (size_t id = 0; id < from->nsites; id++) {

@@ -27,7 +27,10 @@ struct cct_node {
     uint64_t total;         /* inclusive ticks of every call on this path */
     uint64_t total_prim;    /* the part from calls not nested in the same site */
     uint64_t self;          /* written after total, with release */
+    uint64_t prim_calls;    /* calls not nested in the same site; after calls, release */
 };
+
+_Static_assert(sizeof(struct cct_node) == 64, "a node is one cache line");
 
 /* Resource usage spent inside PROBE_RUSAGE_SCOPE calls (rusage/scope.c measures it). */
 struct usage_stats {
@@ -54,8 +57,12 @@ struct stats_group {
     uint64_t n[STATS_HIST_GROUP];
 } __attribute__((aligned(64)));
 
+/* A scope's calls, prim_calls, total and self are kept by its call-tree nodes (the
+ * site's are their sums, made at snapshot time): the scope's exit updates one of the
+ * two. The site's own fields count lines, counters, and scope calls on a dropped
+ * path (no node). */
 struct site_stats {
-    uint64_t calls;         /* completed calls; line hits; counter updates */
+    uint64_t calls;         /* line hits; counter updates; scope calls without a node */
     uint64_t prim_calls;    /* calls not nested in the same site */
     uint64_t total;         /* inclusive ticks of primitive calls */
     uint64_t self;          /* ticks outside child scopes (written after total) */

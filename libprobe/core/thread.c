@@ -74,6 +74,17 @@ exit_key_create(void)
     (void)pthread_key_create(&exit_key, thread_exit);
 }
 
+/* Zeroed nodes on cache-line boundaries: a node is one line (stats.h). */
+static COLD struct cct_node *
+node_chunk_alloc(void)
+{
+    void *p = NULL;
+
+    if (posix_memalign(&p, 64, THREAD_NODE_CHUNK * sizeof(struct cct_node)) != 0)
+        return NULL;
+    return memset(p, 0, THREAD_NODE_CHUNK * sizeof(struct cct_node));
+}
+
 static COLD struct thread_state *
 thread_create(void)
 {
@@ -84,7 +95,7 @@ thread_create(void)
     t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    t->node_chunks[0] = calloc(THREAD_NODE_CHUNK, sizeof(struct cct_node));
+    t->node_chunks[0] = node_chunk_alloc();
     if (!t->node_chunks[0]) {
         free(t);
         return NULL;
@@ -319,6 +330,7 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t, uint32_t *map)
         const struct cct_node *c = node_at(t, i);
         struct node_acc a;
         uint32_t parent = map[c->parent];
+        a.prim_calls = load_acquire(&c->prim_calls);
         a.self = load_acquire(&c->self);
         a.total = load_relaxed(&c->total);
         a.total_prim = load_relaxed(&c->total_prim);
@@ -326,6 +338,9 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t, uint32_t *map)
         a.site = c->site;
         map[i] = parent == AGG_NODE_DROPPED ? AGG_NODE_DROPPED
                                             : agg_add_node_hint(agg, parent, &a, map[i]);
+        /* The site's figures are its nodes' sums: keep them without the path. */
+        if (map[i] == AGG_NODE_DROPPED && agg_node_to_site(agg, &a) < 0)
+            return -1;
     }
     return 0;
 }
@@ -508,7 +523,7 @@ catch_up(struct thread_state *t, uint32_t gen)
     }
     for (uint32_t i = 1; i < t->nnodes; i++) {
         struct cct_node *n = node_at(t, i);
-        n->calls = n->total = n->total_prim = n->self = 0;
+        n->calls = n->total = n->total_prim = n->self = n->prim_calls = 0;
     }
     t->scopes = 0;
     memset(&t->loss, 0, sizeof(t->loss));
@@ -628,7 +643,7 @@ node_add(struct thread_state *t, uint32_t parent, uint32_t site)
     if ((!t->node_hash || idx * 2 > 1u << t->node_hash_bits) && node_hash_grow(t) < 0)
         return NULL;
     struct cct_node **chunk = &t->node_chunks[idx / THREAD_NODE_CHUNK];
-    if (!*chunk && !(*chunk = calloc(THREAD_NODE_CHUNK, sizeof(struct cct_node))))
+    if (!*chunk && !(*chunk = node_chunk_alloc()))
         return NULL;
     struct cct_node *n = node_at(t, idx);
     n->parent = parent;
@@ -881,27 +896,31 @@ pop_maybe_traced(struct thread_state *t, uint64_t now, int full)
         return; /* opened before probe_reset(): not counted */
     uint64_t self = dur > f->child ? dur - f->child : 0;
 
-    /* calls before prim_calls (release), total before self (release): a reader that
+    /* calls before prim_calls (release), totals before self (release): a reader that
      * loads the second of each pair first, with acquire, sees prim <= calls and
-     * self <= total (aggregate.c). */
-    owner_add(&st->calls, 1);
-    if (prim) {
-        owner_add(&st->total, dur);
-        store_release(&st->prim_calls, st->prim_calls + 1);
+     * self <= total (aggregate.c, fold_nodes). The site's calls and times are its
+     * nodes' sums (stats.h); only a call on a dropped path counts in the site. */
+    struct cct_node *n = f->node;
+    if (likely(n)) {
+        owner_add(&n->calls, 1);
+        owner_add(&n->total, dur);
+        if (prim) {
+            owner_add(&n->total_prim, dur);
+            store_release(&n->prim_calls, n->prim_calls + 1);
+        }
+        store_release(&n->self, n->self + self);
+    } else {
+        owner_add(&st->calls, 1);
+        if (prim) {
+            owner_add(&st->total, dur);
+            store_release(&st->prim_calls, st->prim_calls + 1);
+        }
+        store_release(&st->self, st->self + self);
     }
     if (dur > st->max)
         store_relaxed(&st->max, dur);
     if (~dur > st->min_inv)
         store_relaxed(&st->min_inv, ~dur);
-    store_release(&st->self, st->self + self);
-    struct cct_node *n = f->node;
-    if (n) {
-        owner_add(&n->calls, 1);
-        owner_add(&n->total, dur);
-        if (prim)
-            owner_add(&n->total_prim, dur);
-        store_release(&n->self, n->self + self);
-    }
     owner_add(&t->scopes, 1);
     /* Last, so that anything but a group in the chunk is a tail call. A group in the
      * chunk is @ref cache lines from the site (stats_hist_ref). */
