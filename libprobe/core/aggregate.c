@@ -89,12 +89,10 @@ agg_add_site(struct aggregate *agg, uint32_t id, const struct stats_chunk *c, un
         a->min = b.min;
     if (b.max > a->max)
         a->max = b.max;
-    /* Only the groups in use: the acquire of a group's index pairs with its release
-     * after the segment's pointer and the group's first count were stored. */
-    for (unsigned g = 0; g < STATS_HIST_GROUPS; g++) {
-        unsigned idx = load_acquire(&st->hist[g]);
-        if (!idx)
-            continue;
+    /* Only the groups in use: the acquire of the mask pairs with its release after
+     * the group's index, the segment's pointer and the group's first count. */
+    for (uint32_t m = load_acquire(&st->groups); m; m &= m - 1) {
+        unsigned g = (unsigned)__builtin_ctz(m), idx = load_relaxed(&st->hist[g]);
         const struct stats_group *grp = stats_group_of((struct stats_chunk *)c, j, idx);
         for (unsigned k = 0; k < STATS_HIST_GROUP; k++)
             a->hist[g * STATS_HIST_GROUP + k] += load_relaxed(&grp->n[k]);

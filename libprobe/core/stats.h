@@ -76,6 +76,9 @@ struct site_stats {
     /* Group g of the histogram: 0 while no call landed in it, else where it is
      * (stats_hist_ref). Stored with release after the group's first count. */
     uint16_t hist[STATS_HIST_GROUPS];
+    /* Bit g set once hist[g] is (release, after it): a snapshot reads the groups in
+     * use without scanning all of hist[]. */
+    uint32_t groups;
 };
 
 /* THREAD_CHUNK_SITES sites of one thread, allocated together (aligned to a cache
@@ -90,6 +93,7 @@ struct stats_chunk {
 };
 
 _Static_assert(sizeof(struct site_stats) == 128, "a site's fixed part is two lines");
+_Static_assert(STATS_HIST_GROUPS <= 32, "site_stats.groups has a bit per group");
 _Static_assert(__builtin_offsetof(struct stats_chunk, groups) ==
                    STATS_CHUNK_SITES * sizeof(struct site_stats),
                "the inline groups follow the sites (stats_hist_ref)");

@@ -509,10 +509,12 @@ catch_up(struct thread_state *t, uint32_t gen)
         for (size_t j = 0; j < THREAD_CHUNK_SITES; j++) {
             struct site_stats *st = &c->sites[j];
             uint16_t active = st->active, hist[STATS_HIST_GROUPS];
+            uint32_t groups = st->groups;
             memcpy(hist, st->hist, sizeof(hist));
             memset(st, 0, sizeof(*st));
             st->active = active;
             memcpy(st->hist, hist, sizeof(hist));
+            st->groups = groups;
         }
         memset(c->groups, 0, sizeof(c->groups));
         for (size_t k = 0; k < STATS_SEGS; k++)
@@ -862,6 +864,7 @@ hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
     unsigned j = id % THREAD_CHUNK_SITES, ref = stats_hist_ref(j, g);
     owner_add(&stats_group_of(c, j, ref)->n[b % STATS_HIST_GROUP], 1);
     store_release(&st->hist[b / STATS_HIST_GROUP], (uint16_t)ref);
+    store_release(&st->groups, st->groups | 1u << (b / STATS_HIST_GROUP));
 }
 
 /* A call whose histogram group is in a segment, or not taken yet. */
