@@ -376,6 +376,12 @@ START_TEST(paths_are_bounded_and_losses_counted)
     /* The sites count every call; the tree keeps 16384 paths and counts the rest. */
     ck_assert_uint_eq(calls, (1u << 15) - 1);
     ck_assert_uint_eq(probe_snapshot_node_count(snap), 16384);
+    /* So does the thread, on kept paths and dropped ones alike. */
+    uint64_t tid = (uint64_t)syscall(SYS_gettid), thread_scopes = 0;
+    for (size_t i = 0; i < probe_snapshot_thread_count(snap); i++)
+        if (probe_snapshot_thread(snap, i)->tid == tid && probe_snapshot_thread(snap, i)->live)
+            thread_scopes = probe_snapshot_thread(snap, i)->scopes;
+    ck_assert_uint_eq(thread_scopes, (1u << 15) - 1);
     ck_assert_uint_eq(probe_snapshot_losses(snap)->edges_dropped,
                       calls - probe_snapshot_node_count(snap));
     probe_snapshot_free(snap);

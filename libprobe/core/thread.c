@@ -321,9 +321,11 @@ node_at(const struct thread_state *t, uint32_t idx)
  * it holds for node i before it is overwritten is where the previous thread's node i
  * went, the hint for this one (agg_add_node_hint). */
 static int
-fold_nodes(struct aggregate *agg, const struct thread_state *t, uint32_t *map)
+fold_nodes(struct aggregate *agg, const struct thread_state *t, uint32_t *map,
+           uint64_t *ret_calls)
 {
     uint32_t n = load_acquire(&t->nnodes);
+    uint64_t calls = 0;
 
     map[0] = 0;
     for (uint32_t i = 1; i < n; i++) {
@@ -336,12 +338,14 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t, uint32_t *map)
         a.total_prim = load_relaxed(&c->total_prim);
         a.calls = load_relaxed(&c->calls);
         a.site = c->site;
+        calls += a.calls;
         map[i] = parent == AGG_NODE_DROPPED ? AGG_NODE_DROPPED
                                             : agg_add_node_hint(agg, parent, &a, map[i]);
         /* The site's figures are its nodes' sums: keep them without the path. */
         if (map[i] == AGG_NODE_DROPPED && agg_node_to_site(agg, &a) < 0)
             return -1;
     }
+    *ret_calls = calls;
     return 0;
 }
 
@@ -373,18 +377,23 @@ fold_chunk(struct aggregate *agg, struct thread_state *const *ts, size_t n, uint
     return 0;
 }
 
-/* Add everything @t recorded but its statistics of sites to @agg. */
+/* Add everything @t recorded but its statistics of sites to @agg; its completed
+ * scopes to @ret_scopes. */
 static int
-fold_rest(struct aggregate *agg, const struct thread_state *t, uint32_t *map)
+fold_rest(struct aggregate *agg, const struct thread_state *t, uint32_t *map,
+          uint64_t *ret_scopes)
 {
-    if (fold_nodes(agg, t, map) < 0)
+    uint64_t calls = 0;
+
+    if (fold_nodes(agg, t, map, &calls) < 0)
         return -1;
+    *ret_scopes = calls + load_relaxed(&t->scopes_unpathed);
     agg->loss.depth_overflow += load_relaxed(&t->loss.depth_overflow);
     agg->loss.unbalanced += load_relaxed(&t->loss.unbalanced);
     agg->loss.edges_dropped += load_relaxed(&t->loss.edges_dropped);
     agg->loss.sites_dropped += load_relaxed(&t->loss.sites_dropped);
     agg->loss.stats_dropped += load_relaxed(&t->loss.stats_dropped);
-    agg->scopes += load_relaxed(&t->scopes);
+    agg->scopes += *ret_scopes;
     return 0;
 }
 
@@ -392,7 +401,8 @@ fold_rest(struct aggregate *agg, const struct thread_state *t, uint32_t *map)
  * recording. Chunk by chunk across the threads, so that the sums of a chunk's sites
  * (1.6 KB each) stay in the cache while every thread adds to them. */
 static int
-fold_all(struct aggregate *agg, struct thread_state *const *ts, size_t n)
+fold_all(struct aggregate *agg, struct thread_state *const *ts, size_t n,
+         uint64_t *scopes)
 {
     /* Zeroed: hint 0 (the root) never matches. */
     uint32_t *map = calloc(THREAD_MAX_NODES + 1, sizeof(*map));
@@ -411,7 +421,7 @@ fold_all(struct aggregate *agg, struct thread_state *const *ts, size_t n)
         if (fold_chunk(agg, ts, n, i) < 0)
             goto out;
     for (size_t k = 0; k < n; k++)
-        if (fold_rest(agg, ts[k], map) < 0)
+        if (fold_rest(agg, ts[k], map, &scopes[k]) < 0)
             goto out;
     rc = 0;
 out:
@@ -425,7 +435,7 @@ listing_of(const struct thread_state *t, int live, int current, struct thread_li
     out->tid = t->tid;
     memcpy(out->name, t->name, sizeof(out->name));
     out->live = live;
-    out->scopes = current ? load_relaxed(&t->scopes) : 0;
+    out->scopes = 0; /* the fold's count, for a current thread */
     out->events_dropped = 0;
     out->trace = NULL;
 }
@@ -448,10 +458,12 @@ thread_exit(void *arg)
         /* Scopes still open at exit are lost: say so. */
         owner_add(&t->loss.unbalanced, t->depth + t->overflow_open);
         /* Out of memory leaves the sums partial, no more. */
-        (void)fold_all(&retired, &t, 1);
+        uint64_t scopes = 0;
+        (void)fold_all(&retired, &t, 1, &scopes);
         if (nretired_list < THREAD_RETIRED_LISTED) {
             struct thread_listing *l = &retired_list[nretired_list++];
             listing_of(t, 0, 1, l);
+            l->scopes = scopes;
             if (trace_current(t->trace)) { /* its timeline stays for reports */
                 l->trace = t->trace;
                 store_release(&t->trace, NULL);
@@ -527,7 +539,7 @@ catch_up(struct thread_state *t, uint32_t gen)
         struct cct_node *n = node_at(t, i);
         n->calls = n->total = n->total_prim = n->self = n->prim_calls = 0;
     }
-    t->scopes = 0;
+    t->scopes_unpathed = 0;
     memset(&t->loss, 0, sizeof(t->loss));
     store_release(&t->gen, gen);
 }
@@ -919,12 +931,12 @@ pop_maybe_traced(struct thread_state *t, uint64_t now, int full)
             store_release(&st->prim_calls, st->prim_calls + 1);
         }
         store_release(&st->self, st->self + self);
+        owner_add(&t->scopes_unpathed, 1);
     }
     if (dur > st->max)
         store_relaxed(&st->max, dur);
     if (~dur > st->min_inv)
         store_relaxed(&st->min_inv, ~dur);
-    owner_add(&t->scopes, 1);
     /* Last, so that anything but a group in the chunk is a tail call. A group in the
      * chunk is @ref cache lines from the site (stats_hist_ref). */
     unsigned b = stats_hist_bucket(dur), ref = st->hist[b / STATS_HIST_GROUP];
@@ -1230,9 +1242,10 @@ int
 thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *ret_count,
                struct raw_events *events)
 {
-    size_t n, i = 0, npinned = 0;
+    size_t n, i = 0, npinned = 0, *at = NULL;
     struct thread_listing *list = NULL;
     struct thread_state **pinned = NULL;
+    uint64_t *scopes = NULL;
     int rc = -1;
 
     pthread_mutex_lock(&reg_lock);
@@ -1243,7 +1256,9 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
         n++;
     list = calloc(n ? n : 1, sizeof(*list));
     pinned = calloc(n ? n : 1, sizeof(*pinned));
-    if (!list || !pinned || agg_merge(out, &retired) < 0)
+    at = calloc(n ? n : 1, sizeof(*at));             /* a pinned thread's listing */
+    scopes = calloc(n ? n : 1, sizeof(*scopes));
+    if (!list || !pinned || !at || !scopes || agg_merge(out, &retired) < 0)
         goto out;
     /* Oldest first: threads listed in the order they exited, then live ones. */
     memcpy(list, retired_list, nretired_list * sizeof(*list));
@@ -1259,6 +1274,7 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
         int current = load_acquire(&t->gen) == global_gen;
         if (current) {
             t->pins++;
+            at[npinned] = i;
             pinned[npinned++] = t;
         }
         listing_of(t, 1, current, &list[i]);
@@ -1268,8 +1284,10 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
     rc = 0;
 out:
     pthread_mutex_unlock(&reg_lock);
-    if (rc == 0 && fold_all(out, pinned, npinned) < 0)
+    if (rc == 0 && fold_all(out, pinned, npinned, scopes) < 0)
         rc = -1;
+    for (size_t k = 0; rc == 0 && k < npinned; k++)
+        list[at[k]].scopes = scopes[k];
     pthread_mutex_lock(&reg_lock);
     for (size_t k = 0; k < npinned; k++) {
         struct thread_state *t = pinned[k];
@@ -1280,6 +1298,8 @@ out:
         pthread_cond_broadcast(&fold_done);
     pthread_mutex_unlock(&reg_lock);
     free(pinned);
+    free(at);
+    free(scopes);
     if (rc < 0) {
         free(list);
         return -1;

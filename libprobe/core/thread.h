@@ -45,7 +45,9 @@ struct thread_state {
     uint64_t tid;
     pthread_t self;             /* for the sampler's stack bounds */
     char name[THREAD_NAME_MAX];
-    uint64_t scopes;
+    /* Completed scopes on a dropped path (no node); the thread's scope count is
+     * these and its nodes' calls, summed by the fold. */
+    uint64_t scopes_unpathed;
     struct loss_acc loss;
     uint32_t nnodes;            /* published with release */
     struct trace_buf *trace;    /* the timeline; swapped under the registry lock,
