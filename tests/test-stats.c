@@ -139,6 +139,34 @@ report_of(const probe_snapshot *snap, const char *format)
     return s;
 }
 
+/* probe_reset() zeroes the counts but keeps the groups where they are: calls after
+ * it land in the same groups, and a snapshot still finds them. */
+START_TEST(percentiles_after_reset)
+{
+    struct probe__site *site = make_sites(1, "reset");
+
+    for (unsigned i = 0; i < 10; i++)
+        thread_record_ticks(site, 1000); /* its group is taken before the reset */
+    probe_reset();
+    for (unsigned i = 0; i < 90; i++)
+        thread_record_ticks(site, 1000);
+    for (unsigned i = 0; i < 10; i++)
+        thread_record_ticks(site, 100000);
+
+    probe_snapshot *snap = test_snap();
+    const probe_site_info *si = test_site(snap, "reset0");
+    double npt = probe_snapshot_clock(snap)->ns_per_tick;
+
+    ck_assert_uint_eq(si->calls, 100);
+    ck_assert_uint_eq(si->min_ns, (uint64_t)(1000 * npt));
+    ck_assert_uint_eq(si->max_ns, (uint64_t)(100000 * npt));
+    assert_within_resolution(si->p50_ns, 1000, npt, "p50");
+    assert_within_resolution(si->p90_ns, 1000, npt, "p90");
+    assert_within_resolution(si->p99_ns, 100000, npt, "p99");
+    probe_snapshot_free(snap);
+}
+END_TEST
+
 START_TEST(histogram_group_lost_is_reported)
 {
     /* Three sites span at most two chunks, so one chunk holds at least two of them:
@@ -343,6 +371,7 @@ stats_suite(void)
     tcase_add_test(tc, percentiles_of_known_durations);
     tcase_add_test(tc, merged_percentiles_exact);
     tcase_add_test(tc, histogram_group_lost_is_reported);
+    tcase_add_test(tc, percentiles_after_reset);
     suite_add_tcase(s, tc);
     tc = tcase_create("memory");
     tcase_add_checked_fixture(tc, test_setup, NULL);

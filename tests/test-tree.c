@@ -225,6 +225,113 @@ START_TEST(threads_merge_by_path)
 }
 END_TEST
 
+/* Live threads whose tables hold the same paths in other orders: a snapshot folds
+ * each node into its own path, whatever index it has in the thread before. */
+static pthread_barrier_t tr_order_done, tr_order_quit;
+
+static void *
+tr_order_thread(void *arg)
+{
+    int b_first = (int)(intptr_t)arg;
+
+    if (b_first)
+        tr_b();
+    tr_a();
+    tr_b();
+    pthread_barrier_wait(&tr_order_done);
+    pthread_barrier_wait(&tr_order_quit);
+    return NULL;
+}
+
+START_TEST(live_threads_with_paths_in_other_orders)
+{
+    enum { N = 6 };
+    pthread_t th[N];
+
+    ck_assert_int_eq(pthread_barrier_init(&tr_order_done, NULL, N + 1), 0);
+    ck_assert_int_eq(pthread_barrier_init(&tr_order_quit, NULL, N + 1), 0);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, tr_order_thread,
+                                        (void *)(intptr_t)(i % 2)), 0);
+    pthread_barrier_wait(&tr_order_done);
+
+    probe_snapshot *snap = test_snap();
+    /* Threads 1, 3 and 5 call tr_b twice. */
+    ck_assert_uint_eq(NODE(snap, "tr_a")->calls, N);
+    ck_assert_uint_eq(NODE(snap, "tr_b")->calls, N + N / 2);
+    ck_assert_uint_eq(NODE(snap, "tr_a", "tr_leaf")->calls, N);
+    ck_assert_uint_eq(NODE(snap, "tr_b", "tr_leaf")->calls, 4 * (N + N / 2));
+    ck_assert_ptr_null(NODE(snap, "tr_leaf"));
+    ck_assert_uint_eq(test_site(snap, "tr_leaf")->calls, N + 4 * (N + N / 2));
+    size_t nodes = 0;
+    for (size_t i = 0; i < probe_snapshot_node_count(snap); i++) {
+        const probe_node_info *n = probe_snapshot_node(snap, i);
+        const probe_site_info *site = probe_snapshot_site(snap, n->site);
+        nodes += strncmp(site->name, "tr_", 3) == 0;
+    }
+    ck_assert_uint_eq(nodes, 4); /* each path once */
+    probe_snapshot_free(snap);
+
+    pthread_barrier_wait(&tr_order_quit);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    pthread_barrier_destroy(&tr_order_done);
+    pthread_barrier_destroy(&tr_order_quit);
+}
+END_TEST
+
+/* A scope's calls and times are kept by its nodes and summed at snapshot time:
+ * a site's figures are its nodes' sums, from live and exited threads alike. */
+static void *
+tr_sum_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++)
+        tr_b();
+    return NULL;
+}
+
+START_TEST(sites_are_the_sums_of_their_nodes)
+{
+    pthread_t th;
+
+    ck_assert_int_eq(pthread_create(&th, NULL, tr_sum_thread, NULL), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0); /* folded at its exit */
+    for (int i = 0; i < 5; i++) {
+        tr_a();
+        tr_b();
+    }
+    probe_snapshot *snap = test_snap();
+    const char *names[] = {"tr_a", "tr_b", "tr_leaf"};
+    for (size_t k = 0; k < 3; k++) {
+        const probe_site_info *si = test_site(snap, names[k]);
+        uint64_t calls = 0, total = 0, self = 0, nodes = 0;
+        for (size_t i = 0; i < probe_snapshot_node_count(snap); i++) {
+            const probe_node_info *n = probe_snapshot_node(snap, i);
+            if (n->site != si->index)
+                continue;
+            calls += n->calls;
+            total += n->total_ns;
+            self += n->self_ns;
+            nodes++;
+        }
+        ck_assert_uint_eq(si->calls, calls);
+        ck_assert_uint_eq(si->prim_calls, calls); /* no recursion here */
+        /* Each node's ns is truncated on its own: up to 1 ns less a node. */
+        ck_assert_uint_ge(si->total_ns, total);
+        ck_assert_uint_le(si->total_ns, total + nodes);
+        ck_assert_uint_ge(si->self_ns, self);
+        ck_assert_uint_le(si->self_ns, self + nodes);
+        ck_assert_uint_le(si->min_ns, si->p50_ns);
+        ck_assert_uint_le(si->p50_ns, si->max_ns);
+        ck_assert_uint_le(si->max_ns, si->total_ns);
+    }
+    ck_assert_uint_eq(test_site(snap, "tr_b")->calls, 8);
+    ck_assert_uint_eq(test_site(snap, "tr_leaf")->calls, 5 + 4 * 8);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
 /* 2^15 distinct paths through 30 scopes: more than a thread keeps (16384). */
 static void
 tr_end(void)
@@ -269,6 +376,12 @@ START_TEST(paths_are_bounded_and_losses_counted)
     /* The sites count every call; the tree keeps 16384 paths and counts the rest. */
     ck_assert_uint_eq(calls, (1u << 15) - 1);
     ck_assert_uint_eq(probe_snapshot_node_count(snap), 16384);
+    /* So does the thread, on kept paths and dropped ones alike. */
+    uint64_t tid = (uint64_t)syscall(SYS_gettid), thread_scopes = 0;
+    for (size_t i = 0; i < probe_snapshot_thread_count(snap); i++)
+        if (probe_snapshot_thread(snap, i)->tid == tid && probe_snapshot_thread(snap, i)->live)
+            thread_scopes = probe_snapshot_thread(snap, i)->scopes;
+    ck_assert_uint_eq(thread_scopes, (1u << 15) - 1);
     ck_assert_uint_eq(probe_snapshot_losses(snap)->edges_dropped,
                       calls - probe_snapshot_node_count(snap));
     probe_snapshot_free(snap);
@@ -482,6 +595,8 @@ tree_suite(void)
     tcase_add_test(tc, recursion_is_a_chain_of_paths);
     tcase_add_test(tc, recursion_and_shared_leaf_keep_exact_paths);
     tcase_add_test(tc, threads_merge_by_path);
+    tcase_add_test(tc, live_threads_with_paths_in_other_orders);
+    tcase_add_test(tc, sites_are_the_sums_of_their_nodes);
     tcase_add_test(tc, paths_are_bounded_and_losses_counted);
     tcase_add_test(tc, reset_clears_paths);
     tcase_add_test(tc, a_thousand_alternating_children);

@@ -74,7 +74,8 @@ agg_add_site(struct aggregate *agg, uint32_t id, const struct stats_chunk *c, un
     b.max = load_relaxed(&st->max);
     b.min = ~load_relaxed(&st->min_inv);
     b.value = load_relaxed(&st->value);
-    if (!b.calls)
+    /* A scope's calls are in its nodes: min_inv says whether it had any. */
+    if (!b.calls && b.min == UINT64_MAX)
         return 0;
     struct site_acc *a = site_slot(agg, id);
     if (!a)
@@ -88,12 +89,10 @@ agg_add_site(struct aggregate *agg, uint32_t id, const struct stats_chunk *c, un
         a->min = b.min;
     if (b.max > a->max)
         a->max = b.max;
-    /* Only the groups in use: the acquire of a group's index pairs with its release
-     * after the segment's pointer and the group's first count were stored. */
-    for (unsigned g = 0; g < STATS_HIST_GROUPS; g++) {
-        unsigned idx = load_acquire(&st->hist[g]);
-        if (!idx)
-            continue;
+    /* Only the groups in use: the acquire of the mask pairs with its release after
+     * the group's index, the segment's pointer and the group's first count. */
+    for (uint32_t m = load_acquire(&st->groups); m; m &= m - 1) {
+        unsigned g = (unsigned)__builtin_ctz(m), idx = load_relaxed(&st->hist[g]);
         const struct stats_group *grp = stats_group_of((struct stats_chunk *)c, j, idx);
         for (unsigned k = 0; k < STATS_HIST_GROUP; k++)
             a->hist[g * STATS_HIST_GROUP + k] += load_relaxed(&grp->n[k]);
@@ -209,6 +208,24 @@ node_append(struct aggregate *agg, uint32_t parent, uint32_t site)
 }
 
 uint32_t
+agg_add_node_hint(struct aggregate *agg, uint32_t parent, const struct node_acc *n,
+                  uint32_t hint)
+{
+    if (hint < agg->nnodes) {
+        struct node_acc *a = &agg->nodes[hint];
+        if (hint && a->parent == parent && a->site == n->site) {
+            a->calls += n->calls;
+            a->total += n->total;
+            a->total_prim += n->total_prim;
+            a->self += n->self;
+            a->prim_calls += n->prim_calls;
+            return hint;
+        }
+    }
+    return agg_add_node(agg, parent, n);
+}
+
+uint32_t
 agg_add_node(struct aggregate *agg, uint32_t parent, const struct node_acc *n)
 {
     if (!agg->nnodes && node_append(agg, 0, 0) < 0) /* the root */
@@ -240,7 +257,32 @@ agg_add_node(struct aggregate *agg, uint32_t parent, const struct node_acc *n)
     a->mem_allocs += n->mem_allocs;
     a->mem_bytes += n->mem_bytes;
     a->mem_freed += n->mem_freed;
+    a->prim_calls += n->prim_calls;
     return idx;
+}
+
+int
+agg_node_to_site(struct aggregate *agg, const struct node_acc *n)
+{
+    if (!n->calls)
+        return 0;
+    struct site_acc *a = site_slot(agg, n->site);
+    if (!a)
+        return -1;
+    a->calls += n->calls;
+    a->prim_calls += n->prim_calls;
+    a->total += n->total_prim;
+    a->self += n->self;
+    return 0;
+}
+
+int
+agg_sites_from_nodes(struct aggregate *agg)
+{
+    for (size_t i = 1; i < agg->nnodes; i++)
+        if (agg_node_to_site(agg, &agg->nodes[i]) < 0)
+            return -1;
+    return 0;
 }
 
 int
@@ -268,6 +310,10 @@ agg_merge(struct aggregate *agg, const struct aggregate *from)
         const struct node_acc *n = &from->nodes[i];
         uint32_t parent = n->parent ? map[n->parent] : 0;
         map[i] = parent == AGG_NODE_DROPPED ? AGG_NODE_DROPPED : agg_add_node(agg, parent, n);
+        if (map[i] == AGG_NODE_DROPPED && agg_node_to_site(agg, n) < 0) {
+            free(map);
+            return -1;
+        }
     }
     free(map);
     for (size_t id = 0; id < from->nsites; id++) {

@@ -25,7 +25,7 @@ struct edge_acc {
 /* A calling-context tree node summed over threads; node 0 is the root. */
 struct node_acc {
     uint32_t parent, site;
-    uint64_t calls, total, total_prim, self;
+    uint64_t calls, total, total_prim, self, prim_calls;
     uint64_t mem_allocs, mem_bytes, mem_freed; /* memacct.c: the node's own */
 };
 
@@ -61,6 +61,16 @@ int agg_add_edge(struct aggregate *agg, uint32_t caller, uint32_t callee, uint64
  * AGG_NODE_DROPPED when the table is full (counted as dropped edges) or out of
  * memory. @parent must be an index this function returned, or 0 (the root). */
 uint32_t agg_add_node(struct aggregate *agg, uint32_t parent, const struct node_acc *n);
+/* The same, trying node @hint first (the index a node at the same place of another
+ * thread's table got): threads that ran the same code build their tables in the
+ * same order, so most nodes are found without hashing. */
+uint32_t agg_add_node_hint(struct aggregate *agg, uint32_t parent, const struct node_acc *n,
+                           uint32_t hint);
+/* Add node @n's calls and times to its site's (when its path is dropped). */
+int agg_node_to_site(struct aggregate *agg, const struct node_acc *n);
+/* Add every node's calls and times to its site's: a scope's figures are kept by its
+ * nodes (stats.h). Once, on the aggregate a snapshot is made from. */
+int agg_sites_from_nodes(struct aggregate *agg);
 /* Fill the edges from the nodes: caller -> callee for every node under another. */
 int agg_derive_edges(struct aggregate *agg);
 int agg_merge(struct aggregate *agg, const struct aggregate *from);

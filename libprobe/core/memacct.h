@@ -11,18 +11,39 @@
 #include <probe/report.h>
 
 #include "atomics.h"
+#include "attrs.h"
 #include "stats.h"
 #include "thread.h"
+
+/* Map the calling thread's heap figures for node @idx's chunk; NULL if mmap fails
+ * (the allocation then goes uncounted). */
+struct node_mem *memacct_chunk(struct thread_state *t, uint32_t idx) COLD;
+
+/* The calling thread's innermost open scope's heap figures, or NULL. */
+static inline struct node_mem *
+memacct_current(void)
+{
+    struct thread_state *t;
+    struct cct_node *n = thread_current_node(&t);
+
+    if (!n)
+        return NULL;
+    struct node_mem *m = t->mem_chunks[n->idx / THREAD_NODE_CHUNK];
+
+    if (unlikely(!m) && !(m = memacct_chunk(t, n->idx)))
+        return NULL;
+    return m + n->idx % THREAD_NODE_CHUNK;
+}
 
 /* An allocation of @bytes by the calling thread. */
 static inline void
 memacct_alloc(size_t bytes)
 {
-    struct cct_node *n = thread_current_node();
+    struct node_mem *m = memacct_current();
 
-    if (n) {
-        owner_add(&n->mem_allocs, 1);
-        owner_add(&n->mem_bytes, bytes);
+    if (m) {
+        owner_add(&m->allocs, 1);
+        owner_add(&m->bytes, bytes);
     }
 }
 
@@ -30,11 +51,17 @@ memacct_alloc(size_t bytes)
 static inline void
 memacct_free(void *p, size_t (*usable)(void *))
 {
-    struct cct_node *n = thread_current_node();
+    struct node_mem *m = usable ? memacct_current() : NULL;
 
-    if (n && usable)
-        owner_add(&n->mem_freed, usable(p));
+    if (m)
+        owner_add(&m->freed, usable(p));
 }
+
+/* probe_reset: the owner zeroes its figures (thread.c's catch_up). */
+void memacct_clear(struct thread_state *t);
+
+/* The thread is being freed: unmap its figures. */
+void memacct_unmap(struct thread_state *t);
 
 /* @nodes (parents first) carry their own figures: make them inclusive, and fill the
  * sites' from their outermost nodes (a node with no ancestor of the same site). */

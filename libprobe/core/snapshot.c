@@ -311,7 +311,7 @@ probe_snapshot_take(void)
     if (!snap)
         goto fail;
     if (thread_collect(&agg, &snap->listing, &snap->nthreads, &raw) < 0 ||
-        agg_derive_edges(&agg) < 0)
+        agg_sites_from_nodes(&agg) < 0 || agg_derive_edges(&agg) < 0)
         goto fail;
     /* Described after collecting, so every id seen in the statistics is described. */
     if (describe_sites(snap) < 0)

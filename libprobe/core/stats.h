@@ -27,9 +27,17 @@ struct cct_node {
     uint64_t total;         /* inclusive ticks of every call on this path */
     uint64_t total_prim;    /* the part from calls not nested in the same site */
     uint64_t self;          /* written after total, with release */
-    /* Heap profiling (memacct.c): allocations made while this path was the open
-     * scope, exactly, by the owner with relaxed stores. */
-    uint64_t mem_allocs, mem_bytes, mem_freed;
+    uint64_t prim_calls;    /* calls not nested in the same site; after calls, release */
+};
+
+_Static_assert(sizeof(struct cct_node) == 64, "a node is one cache line");
+
+/* Heap profiling (memacct.h): allocations made while a path was the open scope,
+ * exactly, by the owner with relaxed stores. Kept beside the nodes, in a table of
+ * their own mapped on the first allocation counted, so that a node stays one cache
+ * line for the scopes' hot path and programs without the heap profiler pay nothing. */
+struct node_mem {
+    uint64_t allocs, bytes, freed;
 };
 
 /* Resource usage spent inside PROBE_RUSAGE_SCOPE calls (rusage/scope.c measures it). */
@@ -57,8 +65,12 @@ struct stats_group {
     uint64_t n[STATS_HIST_GROUP];
 } __attribute__((aligned(64)));
 
+/* A scope's calls, prim_calls, total and self are kept by its call-tree nodes (the
+ * site's are their sums, made at snapshot time): the scope's exit updates one of the
+ * two. The site's own fields count lines, counters, and scope calls on a dropped
+ * path (no node). */
 struct site_stats {
-    uint64_t calls;         /* completed calls; line hits; counter updates */
+    uint64_t calls;         /* line hits; counter updates; scope calls without a node */
     uint64_t prim_calls;    /* calls not nested in the same site */
     uint64_t total;         /* inclusive ticks of primitive calls */
     uint64_t self;          /* ticks outside child scopes (written after total) */
@@ -72,6 +84,9 @@ struct site_stats {
     /* Group g of the histogram: 0 while no call landed in it, else where it is
      * (stats_hist_ref). Stored with release after the group's first count. */
     uint16_t hist[STATS_HIST_GROUPS];
+    /* Bit g set once hist[g] is (release, after it): a snapshot reads the groups in
+     * use without scanning all of hist[]. */
+    uint32_t groups;
 };
 
 /* THREAD_CHUNK_SITES sites of one thread, allocated together (aligned to a cache
@@ -86,6 +101,7 @@ struct stats_chunk {
 };
 
 _Static_assert(sizeof(struct site_stats) == 128, "a site's fixed part is two lines");
+_Static_assert(STATS_HIST_GROUPS <= 32, "site_stats.groups has a bit per group");
 _Static_assert(__builtin_offsetof(struct stats_chunk, groups) ==
                    STATS_CHUNK_SITES * sizeof(struct site_stats),
                "the inline groups follow the sites (stats_hist_ref)");

@@ -18,6 +18,7 @@
 
 #include <probe/probe.h>
 
+#include "memacct.h"
 #include "atomics.h"
 #include "numfmt.h"
 #include "clock.h"
@@ -78,6 +79,17 @@ exit_key_create(void)
     (void)pthread_key_create(&exit_key, thread_exit);
 }
 
+/* Zeroed nodes on cache-line boundaries: a node is one line (stats.h). */
+static COLD struct cct_node *
+node_chunk_alloc(void)
+{
+    void *p = NULL;
+
+    if (posix_memalign(&p, 64, THREAD_NODE_CHUNK * sizeof(struct cct_node)) != 0)
+        return NULL;
+    return memset(p, 0, THREAD_NODE_CHUNK * sizeof(struct cct_node));
+}
+
 static COLD struct thread_state *
 thread_create(void)
 {
@@ -88,7 +100,7 @@ thread_create(void)
     t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    t->node_chunks[0] = calloc(THREAD_NODE_CHUNK, sizeof(struct cct_node));
+    t->node_chunks[0] = node_chunk_alloc();
     if (!t->node_chunks[0]) {
         free(t);
         return NULL;
@@ -208,6 +220,7 @@ free_state(struct thread_state *t)
         chunk_free(t->chunks[i]);
     for (size_t i = 0; i < THREAD_NODE_CHUNKS; i++)
         free(t->node_chunks[i]);
+    memacct_unmap(t);
     free(t->node_hash);
     free(t);
 }
@@ -249,6 +262,7 @@ retire_state(struct thread_state *t)
         free(t->node_chunks[i]);
         t->node_chunks[i] = NULL;
     }
+    memacct_unmap(t);
     free(t->node_hash);
     t->node_hash = NULL;
     t->limbo_next = limbo_states;
@@ -309,32 +323,45 @@ node_at(const struct thread_state *t, uint32_t idx)
 }
 
 /* Add @t's calling-context tree to @agg's, path by path. Parents come before their
- * children in a thread's table, so one pass maps every node. */
+ * children in a thread's table, so one pass maps every node. @map has room for
+ * every node of every thread folded with it and is kept from thread to thread: what
+ * it holds for node i before it is overwritten is where the previous thread's node i
+ * went, the hint for this one (agg_add_node_hint). */
 static int
-fold_nodes(struct aggregate *agg, const struct thread_state *t)
+fold_nodes(struct aggregate *agg, const struct thread_state *t, uint32_t *map,
+           uint64_t *ret_calls)
 {
     uint32_t n = load_acquire(&t->nnodes);
-    uint32_t *map = malloc((n ? n : 1) * sizeof(*map));
+    uint64_t calls = 0;
 
-    if (!map)
-        return -1;
     map[0] = 0;
     for (uint32_t i = 1; i < n; i++) {
         const struct cct_node *c = node_at(t, i);
         struct node_acc a;
         uint32_t parent = map[c->parent];
+        a.prim_calls = load_acquire(&c->prim_calls);
         a.self = load_acquire(&c->self);
         a.total = load_relaxed(&c->total);
         a.total_prim = load_relaxed(&c->total_prim);
         a.calls = load_relaxed(&c->calls);
-        a.mem_allocs = load_relaxed(&c->mem_allocs);
-        a.mem_bytes = load_relaxed(&c->mem_bytes);
-        a.mem_freed = load_relaxed(&c->mem_freed);
+        const struct node_mem *m = load_acquire(&t->mem_chunks[i / THREAD_NODE_CHUNK]);
+        if (m) {
+            m += i % THREAD_NODE_CHUNK;
+            a.mem_allocs = load_relaxed(&m->allocs);
+            a.mem_bytes = load_relaxed(&m->bytes);
+            a.mem_freed = load_relaxed(&m->freed);
+        } else {
+            a.mem_allocs = a.mem_bytes = a.mem_freed = 0;
+        }
         a.site = c->site;
+        calls += a.calls;
         map[i] = parent == AGG_NODE_DROPPED ? AGG_NODE_DROPPED
-                                            : agg_add_node(agg, parent, &a);
+                                            : agg_add_node_hint(agg, parent, &a, map[i]);
+        /* The site's figures are its nodes' sums: keep them without the path. */
+        if (map[i] == AGG_NODE_DROPPED && agg_node_to_site(agg, &a) < 0)
+            return -1;
     }
-    free(map);
+    *ret_calls = calls;
     return 0;
 }
 
@@ -342,12 +369,23 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t)
 static int
 fold_chunk(struct aggregate *agg, struct thread_state *const *ts, size_t n, uint32_t i)
 {
+    const struct stats_chunk *next = NULL;
+
     for (size_t k = 0; k < n; k++) {
-        const struct stats_chunk *c = load_acquire(&ts[k]->chunks[i]);
+        const struct stats_chunk *c = k ? next : load_acquire(&ts[k]->chunks[i]);
+        next = k + 1 < n ? load_acquire(&ts[k + 1]->chunks[i]) : NULL;
         if (!c)
             continue;
         for (uint32_t j = 0; j < THREAD_CHUNK_SITES; j++) {
             uint32_t id = i * THREAD_CHUNK_SITES + j;
+            /* Reading other threads' statistics is a cache miss per line: ask for
+             * the next thread's same site (both lines) and its likely histogram
+             * group (groups are handed out in order) a whole chunk ahead. */
+            if (next) {
+                __builtin_prefetch(&next->sites[j]);
+                __builtin_prefetch((const char *)&next->sites[j] + 64);
+                __builtin_prefetch(&next->groups[j]);
+            }
             if (agg_add_site(agg, id, c, j) < 0)
                 return -1;
         }
@@ -355,18 +393,23 @@ fold_chunk(struct aggregate *agg, struct thread_state *const *ts, size_t n, uint
     return 0;
 }
 
-/* Add everything @t recorded but its statistics of sites to @agg. */
+/* Add everything @t recorded but its statistics of sites to @agg; its completed
+ * scopes to @ret_scopes. */
 static int
-fold_rest(struct aggregate *agg, const struct thread_state *t)
+fold_rest(struct aggregate *agg, const struct thread_state *t, uint32_t *map,
+          uint64_t *ret_scopes)
 {
-    if (fold_nodes(agg, t) < 0)
+    uint64_t calls = 0;
+
+    if (fold_nodes(agg, t, map, &calls) < 0)
         return -1;
+    *ret_scopes = calls + load_relaxed(&t->scopes_unpathed);
     agg->loss.depth_overflow += load_relaxed(&t->loss.depth_overflow);
     agg->loss.unbalanced += load_relaxed(&t->loss.unbalanced);
     agg->loss.edges_dropped += load_relaxed(&t->loss.edges_dropped);
     agg->loss.sites_dropped += load_relaxed(&t->loss.sites_dropped);
     agg->loss.stats_dropped += load_relaxed(&t->loss.stats_dropped);
-    agg->scopes += load_relaxed(&t->scopes);
+    agg->scopes += *ret_scopes;
     return 0;
 }
 
@@ -374,15 +417,32 @@ fold_rest(struct aggregate *agg, const struct thread_state *t)
  * recording. Chunk by chunk across the threads, so that the sums of a chunk's sites
  * (1.6 KB each) stay in the cache while every thread adds to them. */
 static int
-fold_all(struct aggregate *agg, struct thread_state *const *ts, size_t n)
+fold_all(struct aggregate *agg, struct thread_state *const *ts, size_t n,
+         uint64_t *scopes)
 {
-    for (uint32_t i = 0; i < THREAD_MAX_CHUNKS; i++)
+    /* Zeroed: hint 0 (the root) never matches. */
+    uint32_t *map = calloc(THREAD_MAX_NODES + 1, sizeof(*map));
+    int rc = -1;
+
+    if (!map)
+        return -1;
+    uint32_t end = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        uint32_t e = load_acquire(&ts[k]->chunks_end);
+        end = e > end ? e : end;
+    }
+    /* A chunk allocated meanwhile holds calls newer than the snapshot. */
+    for (uint32_t i = 0; i < end; i++)
         if (fold_chunk(agg, ts, n, i) < 0)
-            return -1;
+            goto out;
     for (size_t k = 0; k < n; k++)
-        if (fold_rest(agg, ts[k]) < 0)
-            return -1;
-    return 0;
+        if (fold_rest(agg, ts[k], map, &scopes[k]) < 0)
+            goto out;
+    rc = 0;
+out:
+    free(map);
+    return rc;
 }
 
 /* The one rule for a thread's name in every report: the name set with
@@ -429,7 +489,7 @@ listing_of(const struct thread_state *t, const char *name, int live, int current
     else
         thread_display_name(t->tid, t->name, out->name);
     out->live = live;
-    out->scopes = current ? load_relaxed(&t->scopes) : 0;
+    out->scopes = 0; /* the fold's count, for a current thread */
     out->events_dropped = 0;
     out->trace = NULL;
 }
@@ -456,10 +516,12 @@ thread_exit(void *arg)
         /* Scopes still open at exit are lost: say so. */
         owner_add(&t->loss.unbalanced, t->depth + t->overflow_open);
         /* Out of memory leaves the sums partial, no more. */
-        (void)fold_all(&retired, &t, 1);
+        uint64_t scopes = 0;
+        (void)fold_all(&retired, &t, 1, &scopes);
         if (nretired_list < THREAD_RETIRED_LISTED) {
             struct thread_listing *l = &retired_list[nretired_list++];
             listing_of(t, name, 0, 1, l);
+            l->scopes = scopes;
             if (trace_current(t->trace)) { /* its timeline stays for reports */
                 l->trace = t->trace;
                 store_release(&t->trace, NULL);
@@ -517,10 +579,12 @@ catch_up(struct thread_state *t, uint32_t gen)
         for (size_t j = 0; j < THREAD_CHUNK_SITES; j++) {
             struct site_stats *st = &c->sites[j];
             uint16_t active = st->active, hist[STATS_HIST_GROUPS];
+            uint32_t groups = st->groups;
             memcpy(hist, st->hist, sizeof(hist));
             memset(st, 0, sizeof(*st));
             st->active = active;
             memcpy(st->hist, hist, sizeof(hist));
+            st->groups = groups;
         }
         memset(c->groups, 0, sizeof(c->groups));
         for (size_t k = 0; k < STATS_SEGS; k++)
@@ -531,10 +595,10 @@ catch_up(struct thread_state *t, uint32_t gen)
     }
     for (uint32_t i = 1; i < t->nnodes; i++) {
         struct cct_node *n = node_at(t, i);
-        n->calls = n->total = n->total_prim = n->self = 0;
-        n->mem_allocs = n->mem_bytes = n->mem_freed = 0;
+        n->calls = n->total = n->total_prim = n->self = n->prim_calls = 0;
     }
-    t->scopes = 0;
+    memacct_clear(t);
+    t->scopes_unpathed = 0;
     memset(&t->loss, 0, sizeof(t->loss));
     store_release(&t->gen, gen);
 }
@@ -560,6 +624,8 @@ chunk_alloc(struct thread_state *t, uint32_t idx)
     struct stats_chunk *c = memset(p, 0, sizeof(*c));
     stats_bytes_add(sizeof(*c));
     store_release(&t->chunks[idx], c);
+    if (idx >= t->chunks_end)
+        store_release(&t->chunks_end, idx + 1);
     return c;
 }
 
@@ -650,7 +716,7 @@ node_add(struct thread_state *t, uint32_t parent, uint32_t site)
     if ((!t->node_hash || idx * 2 > 1u << t->node_hash_bits) && node_hash_grow(t) < 0)
         return NULL;
     struct cct_node **chunk = &t->node_chunks[idx / THREAD_NODE_CHUNK];
-    if (!*chunk && !(*chunk = calloc(THREAD_NODE_CHUNK, sizeof(struct cct_node))))
+    if (!*chunk && !(*chunk = node_chunk_alloc()))
         return NULL;
     struct cct_node *n = node_at(t, idx);
     n->parent = parent;
@@ -869,6 +935,7 @@ hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
     unsigned j = id % THREAD_CHUNK_SITES, ref = stats_hist_ref(j, g);
     owner_add(&stats_group_of(c, j, ref)->n[b % STATS_HIST_GROUP], 1);
     store_release(&st->hist[b / STATS_HIST_GROUP], (uint16_t)ref);
+    store_release(&st->groups, st->groups | 1u << (b / STATS_HIST_GROUP));
 }
 
 /* A call whose histogram group is in a segment, or not taken yet. */
@@ -903,28 +970,32 @@ pop_maybe_traced(struct thread_state *t, uint64_t now, int full)
         return; /* opened before probe_reset(): not counted */
     uint64_t self = dur > f->child ? dur - f->child : 0;
 
-    /* calls before prim_calls (release), total before self (release): a reader that
+    /* calls before prim_calls (release), totals before self (release): a reader that
      * loads the second of each pair first, with acquire, sees prim <= calls and
-     * self <= total (aggregate.c). */
-    owner_add(&st->calls, 1);
-    if (prim) {
-        owner_add(&st->total, dur);
-        store_release(&st->prim_calls, st->prim_calls + 1);
+     * self <= total (aggregate.c, fold_nodes). The site's calls and times are its
+     * nodes' sums (stats.h); only a call on a dropped path counts in the site. */
+    struct cct_node *n = f->node;
+    if (likely(n)) {
+        owner_add(&n->calls, 1);
+        owner_add(&n->total, dur);
+        if (prim) {
+            owner_add(&n->total_prim, dur);
+            store_release(&n->prim_calls, n->prim_calls + 1);
+        }
+        store_release(&n->self, n->self + self);
+    } else {
+        owner_add(&st->calls, 1);
+        if (prim) {
+            owner_add(&st->total, dur);
+            store_release(&st->prim_calls, st->prim_calls + 1);
+        }
+        store_release(&st->self, st->self + self);
+        owner_add(&t->scopes_unpathed, 1);
     }
     if (dur > st->max)
         store_relaxed(&st->max, dur);
     if (~dur > st->min_inv)
         store_relaxed(&st->min_inv, ~dur);
-    store_release(&st->self, st->self + self);
-    struct cct_node *n = f->node;
-    if (n) {
-        owner_add(&n->calls, 1);
-        owner_add(&n->total, dur);
-        if (prim)
-            owner_add(&n->total_prim, dur);
-        store_release(&n->self, n->self + self);
-    }
-    owner_add(&t->scopes, 1);
     /* Last, so that anything but a group in the chunk is a tail call. A group in the
      * chunk is @ref cache lines from the site (stats_hist_ref). */
     unsigned b = stats_hist_bucket(dur), ref = st->hist[b / STATS_HIST_GROUP];
@@ -1230,9 +1301,10 @@ int
 thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *ret_count,
                struct raw_events *events)
 {
-    size_t n, i = 0, npinned = 0;
+    size_t n, i = 0, npinned = 0, *at = NULL;
     struct thread_listing *list = NULL;
     struct thread_state **pinned = NULL;
+    uint64_t *scopes = NULL;
     int rc = -1;
 
     pthread_mutex_lock(&reg_lock);
@@ -1243,7 +1315,9 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
         n++;
     list = calloc(n ? n : 1, sizeof(*list));
     pinned = calloc(n ? n : 1, sizeof(*pinned));
-    if (!list || !pinned || agg_merge(out, &retired) < 0)
+    at = calloc(n ? n : 1, sizeof(*at));             /* a pinned thread's listing */
+    scopes = calloc(n ? n : 1, sizeof(*scopes));
+    if (!list || !pinned || !at || !scopes || agg_merge(out, &retired) < 0)
         goto out;
     /* Oldest first: threads listed in the order they exited, then live ones. */
     memcpy(list, retired_list, nretired_list * sizeof(*list));
@@ -1259,6 +1333,7 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
         int current = load_acquire(&t->gen) == global_gen;
         if (current) {
             t->pins++;
+            at[npinned] = i;
             pinned[npinned++] = t;
         }
         listing_of(t, NULL, 1, current, &list[i]);
@@ -1268,8 +1343,10 @@ thread_collect(struct aggregate *out, struct thread_listing **ret_list, size_t *
     rc = 0;
 out:
     pthread_mutex_unlock(&reg_lock);
-    if (rc == 0 && fold_all(out, pinned, npinned) < 0)
+    if (rc == 0 && fold_all(out, pinned, npinned, scopes) < 0)
         rc = -1;
+    for (size_t k = 0; rc == 0 && k < npinned; k++)
+        list[at[k]].scopes = scopes[k];
     pthread_mutex_lock(&reg_lock);
     for (size_t k = 0; k < npinned; k++) {
         struct thread_state *t = pinned[k];
@@ -1280,6 +1357,8 @@ out:
         pthread_cond_broadcast(&fold_done);
     pthread_mutex_unlock(&reg_lock);
     free(pinned);
+    free(at);
+    free(scopes);
     if (rc < 0) {
         free(list);
         return -1;

@@ -46,7 +46,9 @@ struct thread_state {
     uint64_t tid;
     pthread_t self;             /* for the sampler's stack bounds */
     char name[THREAD_NAME_MAX];
-    uint64_t scopes;
+    /* Completed scopes on a dropped path (no node); the thread's scope count is
+     * these and its nodes' calls, summed by the fold. */
+    uint64_t scopes_unpathed;
     struct loss_acc loss;
     uint32_t nnodes;            /* published with release */
     struct trace_buf *trace;    /* the timeline; swapped under the registry lock,
@@ -60,6 +62,10 @@ struct thread_state {
                                  * open addressing, at most half full */
     uint32_t node_hash_bits;
     struct cct_node *node_chunks[THREAD_NODE_CHUNKS];
+    /* Node i's heap figures: mem_chunks[i / THREAD_NODE_CHUNK][i % THREAD_NODE_CHUNK];
+     * mapped by the owner on first use (memacct.c), stored with release. */
+    struct node_mem *mem_chunks[THREAD_NODE_CHUNKS];
+    uint32_t chunks_end;        /* 1 + the highest chunk allocated; release */
     struct stats_chunk *chunks[THREAD_MAX_CHUNKS];
     /* stack[0] is the root's frame, never popped (its node is the root), so that
      * every open scope has a frame below it; the open scopes are stack[1..depth]. */
@@ -125,12 +131,13 @@ extern __thread struct thread_state *tls_thread __attribute__((tls_model("initia
 /* The calling thread's innermost open scope's node, or NULL (none, or dropped): for
  * the allocator's per-scope bytes (memacct.h), inline in it. */
 static inline struct cct_node *
-thread_current_node(void)
+thread_current_node(struct thread_state **ret_t)
 {
     struct thread_state *t = tls_thread;
 
     if (!t || !t->depth || t->overflow_open || t->depth > THREAD_MAX_DEPTH)
         return NULL;
+    *ret_t = t;
     return t->stack[t->depth].node;
 }
 /* Add usage measured around a call of @site to the calling thread's statistics. */
