@@ -64,10 +64,10 @@ void window_close(struct window *w);
 void window_atfork_child(void);
 
 /* ---- heap.c ---------------------------------------------------------------------- */
-/* The heap profile as gzipped pprof (malloc'd), from the memory module's provider:
- * PROBE_ENOTSUP while none is registered. */
+/* The heap profile as gzipped pprof (malloc'd): the heap profiler's (PROBE_MEM=1),
+ * or PROBE_ENOTSUP when it is off. */
 int fleet_heap_profile(char **ret_buf, size_t *ret_len);
-/* What the memory module registers when it is on. */
+/* Tests: a provider that replaces the heap profiler's. */
 extern int (*fleet_heap_provider)(char **ret_buf, size_t *ret_len);
 #define FLEET_HEAP_OFF "heap profiling is not on (PROBE_MEM=1 / probe run --mem)"
 

@@ -179,6 +179,23 @@ def case_pprof_top():
             finish(proc)
 
 
+def case_heap():
+    """With the heap profiler on, /debug/pprof/heap is Go's heap profile."""
+    proc = start('http', {'PROBE_MEM': '1', 'PROBE_MEM_SAMPLE': '4096'})
+    try:
+        port = read_port(proc)
+        status, body = get(port, '/debug/pprof/heap')
+        expect(status == 200, 'heap: %d %r' % (status, body[:200]))
+        prof = decode_profile(body)
+        types = [prof['strings'][t[1]] for t in prof['types']]
+        expect(types == ['alloc_objects', 'alloc_space', 'inuse_objects', 'inuse_space'],
+               'heap sample types %r' % types)
+        expect(prof['values'] and sum(v[1] for v in prof['values']) > 0,
+               'no sampled allocation in %d samples' % len(prof['values']))
+    finally:
+        finish(proc)
+
+
 def case_report():
     proc = start('http')
     try:
