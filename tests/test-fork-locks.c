@@ -215,9 +215,11 @@ fl_write(const probe_snapshot *snap, probe_writer *w, const char *options, void 
 static int
 formatter_cycle(const char *name)
 {
-    probe_formatter f = {.name = name, .write = fl_write};
+    probe_formatter f = PROBE_FORMATTER_INIT;
     char *out = NULL;
 
+    f.name = name;
+    f.write = fl_write;
     if (probe_formatter_register(&f) < 0)
         return 2;
     probe_snapshot *snap = probe_snapshot_take();

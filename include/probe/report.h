@@ -11,7 +11,8 @@
  * "html" (one self-contained page: icicle graphs, a sortable table of scopes);
  * docs/formats.md describes all but text and json.
  * A format name may carry options after a colon, passed to the formatter:
- * "text:sort=self" (sort keys: total, self, calls, name), "collapsed:weight=calls"
+ * "text:sort=self,limit=20,filter=^db_" (sort keys: total, self, calls, name; the
+ * filter, a POSIX extended regex, comes last), "collapsed:weight=calls"
  * (weight=self_ns|calls), "callgrind:events=ns+calls" (events=ns|ns+calls).
  */
 #ifndef PROBE_REPORT_H
@@ -447,8 +448,20 @@ PROBE_EXPORT int probe_writer_printf(probe_writer *w, const char *fmt, ...)
 /**
  * A formatter: a named set of callbacks that turns a snapshot into bytes.
  * Register with probe_formatter_register(); the struct is copied.
+ * Initialise with PROBE_FORMATTER_INIT, then set @c name and @c write (and
+ * optionally @c release and @c user):
+ *
+ *     probe_formatter f = PROBE_FORMATTER_INIT;
+ *     f.name = "mine";
+ *     f.write = my_write;
+ *     probe_formatter_register(&f);
+ *
+ * Code written before @c size existed must now set it: with designated
+ * initializers (`{.name = "mine", .write = my_write}`) add
+ * `.size = sizeof(probe_formatter)`; a positional initializer no longer fits.
  */
 typedef struct probe_formatter {
+    size_t size;        /**< sizeof(probe_formatter): lets the struct grow. */
     const char *name;   /**< Format name, [a-z0-9_-]{1,31}; copied. */
     /**
      * Write @p snap to @p w. @p options is the text after ':' in the format name, or
@@ -461,11 +474,17 @@ typedef struct probe_formatter {
     void *user;
 } probe_formatter;
 
+#define PROBE_FORMATTER_INIT {sizeof(probe_formatter), 0, 0, 0, 0}
+
 /**
  * Register a formatter, which report calls then find by name.
  * @retval 0             Success.
- * @retval PROBE_EINVAL  @p f, its name or its write callback is NULL, or the name is
- *                       not [a-z0-9_-]{1,31}.
+ * @retval PROBE_EINVAL  @p f, its name or its write callback is NULL, the name is
+ *                       not [a-z0-9_-]{1,31}, or @c size is smaller than the first
+ *                       probe_formatter with a size field (name, write, release and
+ *                       user after it): 0 when it was not set. A larger size (a
+ *                       newer header) is accepted; fields this version does not
+ *                       know are ignored.
  * @retval PROBE_EEXIST  A formatter with that name is registered.
  * @retval PROBE_ENOSPC  The table of formatters (64) is full.
  * @note Thread-safe.

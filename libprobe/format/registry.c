@@ -2,6 +2,7 @@
 #include "registry.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -174,10 +175,15 @@ registry_describe(const char *format, char *names, size_t size)
     return known;
 }
 
+/* The first probe_formatter with a size: size, name, write, release, user. Later
+ * versions only add fields at the end. */
+#define REGISTRY_FORMATTER_SIZE_1 (offsetof(probe_formatter, user) + sizeof(void *))
+
 PROBE_EXPORT int
 probe_formatter_register(const probe_formatter *f)
 {
-    if (!f || !f->name || !f->write)
+    /* The size first: a struct without it has no name or write to read. */
+    if (!f || f->size < REGISTRY_FORMATTER_SIZE_1 || !f->name || !f->write)
         return PROBE_EINVAL;
 
     size_t len = strnlen(f->name, REGISTRY_NAME_MAX + 1);

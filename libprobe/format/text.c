@@ -6,6 +6,8 @@
 #include "text.h"
 
 #include <inttypes.h>
+#include <regex.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,9 @@ enum text_sort {
 
 struct text_options {
     enum text_sort sort;
+    size_t limit;               /* scope rows shown; SIZE_MAX for all */
+    const char *filter;         /* the regex as given (NUL-terminated copy), or NULL */
+    regex_t re;                 /* compiled when filter is set */
 };
 
 /* Propagate the first error: every writer call's result is checked. */
@@ -59,20 +64,80 @@ text_parse_sort(const char *v, size_t len, enum text_sort *out)
     return PROBE_EINVAL;
 }
 
-/* "key=value[,key=value...]"; today the only key is "sort". */
+/* Decimal digits only, no sign, no overflow. */
+static int
+text_parse_limit(const char *v, size_t len, size_t *out)
+{
+    size_t n = 0;
+
+    if (len == 0)
+        return PROBE_EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9' || n > (SIZE_MAX - 9) / 10)
+            return PROBE_EINVAL;
+        n = n * 10 + (size_t)(v[i] - '0');
+    }
+    *out = n;
+    return 0;
+}
+
+static void
+text_options_free(struct text_options *o)
+{
+    if (o->filter) {
+        regfree(&o->re);
+        free((char *)o->filter);
+        o->filter = NULL;
+    }
+}
+
+/* A POSIX extended regex, matched against scope names. */
+static int
+text_parse_filter(const char *v, size_t len, struct text_options *o)
+{
+    char *src = strndup(v, len);
+
+    if (!src)
+        return PROBE_ENOMEM;
+    text_options_free(o);
+    if (regcomp(&o->re, src, REG_EXTENDED | REG_NOSUB) != 0) {
+        free(src);
+        return PROBE_EINVAL;
+    }
+    o->filter = src;
+    return 0;
+}
+
+/* "key=value[,key=value...]": sort=, limit= and filter=. A filter takes the rest of
+ * the string, commas included (a regex may hold one), so it comes last. On success
+ * the caller frees @out with text_options_free(). */
 static int
 text_parse_options(const char *options, struct text_options *out)
 {
-    struct text_options o = {.sort = TEXT_SORT_TOTAL};
+    struct text_options o = {.sort = TEXT_SORT_TOTAL, .limit = SIZE_MAX};
     struct option_kv kv;
-    int more;
+    int more, r = 0;
 
-    while ((more = options_next(&options, &kv)) > 0) {
-        if (!options_key(&kv, "sort"))
-            return PROBE_EINVAL;
-        TRY(text_parse_sort(kv.value, kv.vlen, &o.sort));
+    while (r == 0) {
+        if (options && strncmp(options, "filter=", 7) == 0) {
+            r = text_parse_filter(options + 7, strlen(options + 7), &o);
+            break;
+        }
+        if ((more = options_next(&options, &kv)) <= 0) {
+            r = more;
+            break;
+        }
+        if (options_key(&kv, "sort"))
+            r = text_parse_sort(kv.value, kv.vlen, &o.sort);
+        else if (options_key(&kv, "limit"))
+            r = text_parse_limit(kv.value, kv.vlen, &o.limit);
+        else
+            r = PROBE_EINVAL;
     }
-    TRY(more);
+    if (r < 0) {
+        text_options_free(&o);
+        return r;
+    }
     *out = o;
     return 0;
 }
@@ -81,8 +146,11 @@ int
 text_check_options(const char *options)
 {
     struct text_options o;
+    int r = text_parse_options(options, &o);
 
-    return text_parse_options(options, &o);
+    if (r == 0)
+        text_options_free(&o);
+    return r;
 }
 
 /* ---- cells ------------------------------------------------------------------- */
@@ -271,8 +339,8 @@ text_scope_row(probe_writer *w, const probe_site_info *s)
     /* self/call is over all calls; total/call over primitive calls, as pstats. */
     uint64_t self_per = s->calls ? s->self_ns / s->calls : 0;
     uint64_t total_per = s->prim_calls ? s->total_ns / s->prim_calls : 0;
-    const uint64_t ns[] = {s->self_ns, self_per,  s->total_ns, total_per,
-                           s->p99_ns,  s->min_ns, s->max_ns};
+    const uint64_t ns[] = {s->self_ns, self_per, s->total_ns, total_per, s->p50_ns,
+                           s->p90_ns,  s->p99_ns, s->min_ns,   s->max_ns};
     char cell[TEXT_CELL];
 
     text_calls(cell, sizeof(cell), s);
@@ -286,17 +354,58 @@ text_scope_row(probe_writer *w, const probe_site_info *s)
     return probe_writer_puts(w, "\n");
 }
 
+/* Does scope @s pass the filter option? */
 static int
-text_scope_rows(probe_writer *w, const probe_site_info **v, size_t n, enum text_sort sort)
+text_matches(const struct text_options *o, const probe_site_info *s)
 {
-    text_sort(v, n, sort);
-    TRY(probe_writer_printf(w, "\nScopes, by %s:\n", text_sort_names[sort]));
-    TRY(probe_writer_printf(w, "%12s  %9s  %9s  %9s  %9s  %9s  %9s  %9s  %s\n", "calls",
-                            "self", "self/call", "total", "tot/call", "p99", "min", "max",
-                            "site"));
-    for (size_t i = 0; i < n; i++)
+    return !o->filter || regexec(&o->re, s->name ? s->name : "", 0, NULL, 0) == 0;
+}
+
+/* Keep the sites the filter lets through, in order; @return how many. */
+static size_t
+text_filter(const struct text_options *o, const probe_site_info **v, size_t n)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (text_matches(o, v[i]))
+            v[k++] = v[i];
+    }
+    return k;
+}
+
+/* Say which rows the options left out, so a short table is not taken for all. */
+static int
+text_scopes_hidden(probe_writer *w, const struct text_options *o, size_t shown,
+                   size_t matched, size_t all)
+{
+    if (shown == all)
+        return 0;
+    TRY(probe_writer_printf(w, "... %zu of %zu scopes shown (", shown, all));
+    if (o->filter) {
+        TRY(probe_writer_printf(w, "%zu match filter=", matched));
+        TRY(cells_put_name(w, o->filter));
+    }
+    if (shown < matched)
+        TRY(probe_writer_printf(w, "%slimit=%zu", o->filter ? ", " : "", o->limit));
+    return probe_writer_puts(w, ")\n");
+}
+
+static int
+text_scope_rows(probe_writer *w, const probe_site_info **v, size_t n,
+                const struct text_options *o)
+{
+    size_t matched = text_filter(o, v, n);
+    size_t shown = matched < o->limit ? matched : o->limit;
+
+    text_sort(v, matched, o->sort);
+    TRY(probe_writer_printf(w, "\nScopes, by %s:\n", text_sort_names[o->sort]));
+    TRY(probe_writer_printf(w, "%12s  %9s  %9s  %9s  %9s  %9s  %9s  %9s  %9s  %9s  %s\n",
+                            "calls", "self", "self/call", "total", "tot/call", "p50", "p90",
+                            "p99", "min", "max", "site"));
+    for (size_t i = 0; i < shown; i++)
         TRY(text_scope_row(w, v[i]));
-    return 0;
+    return text_scopes_hidden(w, o, shown, matched, n);
 }
 
 static int
@@ -315,19 +424,19 @@ text_never_entered(probe_writer *w, const probe_site_info **v, size_t n)
 }
 
 static int
-text_scopes(probe_writer *w, const probe_snapshot *snap, enum text_sort sort)
+text_scopes(probe_writer *w, const probe_snapshot *snap, const struct text_options *o)
 {
     const probe_site_info **v;
     size_t n;
 
     TRY(text_collect(snap, PROBE_KIND_SCOPE, 1, &v, &n));
 
-    int r = text_scope_rows(w, v, n, sort);
+    int r = text_scope_rows(w, v, n, o);
 
     free(v);
     TRY(r);
     TRY(text_collect(snap, PROBE_KIND_SCOPE, 0, &v, &n));
-    r = text_never_entered(w, v, n);
+    r = text_never_entered(w, v, text_filter(o, v, n));
     free(v);
     return r;
 }
@@ -700,17 +809,50 @@ text_lines(probe_writer *w, const probe_snapshot *snap)
 
 /* ---- threads, losses, resources ---------------------------------------------- */
 
-static int
-text_threads(probe_writer *w, const probe_snapshot *snap)
-{
-    size_t n = probe_snapshot_thread_count(snap);
-    size_t shown = n < TEXT_THREADS_LISTED ? n : TEXT_THREADS_LISTED;
+/* A thread the sampler saw that never used libprobe, so has no listing of its own. */
+struct text_sampled {
+    uint64_t tid;
+    uint64_t weight;
+};
 
-    if (n == 0)
-        return 0;
+/* Those threads, each once with its samples, in the order they first come. */
+static int
+text_sampled_only(const probe_snapshot *snap, struct text_sampled **ret, size_t *ret_n)
+{
+    size_t count = probe_snapshot_sample_count(snap), n = 0;
+    struct text_sampled *v = calloc(count ? count : 1, sizeof(*v));
+
+    if (!v)
+        return PROBE_ENOMEM;
+    for (size_t i = 0; i < count; i++) {
+        const probe_sample_info *s = probe_snapshot_sample(snap, i);
+        size_t k = n;
+
+        if (!s || s->thread != PROBE_SAMPLE_NO_THREAD)
+            continue;
+        /* Samples come grouped by thread: the search nearly always stops at once. */
+        while (k > 0 && v[k - 1].tid != s->tid)
+            k--;
+        if (k == 0) {
+            v[n].tid = s->tid;
+            k = ++n;
+        }
+        v[k - 1].weight += s->weight;
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+static int
+text_thread_rows(probe_writer *w, const probe_snapshot *snap, size_t n,
+                 const struct text_sampled *only, size_t nonly)
+{
+    size_t all = n + nonly, shown = all < TEXT_THREADS_LISTED ? all : TEXT_THREADS_LISTED;
+
     TRY(probe_writer_printf(w, "\nThreads:\n%12s  %12s  %-6s  %s\n", "tid", "scopes",
                             "state", "name"));
-    for (size_t i = 0; i < shown; i++) {
+    for (size_t i = 0; i < shown && i < n; i++) {
         const probe_thread_info *t = probe_snapshot_thread(snap, i);
 
         if (!t)
@@ -720,8 +862,76 @@ text_threads(probe_writer *w, const probe_snapshot *snap)
         TRY(cells_put_name(w, t->name));
         TRY(probe_writer_puts(w, "\n"));
     }
-    if (shown < n)
-        TRY(probe_writer_printf(w, "... and %zu more threads\n", n - shown));
+    /* Their names and states are not recorded: the sampler only knows their ids. */
+    for (size_t i = n; i < shown; i++)
+        TRY(probe_writer_printf(w, "%12" PRIu64 "  %12s  %-6s  (never used libprobe; "
+                                   "%" PRIu64 " samples)\n",
+                                only[i - n].tid, "-", "-", only[i - n].weight));
+    if (shown < all)
+        TRY(probe_writer_printf(w, "... and %zu more threads\n", all - shown));
+    return 0;
+}
+
+static int
+text_threads(probe_writer *w, const probe_snapshot *snap)
+{
+    size_t n = probe_snapshot_thread_count(snap), nonly;
+    struct text_sampled *only;
+
+    TRY(text_sampled_only(snap, &only, &nonly));
+
+    int r = n + nonly ? text_thread_rows(w, snap, n, only, nonly) : 0;
+
+    free(only);
+    return r;
+}
+
+/* ---- what else was recorded -------------------------------------------------- */
+
+/* @n with thousands separators: "1,832". */
+static const char *
+text_count(char *buf, size_t size, uint64_t n)
+{
+    char digits[24];
+    int len = snprintf(digits, sizeof(digits), "%" PRIu64, n);
+    size_t at = 0;
+
+    for (int i = 0; i < len && at + 2 < size; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            buf[at++] = ',';
+        buf[at++] = digits[i];
+    }
+    buf[at] = '\0';
+    return buf;
+}
+
+/* The samples and the timeline this format does not show, and where to see them. */
+static int
+text_notes(probe_writer *w, const probe_snapshot *snap)
+{
+    const probe_sampler_info *in = probe_snapshot_sampler_info(snap);
+    const probe_loss_info *l = probe_snapshot_losses(snap);
+    size_t nsamples = probe_snapshot_sample_count(snap);
+    size_t nevents = probe_snapshot_event_count(snap);
+    uint64_t weight = 0, sdropped = in ? in->dropped_expirations : 0;
+    uint64_t edropped = l ? l->events_dropped : 0;
+    char a[32], b[32];
+
+    for (size_t i = 0; i < nsamples; i++) {
+        const probe_sample_info *s = probe_snapshot_sample(snap, i);
+
+        weight += s ? s->weight : 0;
+    }
+    if (weight || sdropped)
+        TRY(probe_writer_printf(w, "note: %s samples recorded (%s dropped): use the tree "
+                                   "format (or pprof, collapsed, html)\n",
+                                text_count(a, sizeof(a), weight),
+                                text_count(b, sizeof(b), sdropped)));
+    if (nevents || edropped)
+        TRY(probe_writer_printf(w, "note: %s trace events recorded (%s dropped): use the "
+                                   "chrome format (or speedscope)\n",
+                                text_count(a, sizeof(a), nevents),
+                                text_count(b, sizeof(b), edropped)));
     return 0;
 }
 
@@ -768,16 +978,13 @@ text_rusage(probe_writer *w, const probe_snapshot *snap)
                                cells_time_trim(sys, sizeof(sys), ru->system_ns), rss);
 }
 
-int
-text_write(const probe_snapshot *snap, probe_writer *w, const char *options, void *user)
+static int
+text_sections(probe_writer *w, const probe_snapshot *snap, const struct text_options *o)
 {
-    struct text_options o;
-
-    (void)user;
-    TRY(text_parse_options(options ? options : "", &o));
     TRY(text_header(w, snap));
+    TRY(text_notes(w, snap));
     TRY(text_losses(w, snap));
-    TRY(text_scopes(w, snap, o.sort));
+    TRY(text_scopes(w, snap, o));
     TRY(text_tree(w, snap));
     TRY(text_usage(w, snap));
     TRY(text_heap(w, snap));
@@ -786,4 +993,18 @@ text_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
     TRY(text_threads(w, snap));
     TRY(memtext_write(w, probe_snapshot_mem(snap)));
     return text_rusage(w, snap);
+}
+
+int
+text_write(const probe_snapshot *snap, probe_writer *w, const char *options, void *user)
+{
+    struct text_options o;
+
+    (void)user;
+    TRY(text_parse_options(options ? options : "", &o));
+
+    int r = text_sections(w, snap, &o);
+
+    text_options_free(&o);
+    return r;
 }

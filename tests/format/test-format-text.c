@@ -1,4 +1,5 @@
 /* The "text" formatter: what a person reads must say what was recorded. */
+#include <inttypes.h>
 #include <time.h>
 
 #include "../common.h"
@@ -638,6 +639,295 @@ START_TEST(text_names_stay_on_one_line)
 }
 END_TEST
 
+/* ---- what else was recorded, percentiles, limit and filter ----------------------- */
+
+/* The row of @name split at blanks: the calls, then each time cell as a number and
+ * its unit, then the site. @return the number of fields (at most @max). */
+static size_t
+row_fields(const char *text, const char *name, char *row, size_t size, char **f, size_t max)
+{
+    size_t n = 0;
+
+    assert_report(scope_row(text, name, row, size) != NULL, text, "no row for %s", name);
+    for (char *save = NULL, *t = strtok_r(row, " ", &save); t && n < max;
+         t = strtok_r(NULL, " ", &save))
+        f[n++] = t;
+    return n;
+}
+
+/* What the text format prints for @ns, without padding: "1.234 ms", "17 ns". */
+static void
+time_cell(char *buf, size_t size, uint64_t ns)
+{
+    static const struct {
+        uint64_t div;
+        const char *unit;
+    } units[] = {{1000000000, "s"}, {1000000, "ms"}, {1000, "µs"}};
+
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (ns < units[i].div)
+            continue;
+
+        double v = (double)ns / (double)units[i].div;
+        int prec = v < 10 ? 3 : v < 100 ? 2 : v < 1000 ? 1 : 0;
+
+        snprintf(buf, size, "%.*f %s", prec, v, units[i].unit);
+        return;
+    }
+    snprintf(buf, size, "%" PRIu64 " ns", ns);
+}
+
+START_TEST(text_percentile_columns)
+{
+    for (int i = 0; i < 200; i++)
+        tx_outer(i % 7);
+
+    probe_snapshot *snap = test_snap();
+    const probe_site_info *s = test_site(snap, "tx_inner");
+    char *text = NULL, row[1024], want[64], got[64], *f[32];
+
+    ck_assert_int_eq(probe_snapshot_format(snap, "text", &text, NULL), 0);
+    assert_report(strstr(text, "  tot/call        p50        p90        p99        min") !=
+                      NULL,
+                  text, "no p50, p90, p99 columns");
+    /* calls, then 9 cells of 2 fields (self, self/call, total, tot/call, p50, p90, p99,
+     * min, max): the percentiles are fields 9..14. */
+    ck_assert_uint_ge(row_fields(text, "tx_inner", row, sizeof(row), f, 32), 19);
+
+    const uint64_t pct[] = {s->p50_ns, s->p90_ns, s->p99_ns, s->min_ns, s->max_ns};
+
+    for (size_t i = 0; i < 5; i++) {
+        time_cell(want, sizeof(want), pct[i]);
+        snprintf(got, sizeof(got), "%s %s", f[9 + 2 * i], f[10 + 2 * i]);
+        ck_assert_msg(strcmp(got, want) == 0, "column %zu: \"%s\", want \"%s\"", i, got,
+                      want);
+    }
+    free(text);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+START_TEST(text_limit_option)
+{
+    tx_sort_workload();
+    tx_outer(2);
+
+    /* By calls: zzz (10), aaa (3), tx_inner (2), tx_outer (1). */
+    char *two = report("text:sort=calls,limit=2");
+    char *none = report("text:limit=0");
+    char *all = report("text:limit=4");
+    char row[1024];
+
+    ck_assert_int_ge(row_pos(two, "tx_sort_zzz"), 0);
+    ck_assert_int_ge(row_pos(two, "tx_sort_aaa"), 0);
+    ck_assert_ptr_null(scope_row(two, "tx_inner", row, sizeof(row)));
+    ck_assert_ptr_null(scope_row(two, "tx_outer", row, sizeof(row)));
+    assert_report(strstr(two, "\n... 2 of 4 scopes shown (limit=2)\n") != NULL, two,
+                  "the cut is not said");
+    ck_assert_ptr_null(scope_row(none, "tx_sort_zzz", row, sizeof(row)));
+    assert_report(strstr(none, "\n... 0 of 4 scopes shown (limit=0)\n") != NULL, none,
+                  "the cut is not said");
+    /* A limit that cuts nothing says nothing. */
+    ck_assert_int_ge(row_pos(all, "tx_outer"), 0);
+    assert_report(strstr(all, " scopes shown") == NULL, all, "nothing was cut");
+    free(two);
+    free(none);
+    free(all);
+}
+END_TEST
+
+START_TEST(text_filter_option)
+{
+    tx_sort_workload();
+    tx_outer(2);
+
+    char *aaa = report("text:filter=^tx_sort_a");
+    /* The filter takes the rest of the options, commas included. */
+    char *sorts = report("text:sort=name,limit=9,filter=^tx_sort_(a|z){1,3}");
+    char row[1024];
+
+    ck_assert_int_ge(row_pos(aaa, "tx_sort_aaa"), 0);
+    ck_assert_ptr_null(scope_row(aaa, "tx_sort_zzz", row, sizeof(row)));
+    ck_assert_ptr_null(scope_row(aaa, "tx_outer", row, sizeof(row)));
+    assert_report(strstr(aaa, "\n... 1 of 4 scopes shown (1 match filter=^tx_sort_a)\n"),
+                  aaa, "the filter is not said");
+    /* The scopes never entered are filtered too. */
+    assert_report(strstr(aaa, "tx_rec (") == NULL, aaa, "tx_rec does not match");
+    assert_report(row_pos(sorts, "tx_sort_aaa") < row_pos(sorts, "tx_sort_zzz"), sorts,
+                  "sort=name with a filter");
+    ck_assert_ptr_null(scope_row(sorts, "tx_inner", row, sizeof(row)));
+    free(aaa);
+    free(sorts);
+}
+END_TEST
+
+START_TEST(text_bad_limit_and_filter_rejected)
+{
+    static const char *const bad[] = {
+        "text:limit=",    "text:limit=-1",    "text:limit=x",
+        "text:limit=1x",  "text:limit= 1",    "text:limit=99999999999999999999999",
+        "text:filter=(",  "text:filter=a[",   "text:sort=name,filter=(",
+        "text:limit",     "text:filter",      "text:limit=1,",
+    };
+    probe_snapshot *snap = test_snap();
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *buf = (char *)"untouched";
+
+        ck_assert_msg(probe_snapshot_format(snap, bad[i], &buf, NULL) == PROBE_EINVAL,
+                      "%s", bad[i]);
+        ck_assert_str_eq(buf, "untouched");
+        /* Checked before a report is written or a file created. */
+        ck_assert_msg(probe_report_fd(STDERR_FILENO, bad[i]) == PROBE_EINVAL, "%s",
+                      bad[i]);
+    }
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+/* This process's report as JSON, with its "samples" replaced by @samples. */
+static probe_snapshot *
+with_samples(const char *samples)
+{
+    probe_snapshot *snap = test_snap();
+    char *json = NULL;
+
+    ck_assert_int_eq(probe_snapshot_format(snap, "json", &json, NULL), 0);
+    probe_snapshot_free(snap);
+
+    char *at = strstr(json, "\"samples\":null");
+
+    ck_assert_msg(at != NULL, "no \"samples\":null in the JSON");
+
+    size_t head = (size_t)(at - json), tail = strlen(at + 14);
+    size_t len = head + 10 + strlen(samples) + tail;
+    char *edited = malloc(len + 1);
+
+    ck_assert_ptr_nonnull(edited);
+    snprintf(edited, len + 1, "%.*s\"samples\":%s%s", (int)head, json, samples, at + 14);
+
+    probe_load_error err;
+
+    snap = probe_snapshot_load_buffer(edited, len, &err);
+    ck_assert_msg(snap != NULL, "load: %s", err.message);
+    free(json);
+    free(edited);
+    return snap;
+}
+
+/* Two stacks of thread 0 and two of a thread that never used libprobe. */
+static const char sampled_json[] =
+    "{\"interval_ns\":1000000,\"mode\":\"cpu\",\"running\":false,\"signals\":1830,"
+    "\"expirations\":1839,\"dropped\":7,\"dropped_expirations\":7,\"stacks\":["
+    "{\"thread\":0,\"tid\":%llu,\"weight\":1000,\"cpu_ns\":1000000000,\"signals\":1000,"
+    "\"blocked\":false,\"frames\":[\"main\",\"work\"],\"scopes\":[],\"frame_ids\":[]},"
+    "{\"thread\":0,\"tid\":%llu,\"weight\":32,\"cpu_ns\":32000000,\"signals\":30,"
+    "\"blocked\":false,\"frames\":[\"main\"],\"scopes\":[],\"frame_ids\":[]},"
+    "{\"thread\":null,\"tid\":4242421,\"weight\":700,\"cpu_ns\":700000000,\"signals\":700,"
+    "\"blocked\":false,\"frames\":[\"spin\"],\"scopes\":[],\"frame_ids\":[]},"
+    "{\"thread\":null,\"tid\":4242421,\"weight\":100,\"cpu_ns\":100000000,\"signals\":100,"
+    "\"blocked\":false,\"frames\":[\"spin\",\"leaf\"],\"scopes\":[],\"frame_ids\":[]}]}";
+
+static probe_snapshot *
+sampled_snapshot(void)
+{
+    probe_snapshot *snap = test_snap();
+    unsigned long long tid;
+    char samples[sizeof(sampled_json) + 64];
+
+    ck_assert_uint_ge(probe_snapshot_thread_count(snap), 1);
+    tid = probe_snapshot_thread(snap, 0)->tid;
+    probe_snapshot_free(snap);
+    snprintf(samples, sizeof(samples), sampled_json, tid, tid);
+    return with_samples(samples);
+}
+
+START_TEST(text_notes_samples)
+{
+    tx_outer(1);
+
+    probe_snapshot *snap = sampled_snapshot();
+    char *text = NULL, row[1024];
+
+    ck_assert_uint_eq(probe_snapshot_sample_count(snap), 4);
+    ck_assert_int_eq(probe_snapshot_format(snap, "text", &text, NULL), 0);
+    /* 1000 + 32 + 700 + 100 expirations kept, 7 lost. */
+    assert_report(line_with(text, NULL, "samples recorded", row, sizeof(row)) != NULL, text,
+                  "no note on the samples");
+    ck_assert_str_eq(row, "note: 1,832 samples recorded (7 dropped): use the tree format "
+                          "(or pprof, collapsed, html)");
+    /* Nothing was traced: no note on the timeline. */
+    assert_report(strstr(text, "trace events") == NULL, text, "no trace, no note");
+    free(text);
+    probe_snapshot_free(snap);
+
+    /* And none without samples. */
+    text = report("text");
+    assert_report(strstr(text, "samples recorded") == NULL, text, "no samples, no note");
+    free(text);
+}
+END_TEST
+
+START_TEST(text_sampled_thread_listed)
+{
+    tx_outer(1);
+
+    probe_snapshot *snap = sampled_snapshot();
+    char *text = NULL, row[1024];
+    const char *threads;
+
+    ck_assert_int_eq(probe_snapshot_format(snap, "text", &text, NULL), 0);
+    threads = strstr(text, "\nThreads:\n");
+    assert_report(threads != NULL, text, "no Threads table");
+    assert_report(line_with(text, threads, " 4242421 ", row, sizeof(row)) != NULL, text,
+                  "the thread the sampler saw is not listed");
+    /* Listed once, with its samples, and said to be unknown to libprobe otherwise. */
+    ck_assert_msg(strstr(row, "never used libprobe; 800 samples") != NULL, "%s", row);
+    assert_report(strstr(strstr(text, row) + strlen(row), " 4242421 ") == NULL, text,
+                  "listed twice");
+    /* The thread that used libprobe keeps its own row, and gets no second one. */
+    char tid[32];
+
+    snprintf(tid, sizeof(tid), " %llu ",
+             (unsigned long long)probe_snapshot_thread(snap, 0)->tid);
+    ck_assert_ptr_nonnull(line_with(text, threads, tid, row, sizeof(row)));
+    ck_assert_msg(strstr(row, "never used") == NULL, "%s", row);
+    free(text);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+START_TEST(text_notes_trace)
+{
+    probe_trace_options o = PROBE_TRACE_OPTIONS_INIT;
+
+    o.buffer_events = 16; /* a flight ring this small overflows */
+    ck_assert_int_eq(probe_trace_start(&o), 0);
+    for (int i = 0; i < 20; i++)
+        tx_outer(2);
+
+    probe_snapshot *snap = test_snap();
+    char *text = NULL, row[1024], want[256];
+    size_t events = probe_snapshot_event_count(snap);
+    uint64_t dropped = probe_snapshot_losses(snap)->events_dropped;
+
+    ck_assert_int_eq(probe_trace_stop(), 0);
+    ck_assert_uint_gt(events, 0);
+    ck_assert_uint_gt(dropped, 0);
+    ck_assert_uint_lt(dropped, 1000); /* no thousands separator below */
+    ck_assert_int_eq(probe_snapshot_format(snap, "text", &text, NULL), 0);
+    snprintf(want, sizeof(want),
+             "note: %zu trace events recorded (%llu dropped): use the chrome format "
+             "(or speedscope)",
+             events, (unsigned long long)dropped);
+    assert_report(line_with(text, NULL, "trace events recorded", row, sizeof(row)) != NULL,
+                  text, "no note on the trace");
+    ck_assert_str_eq(row, want);
+    free(text);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
 static Suite *
 format_text_suite(void)
 {
@@ -661,6 +951,13 @@ format_text_suite(void)
     tcase_add_test(tc, text_losses_warned);
     tcase_add_test(tc, text_header_and_resources);
     tcase_add_test(tc, text_names_stay_on_one_line);
+    tcase_add_test(tc, text_percentile_columns);
+    tcase_add_test(tc, text_limit_option);
+    tcase_add_test(tc, text_filter_option);
+    tcase_add_test(tc, text_bad_limit_and_filter_rejected);
+    tcase_add_test(tc, text_notes_samples);
+    tcase_add_test(tc, text_sampled_thread_listed);
+    tcase_add_test(tc, text_notes_trace);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -159,7 +159,8 @@ custom_release(void *user)
 static void
 register_custom(const char *name)
 {
-    probe_formatter f = {name, custom_write, custom_release, &custom};
+    probe_formatter f = {sizeof(probe_formatter), name, custom_write, custom_release,
+                         &custom};
 
     ck_assert_int_eq(probe_formatter_register(&f), 0);
 }
@@ -409,7 +410,7 @@ START_TEST(formatter_register_rejects_bad_arguments)
         "",    "Text",    "has space", "a:b",
         "a/b", "dot.ted", "\xc3\xa9",  "abcdefghijklmnopqrstuvwxyz012345", /* 32 bytes */
     };
-    probe_formatter f = {"good", noop_write, NULL, NULL};
+    probe_formatter f = {sizeof(probe_formatter), "good", noop_write, NULL, NULL};
 
     ck_assert_int_eq(probe_formatter_register(NULL), PROBE_EINVAL);
     f.name = NULL;
@@ -429,9 +430,56 @@ START_TEST(formatter_register_rejects_bad_arguments)
 }
 END_TEST
 
+/* The struct can grow: its size is checked, and one written before the field is
+ * refused rather than misread. */
+START_TEST(formatter_register_checks_size)
+{
+    probe_formatter f = PROBE_FORMATTER_INIT;
+    /* The first version: size, name, write, release, user. */
+    const size_t first = offsetof(probe_formatter, user) + sizeof(void *);
+    probe_snapshot *snap = test_snap();
+    char *buf = NULL;
+
+    ck_assert_uint_eq(f.size, sizeof(probe_formatter));
+    ck_assert_ptr_null(f.name);
+    ck_assert(f.release == NULL && f.write == NULL && f.user == NULL);
+    f.name = "sized";
+    f.write = noop_write;
+    f.size = 0; /* {.name = ..., .write = ...} as written before the field */
+    ck_assert_int_eq(probe_formatter_register(&f), PROBE_EINVAL);
+    f.size = first - 1;
+    ck_assert_int_eq(probe_formatter_register(&f), PROBE_EINVAL);
+    f.size = 1;
+    ck_assert_int_eq(probe_formatter_register(&f), PROBE_EINVAL);
+    /* None of these was registered. */
+    ck_assert_int_eq(probe_snapshot_format(snap, "sized", &buf, NULL), PROBE_EINVAL);
+
+    f.size = sizeof(probe_formatter);
+    ck_assert_int_eq(probe_formatter_register(&f), 0);
+    ck_assert_int_eq(probe_snapshot_format(snap, "sized", &buf, NULL), 0);
+    free(buf);
+    ck_assert_int_eq(probe_formatter_unregister("sized"), 0);
+
+    /* A newer header's larger struct: the fields this version knows are used. */
+    struct {
+        probe_formatter f;
+        char later[64];
+    } newer;
+
+    memset(&newer, 0xff, sizeof(newer));
+    newer.f = f;
+    newer.f.size = sizeof(newer);
+    ck_assert_int_eq(probe_formatter_register(&newer.f), 0);
+    ck_assert_int_eq(probe_snapshot_format(snap, "sized", &buf, NULL), 0);
+    free(buf);
+    ck_assert_int_eq(probe_formatter_unregister("sized"), 0);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
 START_TEST(formatter_register_duplicate_is_eexist)
 {
-    probe_formatter f = {"dup", noop_write, NULL, NULL};
+    probe_formatter f = {sizeof(probe_formatter), "dup", noop_write, NULL, NULL};
 
     ck_assert_int_eq(probe_formatter_register(&f), 0);
     ck_assert_int_eq(probe_formatter_register(&f), PROBE_EEXIST);
@@ -470,7 +518,7 @@ END_TEST
 
 START_TEST(formatter_table_is_bounded)
 {
-    probe_formatter f = {NULL, noop_write, NULL, NULL};
+    probe_formatter f = {sizeof(probe_formatter), NULL, noop_write, NULL, NULL};
     char names[64][16];
     int n = 0, r = 0;
 
@@ -565,7 +613,8 @@ self_removing_write(const probe_snapshot *snap, probe_writer *w, const char *opt
 
 START_TEST(formatter_unregistered_while_running)
 {
-    probe_formatter f = {"selfrm", self_removing_write, custom_release, &custom};
+    probe_formatter f = {sizeof(probe_formatter), "selfrm", self_removing_write,
+                         custom_release, &custom};
     int fd = scratch_fd();
 
     record_something();
@@ -605,7 +654,7 @@ wrapping_write(const probe_snapshot *snap, probe_writer *w, const char *options,
 
 START_TEST(formatter_may_call_the_registry)
 {
-    probe_formatter f = {"wrap", wrapping_write, NULL, NULL};
+    probe_formatter f = {sizeof(probe_formatter), "wrap", wrapping_write, NULL, NULL};
     int fd = scratch_fd();
 
     record_something();
@@ -747,6 +796,7 @@ report_suite(void)
     tcase_add_checked_fixture(tc, test_setup, NULL);
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_test(tc, formatter_register_rejects_bad_arguments);
+    tcase_add_test(tc, formatter_register_checks_size);
     tcase_add_test(tc, formatter_register_duplicate_is_eexist);
     tcase_add_test(tc, formatter_unregister_errors);
     tcase_add_test(tc, formatter_table_is_bounded);
