@@ -5,11 +5,13 @@
  * Durations come through thread_record_ticks(), so every call lands in a known
  * bucket whatever the load on the machine. Internal: links libprobe.a. */
 #include <errno.h>
+#include <pthread.h>
 
 #include "common.h"
 
 #include <probe/report.h>
 #include <probe/rusage.h>
+#include <probe/trace.h>
 
 #include "core/stats.h"
 #include "core/thread.h"
@@ -314,6 +316,189 @@ START_TEST(merge_sums_edges_and_paths)
 }
 END_TEST
 
+/* A timeline of every kind of event, on the main thread and one other. */
+static void *
+traced_worker(void *arg)
+{
+    (void)arg;
+    probe_thread_name("worker");
+    for (int i = 0; i < 3; i++) {
+        PROBE_SCOPE("worker_step");
+        PROBE_COUNT("items", 2);
+    }
+    return NULL;
+}
+
+static void
+record_timeline(void)
+{
+    pthread_t t;
+
+    ck_assert_int_eq(probe_trace_start(NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        PROBE_SCOPE("tl_outer");
+        PROBE_COUNT("items", -5);
+        {
+            PROBE_SCOPE("tl_inner");
+        }
+    }
+    ck_assert_int_eq(probe_trace_instant("checkpoint \"one\""), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, traced_worker, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+
+/* How many times @needle occurs in @hay. */
+static size_t
+count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+START_TEST(timeline_round_trips_to_chrome)
+{
+    record_timeline();
+    probe_snapshot *snap = test_snap();
+    size_t len, len2, nev = probe_snapshot_event_count(snap);
+    char *json = format(snap, "json", &len);
+    probe_load_error err;
+    probe_snapshot *back = probe_snapshot_load_buffer(json, len, &err);
+
+    ck_assert_msg(back, "load failed at %zu: %s", err.offset, err.message);
+    /* 4 x (2 begin, 2 end, 1 counter), 1 instant, 3 x (begin, end, counter). */
+    ck_assert_uint_ge(nev, 4 * 5 + 1 + 3 * 3);
+    ck_assert_uint_eq(probe_snapshot_event_count(back), nev);
+    for (size_t i = 0; i < nev; i++) {
+        const probe_event_info *a = probe_snapshot_event(snap, i);
+        const probe_event_info *b = probe_snapshot_event(back, i);
+        ck_assert_int_eq(a->kind, b->kind);
+        ck_assert_uint_eq(a->thread, b->thread);
+        ck_assert_uint_eq(a->ts_ns, b->ts_ns);
+        ck_assert_str_eq(a->name, b->name);
+        if (a->kind == PROBE_EVENT_COUNTER)
+            ck_assert_int_eq(a->value, b->value);
+    }
+    char *again = format(back, "json", &len2);
+    ck_assert_str_eq(json, again);
+    ck_assert_uint_eq(len, len2);
+
+    /* The loaded report's chrome trace is the program's own: every scope event. */
+    char *c1 = format(snap, "chrome", NULL), *c2 = format(back, "chrome", NULL);
+    ck_assert_str_eq(c1, c2);
+    ck_assert_uint_eq(count_of(c2, "\"ph\":\"B\",\"cat\":\"scope\",\"name\":\"tl_inner\""),
+                      4);
+    ck_assert_uint_eq(count_of(c2, "\"name\":\"worker_step\""), 3 * 2);
+    ck_assert_ptr_nonnull(strstr(c2, "\"name\":\"checkpoint \\\"one\\\"\""));
+    free(c1);
+    free(c2);
+    free(again);
+    free(json);
+    probe_snapshot_free(back);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+START_TEST(merge_keeps_each_timeline_apart)
+{
+    record_timeline();
+    probe_snapshot *snap = test_snap();
+    size_t len, nev = probe_snapshot_event_count(snap), nth = probe_snapshot_thread_count(snap);
+    char *json = format(snap, "json", &len);
+    /* A second process: the same report under another pid. */
+    char *pid = strstr(json, "\"pid\":");
+    ck_assert_ptr_nonnull(pid);
+    pid[6] = pid[6] == '9' ? '8' : '9';
+    probe_snapshot *a = probe_snapshot_load_buffer(json, len, NULL);
+    probe_snapshot *b = probe_snapshot_load_buffer(json, len, NULL);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    const probe_snapshot *two[] = {a, b};
+    probe_snapshot *m = probe_snapshot_merge(two, 2);
+
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(probe_snapshot_thread_count(m), 2 * nth);
+    ck_assert_uint_eq(probe_snapshot_event_count(m), 2 * nev);
+    for (size_t i = 0; i < nev; i++) {
+        const probe_event_info *x = probe_snapshot_event(snap, i);
+        const probe_event_info *y = probe_snapshot_event(m, nev + i);
+        /* The second report's events are on its own threads, by the same names. */
+        ck_assert_uint_eq(y->thread, x->thread + nth);
+        ck_assert_int_eq(y->kind, x->kind);
+        ck_assert_uint_eq(y->ts_ns, x->ts_ns);
+        ck_assert_str_eq(y->name, x->name);
+        if (x->site != SIZE_MAX)
+            ck_assert_str_eq(probe_snapshot_site(m, y->site)->name, x->name);
+    }
+    char *c = format(m, "chrome", NULL);
+    ck_assert_uint_eq(count_of(c, "\"name\":\"worker_step\""), 2 * 3 * 2);
+    free(c);
+    probe_snapshot_free(m);
+    probe_snapshot_free(b);
+    probe_snapshot_free(a);
+    free(json);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+/* The JSON's "command" with this process's arguments swapped for @repl. */
+static char *
+with_command(const char *json, const char *repl)
+{
+    const char *at = strstr(json, "\"command\":[");
+    ck_assert_ptr_nonnull(at);
+    const char *end = strchr(at, ']');
+    ck_assert_ptr_nonnull(end);
+    char *out = malloc(strlen(json) + strlen(repl) + 1);
+    sprintf(out, "%.*s\"command\":%s%s", (int)(at - json), json, repl, end + 1);
+    return out;
+}
+
+START_TEST(command_names_the_recorded_program)
+{
+    record_some();
+    probe_snapshot *snap = test_snap();
+    size_t len;
+    char *json = format(snap, "json", &len);
+
+    /* This process's argv[0] is the test program. */
+    ck_assert_ptr_nonnull(strstr(json, "\"command\":[\""));
+    ck_assert_ptr_nonnull(strstr(strstr(json, "\"command\":["), "test-load"));
+    char *other = with_command(json, "[\"/opt/recorded\",\"--fast\",\"\",\"x y\"]");
+    probe_snapshot *back = probe_snapshot_load_buffer(other, strlen(other), NULL);
+    ck_assert_ptr_nonnull(back);
+    char *again = format(back, "json", NULL);
+    ck_assert_str_eq(again, other);
+    /* The page names the program that was recorded, not the one writing it. */
+    char *html = format(back, "html", NULL);
+    ck_assert_ptr_nonnull(strstr(html, "\"written_by\":\"/opt/recorded --fast  x y\""));
+    free(html);
+    free(again);
+    probe_snapshot_free(back);
+
+    /* Without a command (an older report), the page names nothing. */
+    char *none = with_command(json, "null");
+    back = probe_snapshot_load_buffer(none, strlen(none), NULL);
+    ck_assert_ptr_nonnull(back);
+    html = format(back, "html", NULL);
+    ck_assert_ptr_nonnull(strstr(html, "\"written_by\":null"));
+    free(html);
+    probe_snapshot_free(back);
+    /* Not strings: an error where the command is. */
+    char *bad = with_command(json, "[1]");
+    probe_load_error err;
+    ck_assert_ptr_null(probe_snapshot_load_buffer(bad, strlen(bad), &err));
+    ck_assert_ptr_nonnull(strstr(err.message, "command"));
+    free(bad);
+    free(none);
+    free(other);
+    free(json);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
 static Suite *
 load_suite(void)
 {
@@ -327,12 +512,15 @@ load_suite(void)
     tcase_add_test(tc, errors_say_where_and_what);
     tcase_add_test(tc, every_truncation_fails_cleanly);
     tcase_add_test(tc, unknown_fields_are_ignored);
+    tcase_add_test(tc, timeline_round_trips_to_chrome);
+    tcase_add_test(tc, command_names_the_recorded_program);
     suite_add_tcase(s, tc);
     tc = tcase_create("merge");
     tcase_add_checked_fixture(tc, test_setup, NULL);
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_test(tc, merge_of_three_equals_one_holding_all);
     tcase_add_test(tc, merge_sums_edges_and_paths);
+    tcase_add_test(tc, merge_keeps_each_timeline_apart);
     suite_add_tcase(s, tc);
     return s;
 }

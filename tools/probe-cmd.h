@@ -30,6 +30,8 @@ int cmd_time(int argc, char **argv);
  * (tools/run.c). */
 extern const char cmd_run_synopsis[];
 int cmd_run(int argc, char **argv);
+/* The format an output file's name asks for (".html" html, ...), or NULL (run.c). */
+const char *run_format_of(const char *path);
 
 /* probe report: render saved JSON reports, merged (tools/report.c). */
 extern const char cmd_report_synopsis[];

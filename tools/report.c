@@ -20,6 +20,24 @@ const char cmd_report_synopsis[] =
     "                    [--limit N] [--filter REGEX] [--callers NAME] [--callees NAME]\n"
     "                    [--thread NAME]";
 
+/* What each option does; --thread above all, since it does not do what its name
+ * suggests to a pstats user (docs/probe-command.md). */
+static const char report_help[] =
+    "Render saved probe/1 JSON reports; several FILEs are merged first.\n"
+    "  -f, --format FORMAT  text, json, tree, chrome, html, ... (docs/formats.md); by\n"
+    "                       default the one -o FILE's name asks for (x.html html,\n"
+    "                       x.trace.json chrome, x.json json, ...), else text\n"
+    "  -o, --output FILE    write to FILE instead of standard output\n"
+    "  --sort KEY           a table of scopes by total (default), calls, self, p99, name\n"
+    "  --limit N            the first N rows of the table\n"
+    "  --filter REGEX       scopes whose name matches (POSIX extended)\n"
+    "  --callers NAME       the scopes that called NAME, calls and time on each edge\n"
+    "  --callees NAME       the scopes NAME called, calls and time on each edge\n"
+    "  --thread NAME        keep the reports (processes) that ran a thread whose name\n"
+    "                       (\"pid P: NAME\" as merged) contains NAME. Reports keep no\n"
+    "                       per-thread statistics, so the figures shown are those of\n"
+    "                       every thread of the processes kept, not of that thread.\n";
+
 probe_snapshot *
 cmd_load_report(const char *name, const char *path)
 {
@@ -183,7 +201,7 @@ cmd_report(int argc, char **argv)
         {"callees", required_argument, NULL, 'C'}, {"thread", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    const char *format = "text", *out = NULL, *filter = NULL, *callers = NULL,
+    const char *format = NULL, *out = NULL, *filter = NULL, *callers = NULL,
                *callees = NULL, *thread = NULL;
     long limit = -1;
     int table = 0, c, status = 1;
@@ -238,7 +256,7 @@ cmd_report(int argc, char **argv)
             thread = optarg;
             break;
         case 'h':
-            printf("usage: %s\n", cmd_report_synopsis);
+            printf("usage: %s\n\n%s", cmd_report_synopsis, report_help);
             return 0;
         default:
             return cmd_usage_error(name, "unknown or incomplete option '%s'",
@@ -247,6 +265,13 @@ cmd_report(int argc, char **argv)
     }
     if (optind >= argc)
         return cmd_usage_error(name, "no report given");
+    /* No -f: the output file's name says (x.html, x.trace.json), as for probe run;
+     * a table is text unless the name says json. */
+    if (!format) {
+        format = out ? run_format_of(out) : NULL;
+        if (!format || (table && strcmp(format, "json") != 0))
+            format = "text";
+    }
     if (table && strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
         return cmd_usage_error(name, "--sort, --limit, --filter, --callers and --callees "
                                "make a table: -f text or -f json, not '%s'", format);

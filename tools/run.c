@@ -112,7 +112,7 @@ static const run_format run_formats[] = {
     {".htm", "html"},
 };
 
-static const char *
+const char *
 run_format_of(const char *path)
 {
     const char *base = strrchr(path, '/');

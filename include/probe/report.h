@@ -569,7 +569,7 @@ typedef struct probe_load_error {
 /**
  * Read a "probe/1" JSON report (docs/json-schema.md) into a snapshot that every
  * formatter renders: sites, edges, the call tree, threads, rusage, losses, samples,
- * frames and mappings (timeline events are not in the JSON, so none are loaded).
+ * frames, mappings, timeline events and the program's command.
  * Fields this version does not know are ignored. The reader is bounded: at most
  * 1 GiB of input, 64 levels of nesting, strings of 1 MiB; integers within 64 bits.
  *
@@ -599,7 +599,7 @@ PROBE_EXPORT probe_snapshot *probe_snapshot_load_buffer(const void *buf, size_t 
  * and taken snapshots do); edges and call-tree paths matched by their sites and
  * summed; counters, losses and samples summed; threads kept apart, each named
  * "pid P: NAME" after the process its snapshot came from. With @p n == 1, a copy.
- * Timeline events are not merged (saved reports do not hold them).
+ * Timeline events are kept, each input's on its own (renumbered) threads.
  *
  * @return A snapshot to free with probe_snapshot_free(), or NULL with errno EINVAL
  *         (@p snaps NULL, @p n 0, or a NULL element) or ENOMEM.

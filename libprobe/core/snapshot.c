@@ -1,6 +1,7 @@
 /* probe_snapshot_take(): merge every thread into one immutable value, with its own
  * copies of all strings (a module may be unloaded while the snapshot lives). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +291,35 @@ snapshot_percentile_ns(const struct snap_bucket *b, size_t nb, uint64_t calls, d
     return max_ns;
 }
 
+/* The program's arguments, for reports to name it (a report may be rendered by
+ * another process, which cannot ask). Whole arguments only; none on failure. */
+static void
+collect_command(probe_snapshot *snap)
+{
+    char *buf = malloc(SNAPSHOT_COMMAND_MAX);
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    size_t len = 0;
+
+    while (buf && fd >= 0 && len < SNAPSHOT_COMMAND_MAX) {
+        ssize_t r = read(fd, buf + len, SNAPSHOT_COMMAND_MAX - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    if (fd >= 0)
+        close(fd);
+    while (len && buf[len - 1] != '\0') /* a cut-off last argument */
+        len--;
+    if (!len) {
+        free(buf);
+        return;
+    }
+    snap->command = buf;
+    snap->command_len = len;
+}
+
 static int
 edge_order(const void *pa, const void *pb)
 {
@@ -352,6 +382,7 @@ probe_snapshot_take(void)
                                      agg.loss.threads_unlisted, raw.dropped,
                                      agg.loss.stats_dropped};
     snap->pid = (uint64_t)getpid();
+    collect_command(snap);
     snap->clock.name = clock_name();
     snap->clock.ns_per_tick = npt;
     snap->clock.elapsed_ns = clock_monotonic_ns() - clock_epoch_ns();
@@ -385,6 +416,7 @@ probe_snapshot_free(probe_snapshot *snap)
     free(snap->buckets);
     free(snap->hist_at);
     free(snap->extra);
+    free(snap->command);
     if (snap->samples)
         snap->samples->free(snap->samples);
     if (snap->mem)

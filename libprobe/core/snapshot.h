@@ -39,10 +39,17 @@ struct probe_snapshot {
     struct snap_bucket *buckets;
     size_t *hist_at;                /* nsites + 1 entries; NULL: no histograms */
     uint64_t pid;                   /* the process it was taken in; 0 if unknown */
+    /* The program's argv, each argument NUL-terminated, back to back (as in
+     * /proc/self/cmdline, at most SNAPSHOT_COMMAND_MAX bytes); NULL if unknown. */
+    char *command;
+    size_t command_len;             /* bytes of command, the last NUL included */
     char *extra;                    /* loaded snapshots: more owned strings */
     void *mem;                      /* probe_mem_snapshot; NULL when nothing tracked */
     void (*mem_free)(void *);
 };
+
+/* The most of /proc/self/cmdline a snapshot keeps: whole arguments only. */
+#define SNAPSHOT_COMMAND_MAX 4096
 
 /* Site @i's histogram: sets *@ret and returns the number of buckets (0 if none). */
 size_t snapshot_site_hist(const probe_snapshot *snap, size_t i,

@@ -8,8 +8,6 @@
  */
 #include "html.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,12 +16,10 @@
 
 #include <probe/sampler.h>
 
+#include "core/snapshot.h"
 #include "html_assets.h"
 #include "jsonstr.h"
 #include "writer.h"
-
-/* Bytes of /proc/self/cmdline kept for the "written by" fact. */
-#define HTML_CMDLINE_MAX 4096
 
 struct html_names {
     const char **slot;    /* open addressing, a power of two of slots, or NULL */
@@ -201,42 +197,20 @@ html_threads(probe_writer *w, const probe_snapshot *snap)
     return writer_putc(w, ']');
 }
 
-/*
- * The process writing the page, from /proc/self/cmdline: the snapshot carries no
- * command. For a report loaded back from a file this is the loader, so the page says
- * "written by", not "command". NULL when it cannot be read.
- */
+/* The recorded program's arguments, from the snapshot (a report loaded back names
+ * the program, not the loader), joined by spaces; NULL when unknown. */
 static char *
-html_cmdline(void)
+html_cmdline(const probe_snapshot *snap)
 {
-    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    size_t len = snap->command_len;
+    char *buf = snap->command && len ? malloc(len) : NULL;
 
-    if (fd < 0)
+    if (!buf)
         return NULL;
-
-    char *buf = malloc(HTML_CMDLINE_MAX + 1);
-    size_t len = 0;
-
-    while (buf && len < HTML_CMDLINE_MAX) {
-        ssize_t r = read(fd, buf + len, HTML_CMDLINE_MAX - len);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    if (!buf || len == 0) {
-        free(buf);
-        return NULL;
-    }
-    while (len > 0 && buf[len - 1] == '\0')
-        len--;
-    for (size_t i = 0; i < len; i++) /* arguments are NUL-separated */
+    memcpy(buf, snap->command, len);
+    for (size_t i = 0; i + 1 < len; i++) /* arguments are NUL-separated */
         if (buf[i] == '\0')
             buf[i] = ' ';
-    buf[len] = '\0';
     return buf;
 }
 
@@ -247,7 +221,7 @@ html_facts(probe_writer *w, const probe_snapshot *snap)
     const probe_sampler_info *si = probe_snapshot_sampler_info(snap);
     const probe_loss_info *l = probe_snapshot_losses(snap);
     const probe_rusage *ru = probe_snapshot_rusage(snap);
-    char *cmd = html_cmdline();
+    char *cmd = html_cmdline(snap);
     int r;
 
     r = probe_writer_puts(w, "\"facts\":{\"written_by\":");

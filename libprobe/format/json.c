@@ -562,6 +562,68 @@ json_pid(probe_writer *w, const probe_snapshot *snap)
     return probe_writer_printf(w, "%" PRIu64, snap ? snap->pid : 0);
 }
 
+/* The program's arguments at snapshot time; null when unknown. */
+static int
+json_command(probe_writer *w, const probe_snapshot *snap)
+{
+    TRY(json_key(w, NULL, "command"));
+    if (!snap || !snap->command)
+        return probe_writer_puts(w, "null");
+    TRY(writer_putc(w, '['));
+    for (size_t at = 0; at < snap->command_len; at += strlen(snap->command + at) + 1) {
+        if (at)
+            TRY(writer_putc(w, ','));
+        TRY(jsonstr_write(w, snap->command + at));
+    }
+    return writer_putc(w, ']');
+}
+
+static const char *
+json_event_kind(probe_event_kind kind)
+{
+    switch (kind) {
+    case PROBE_EVENT_BEGIN:
+        return "begin";
+    case PROBE_EVENT_END:
+        return "end";
+    case PROBE_EVENT_COUNTER:
+        return "counter";
+    case PROBE_EVENT_INSTANT:
+        return "instant";
+    }
+    return "unknown";
+}
+
+/* The timeline (flight recorder), grouped by thread as the snapshot holds it; [] when
+ * not tracing. The recorder bounds it (buffer_events a thread, <probe/trace.h>). */
+static int
+json_events(probe_writer *w, const probe_snapshot *snap)
+{
+    size_t n = probe_snapshot_event_count(snap);
+
+    TRY(json_key(w, NULL, "events"));
+    TRY(writer_putc(w, '['));
+    for (size_t i = 0; i < n; i++) {
+        const probe_event_info *e = probe_snapshot_event(snap, i);
+        int f = 1;
+
+        if (!e)
+            continue;
+        TRY(probe_writer_puts(w, i ? ",\n  {" : "\n  {"));
+        TRY(json_u64(w, &f, "thread", e->thread));
+        TRY(json_str(w, &f, "kind", json_event_kind(e->kind)));
+        TRY(json_u64(w, &f, "ts_ns", e->ts_ns));
+        if (e->kind == PROBE_EVENT_INSTANT)
+            TRY(json_str(w, &f, "name", e->name));
+        else
+            TRY(json_u64(w, &f, "site", e->site));
+        if (e->kind == PROBE_EVENT_COUNTER)
+            TRY(json_i64(w, &f, "value", e->value));
+        TRY(writer_putc(w, '}'));
+    }
+    return probe_writer_puts(w, n ? "\n]" : "]");
+}
+
 int
 json_check_options(const char *options)
 {
@@ -574,6 +636,7 @@ json_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
     static int (*const sections[])(probe_writer *, const probe_snapshot *) = {
         json_clock, json_sites, json_edges, json_nodes, json_threads, json_rusage,
         json_losses, json_samples, json_mappings, json_frames, json_memory, json_pid,
+        json_command, json_events,
     };
 
     (void)user;

@@ -370,6 +370,89 @@ ld_small(struct ld *l, const struct jv *root, probe_snapshot *snap)
     return l->rc;
 }
 
+/* The timeline: threads and sites must be loaded. An event names a thread and, but
+ * for an instant, a site; events stay grouped by thread as they were written. */
+static int
+ld_events(struct ld *l, const struct jv *root, probe_snapshot *snap)
+{
+    const struct jv *arr = ld_array(l, root, "events", 0);
+    size_t i = 0;
+
+    snap->events = calloc(arr && arr->count ? arr->count : 1, sizeof(*snap->events));
+    if (!snap->events)
+        return ld_fail(l, arr, PROBE_ENOMEM, "out of memory");
+    for (const struct jv *e = jv_first(l->d, arr); e && !l->rc; e = jv_next(l->d, e), i++) {
+        char where[48];
+        snprintf(where, sizeof(where), "events[%zu]", i);
+        const struct jv *o = ld_elem_obj(l, e, where);
+        if (!o)
+            break;
+        probe_event_info *x = &snap->events[i];
+        x->thread = ld_index(l, o, where, "thread", snap->nthreads, 0);
+        x->ts_ns = ld_u64(l, o, where, "ts_ns", 1);
+        const char *k = ld_str(l, o, where, "kind", 1, 0);
+        if (!k)
+            break;
+        if (strcmp(k, "begin") == 0)
+            x->kind = PROBE_EVENT_BEGIN;
+        else if (strcmp(k, "end") == 0)
+            x->kind = PROBE_EVENT_END;
+        else if (strcmp(k, "counter") == 0)
+            x->kind = PROBE_EVENT_COUNTER;
+        else if (strcmp(k, "instant") == 0)
+            x->kind = PROBE_EVENT_INSTANT;
+        else
+            return ld_fail(l, jv_get(l->d, o, "kind"), PROBE_EINVAL,
+                           "%s.kind: expected \"begin\", \"end\", \"counter\" or "
+                           "\"instant\"", where);
+        if (x->kind == PROBE_EVENT_INSTANT) {
+            x->site = SIZE_MAX;
+            x->name = ld_str(l, o, where, "name", 1, 1);
+            continue;
+        }
+        x->site = ld_index(l, o, where, "site", snap->nsites, 0);
+        if (l->rc)
+            break;
+        x->name = snap->sites[x->site].name;
+        if (x->kind != PROBE_EVENT_COUNTER)
+            continue;
+        /* Signed, as a site's value. */
+        const struct jv *val = jv_get(l->d, o, "value");
+        if (!val || val->type != JV_INT ||
+            (val->neg ? val->u > (uint64_t)INT64_MAX + 1 : val->u > INT64_MAX))
+            return ld_fail(l, val ? val : o, PROBE_EINVAL,
+                           "%s.value: expected a signed 64-bit integer", where);
+        x->value = val->neg ? (int64_t)(0 - val->u) : (int64_t)val->u;
+    }
+    snap->nevents = i;
+    return l->rc;
+}
+
+/* The program's arguments, NUL-terminated back to back as the snapshot keeps them. */
+static int
+ld_command(struct ld *l, const struct jv *root, probe_snapshot *snap)
+{
+    const struct jv *arr = ld_member(l, root, "report", "command", JV_ARR, 0, 1);
+    size_t len = 0;
+
+    if (!arr || !arr->count)
+        return l->rc;
+    for (const struct jv *e = jv_first(l->d, arr); e; e = jv_next(l->d, e)) {
+        if (e->type != JV_STR)
+            return ld_fail(l, e, PROBE_EINVAL, "command: expected strings");
+        len += strlen(e->s) + 1;
+    }
+    snap->command = malloc(len);
+    if (!snap->command)
+        return ld_fail(l, arr, PROBE_ENOMEM, "out of memory");
+    for (const struct jv *e = jv_first(l->d, arr); e; e = jv_next(l->d, e)) {
+        size_t n = strlen(e->s) + 1;
+        memcpy(snap->command + snap->command_len, e->s, n);
+        snap->command_len += n;
+    }
+    return 0;
+}
+
 /* ---- samples, frames, mappings ---------------------------------------------- */
 
 struct loaded_samples {
@@ -595,7 +678,8 @@ probe_snapshot_load_buffer(const void *buf, size_t len, probe_load_error *err)
     if (!l.rc)
         (void)(ld_small(&l, root, snap) || ld_sites(&l, root, snap) ||
                ld_edges(&l, root, snap) || ld_nodes(&l, root, snap) ||
-               ld_threads(&l, root, snap) || ld_samples(&l, root, snap));
+               ld_threads(&l, root, snap) || ld_events(&l, root, snap) ||
+               ld_command(&l, root, snap) || ld_samples(&l, root, snap));
     if (!snap->events)
         snap->events = calloc(1, sizeof(*snap->events));
     if (!l.rc && !snap->events)

@@ -59,6 +59,9 @@ strings_size(const probe_snapshot *s)
         n += slen(s->samples->frames[i].function) + slen(s->samples->frames[i].file);
     for (size_t i = 0; s->samples && i < s->samples->nmappings; i++)
         n += slen(s->samples->mappings[i].path) + slen(s->samples->mappings[i].build_id);
+    for (size_t i = 0; i < s->nevents; i++)
+        if (s->events[i].kind == PROBE_EVENT_INSTANT)
+            n += slen(s->events[i].name);
     return n;
 }
 
@@ -250,6 +253,61 @@ hist_add(uint64_t *h, const probe_snapshot *in, size_t i, double npt)
         }
         h[to] += b[j].count;
     }
+}
+
+/* Every input's timeline, one after another: each keeps its threads (renumbered as
+ * merged) and so its events stay grouped by thread, apart from other processes'. */
+static int
+merge_events(probe_snapshot *out, const probe_snapshot *const *in, size_t n,
+             struct arena *ar, const size_t *map, const size_t *site_base,
+             const size_t *thread_base)
+{
+    size_t total = 0;
+
+    for (size_t k = 0; k < n; k++)
+        total += in[k]->nevents;
+    if (!total)
+        return 0;
+    free(out->events);
+    out->events = calloc(total, sizeof(*out->events));
+    if (!out->events)
+        return -1;
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < in[k]->nevents; i++) {
+            const probe_event_info *x = &in[k]->events[i];
+            probe_event_info *o = &out->events[out->nevents++];
+            *o = *x;
+            o->thread = x->thread + thread_base[k];
+            if (x->site < in[k]->nsites) {
+                o->site = map[site_base[k] + x->site];
+                o->name = out->sites[o->site].name;
+            } else {
+                o->site = SIZE_MAX;
+                o->name = arena_dup(ar, x->name);
+            }
+        }
+    return 0;
+}
+
+/* The program's arguments: kept when every input has the same (the children of one
+ * program, repeated runs of one command); otherwise unknown. */
+static int
+merge_command(probe_snapshot *out, const probe_snapshot *const *in, size_t n)
+{
+    const probe_snapshot *first = in[0];
+
+    if (!first->command)
+        return 0;
+    for (size_t k = 1; k < n; k++)
+        if (in[k]->command_len != first->command_len || !in[k]->command ||
+            memcmp(in[k]->command, first->command, first->command_len) != 0)
+            return 0;
+    out->command = malloc(first->command_len);
+    if (!out->command)
+        return -1;
+    memcpy(out->command, first->command, first->command_len);
+    out->command_len = first->command_len;
+    return 0;
 }
 
 static probe_snapshot *
@@ -508,7 +566,9 @@ probe_snapshot_merge(const probe_snapshot *const *in, size_t n)
         l->threads_unlisted += s->losses.threads_unlisted;
         l->events_dropped += s->losses.events_dropped;
     }
-    if (merge_samples(out, in, n, &ar, thread_base) < 0)
+    if (merge_samples(out, in, n, &ar, thread_base) < 0 ||
+        merge_events(out, in, n, &ar, map, site_base, thread_base) < 0 ||
+        merge_command(out, in, n) < 0)
         return merge_fail(out, map, &t, h);
     free(map);
     free(t.slot);

@@ -1,6 +1,7 @@
 /* A program for the probe report and probe diff tests: "work FACTOR OUT.json" times
  * two functions, the second FACTOR times as long as the first, and saves a JSON
- * report; "children N PREFIX" forks N children that each save PREFIX<i>.json. */
+ * report; "trace FACTOR OUT.json" the same with the flight recorder on; "children N
+ * PREFIX" forks N children that each save PREFIX<i>.json. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include <probe/probe.h>
 #include <probe/report.h>
+#include <probe/trace.h>
 
 static volatile unsigned long sink;
 
@@ -53,6 +55,12 @@ work(unsigned factor)
 int
 main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "trace") == 0) {
+        if (probe_trace_start(NULL) != 0)
+            return 1;
+        work((unsigned)atoi(argv[2]));
+        return probe_report_write(argv[3], "json") == 0 ? 0 : 1;
+    }
     if (argc == 4 && strcmp(argv[1], "work") == 0) {
         work((unsigned)atoi(argv[2]));
         return probe_report_write(argv[3], "json") == 0 ? 0 : 1;
@@ -74,6 +82,6 @@ main(int argc, char **argv)
         }
         return 0;
     }
-    fprintf(stderr, "usage: report-work work FACTOR OUT.json | children N PREFIX\n");
+    fprintf(stderr, "usage: report-work work|trace FACTOR OUT.json | children N PREFIX\n");
     return 2;
 }

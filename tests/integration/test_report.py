@@ -105,14 +105,33 @@ def case_table(tmp):
     check(r.stdout == open(path).read(), 'json -> report -f json differs')
 
 
-def case_diff(tmp):
-    """One function made 2x slower is first, with about +100 %."""
-    base = work(tmp, 1, 'base.json')
-    new = work(tmp, 2, 'new.json')
-    # The median: preemption by other processes moves totals, not medians.
+def helper_doubled(base, new):
+    """The diff's sites, and whether helper is first with +50..+200 % and nothing
+    grew by 1000 % (the bounds the checks below rely on)."""
     r = run([PROBE, 'diff', base, new, '--measure', 'p50', '-f', 'json'])
     check(r.returncode == 0, f'diff: {r.returncode} {r.stderr}')
     sites = json.loads(r.stdout)['sites']
+    d = sites[0]['p50']['delta_pct']
+    worst = max((s['p50']['delta_pct'] or 0) for s in sites)
+    return sites, sites[0]['name'] == 'helper' and 50 <= d <= 200 and worst <= 1000
+
+
+def case_diff(tmp):
+    """One function made 2x slower is first, with about +100 %."""
+    # The median: preemption by other processes moves totals, not medians. Still,
+    # the two runs are timed by the wall clock: a run that shares its core with
+    # other processes for its whole length (SMT sibling, frequency) is slower
+    # throughout. So the pair of runs is repeated, up to 5 times (about 1 s each),
+    # until helper's p50 doubles; only 5 disturbed pairs in a row fail the test.
+    # Beside two busy loops a single pair missed in 7 of 20 tries.
+    for attempt in range(5):
+        base = work(tmp, 1, 'base.json')
+        new = work(tmp, 2, 'new.json')
+        sites, ok = helper_doubled(base, new)
+        if ok:
+            break
+        print(f'attempt {attempt + 1}: helper not doubled: '
+              f'{[(s["name"], s["p50"]["delta_pct"]) for s in sites]}')
     check(sites[0]['name'] == 'helper', f'first is {sites[0]["name"]}: {sites}')
     d = sites[0]['p50']['delta_pct']
     check(50 <= d <= 200, f'helper p50 delta {d} %')
@@ -135,6 +154,43 @@ def case_diff(tmp):
     r = run([PROBE, 'diff', base, renamed, '-f', 'json'])
     st = {s['name']: s['status'] for s in json.loads(r.stdout)['sites']}
     check(st.get('renamed') == 'new' and 'gone' in st.values(), f'statuses {st}')
+
+
+def case_loaded(tmp):
+    """A report read back names the program recorded and keeps its timeline."""
+    path = os.path.join(tmp, 't.json')
+    r = run([WORK, 'trace', '6', path])
+    assert r.returncode == 0, r.stderr
+    saved = json.load(open(path))
+    check(saved.get('command') == [WORK, 'trace', '6', path], f'command {saved.get("command")}')
+
+    # -o x.html: the page's data names the program and has helper as the hot scope
+    # (6x the spins of steady, 3x tunable's own).
+    page = os.path.join(tmp, 't.html')
+    r = run([PROBE, 'report', path, '-o', page])
+    check(r.returncode == 0 and not r.stdout, f'report -o t.html: {r.returncode} {r.stderr}')
+    html = open(page).read()
+    start = html.index('<script id="probe-data" type="application/json">') + 48
+    data = json.loads(html[start:html.index('</script>', start)])
+    facts = data['facts']
+    check(facts['written_by'] == ' '.join([WORK, 'trace', '6', path]),
+          f'written_by {facts["written_by"]!r}')
+    scopes = [s for s in data['sites'] if s[1] == 0 and s[5]]
+    hot = max(scopes, key=lambda s: s[7])  # [name, kind, file, line, fn, calls, total, self]
+    check(hot[0] == 'helper' and hot[5] == 200, f'hot scope {hot}')
+
+    # json -> load -> chrome: every scope event of the program, on its thread.
+    r = run([PROBE, 'report', path, '-f', 'chrome'])
+    check(r.returncode == 0, f'-f chrome: {r.stderr}')
+    ev = json.loads(r.stdout)['traceEvents']
+    tids = {t['tid'] for t in saved['threads']}
+    for name, calls in (('steady', 200), ('tunable', 200), ('helper', 200)):
+        b = [e for e in ev if e['ph'] == 'B' and e['name'] == name]
+        e_ = [e for e in ev if e['ph'] == 'E' and e['name'] == name]
+        check(len(b) == calls and len(e_) == calls, f'{name}: {len(b)} B, {len(e_)} E')
+        check({e['tid'] for e in b} <= tids, f'{name}: tids {({e["tid"] for e in b})}')
+    ts = [e['ts'] for e in ev if e['ph'] in 'BE']
+    check(ts == sorted(ts), 'events out of time order')
 
 
 def case_errors(tmp):
