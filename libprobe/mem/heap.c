@@ -35,7 +35,7 @@
 #include "stack/unwind.h"
 
 int heap_on;
-uint16_t *heap_filter;
+uint64_t *heap_filter;
 __thread int64_t heap_tls_until __attribute__((tls_model("initial-exec")));
 
 #define STACK_BUCKETS (HEAP_MAX_STACKS * 2)
@@ -395,7 +395,7 @@ heap_init(void)
     H.stacks = map(sizeof(*H.stacks) * HEAP_MAX_STACKS);
     H.stack_buckets = map(sizeof(*H.stack_buckets) * STACK_BUCKETS);
     H.live_buckets = map(sizeof(*H.live_buckets) * LIVE_BUCKETS);
-    uint16_t *filter = map(sizeof(*heap_filter) << HEAP_FILTER_BITS);
+    uint64_t *filter = map(sizeof(*heap_filter) << HEAP_FILTER_BITS);
     struct live_entry *live = map(sizeof(*H.live) * HEAP_MAX_LIVE);
     if (!H.stacks || !H.stack_buckets || !H.live_buckets || !filter || !live) {
         dprintf(STDERR_FILENO, "libprobe: PROBE_MEM: out of memory; heap profiling off\n");

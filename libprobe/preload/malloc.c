@@ -22,6 +22,7 @@
 
 #include "core/memacct.h"
 #include "mem/heap.h"
+#include "mem/scope.h"
 
 #define ARENA_SIZE (64u << 10)
 #define ARENA_ALIGN 16
@@ -122,6 +123,8 @@ note_alloc(void *p, size_t size, uintptr_t caller)
     if (__builtin_expect(!__atomic_load_n(&heap_on, __ATOMIC_RELAXED), 1) || !p)
         return;
     memacct_alloc(size);
+    if (__builtin_expect(mem_scope_tag != 0, 0))
+        mem_scope_alloc(p, size);
     if ((heap_tls_until -= (int64_t)(size ? size : 1)) > 0)
         return;
     heap_alloc_slow(p, size, caller);
@@ -133,8 +136,13 @@ note_free(void *p)
     if (__builtin_expect(!__atomic_load_n(&heap_on, __ATOMIC_RELAXED), 1))
         return;
     memacct_free(p, real.malloc_usable_size);
-    if (heap_maybe_sampled(p))
-        heap_free_slow(p);
+    uint64_t f = heap_filter_get(p);
+    if (__builtin_expect(f != 0, 0)) {
+        if (f & (HEAP_FILTER_TAGGED - 1))
+            heap_free_slow(p);
+        if (f >= HEAP_FILTER_TAGGED)
+            mem_scope_free(p);
+    }
 }
 
 #define CALLER ((uintptr_t)__builtin_return_address(0))

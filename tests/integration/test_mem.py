@@ -190,6 +190,32 @@ def case_scopes():
     shutil.rmtree(d)
 
 
+def case_tag():
+    """PROBE_MEM_TAG("parser") around plain malloc of 100 blocks of 1 KiB: the tag has
+    100 allocations and 102,400 bytes, and none live once they are freed (half
+    outside the scope, on another thread)."""
+    d = tempfile.mkdtemp()
+    out = os.path.join(d, 'report.json')
+    rc, _, err = run(['--mem=/dev/null', '-o', out, SCOPES])
+    tags = {}
+    if check(rc == 0, 'tag: exit %d: %s' % (rc, err)):
+        with open(out) as f:
+            mem = json.load(f).get('memory') or {}
+        tags = {t['tag']: t for t in mem.get('tags', [])}
+    t = tags.get('parser') or {}
+    check(t.get('allocs') == 100 and t.get('alloc_bytes') == 102400,
+          'tag: parser has %r, want 100 allocs of 102400 bytes' % t)
+    check(t.get('frees') == 100 and t.get('live_count') == 0 and
+          t.get('live_bytes') == 0 and t.get('peak_bytes') == 102400,
+          'tag: parser has %r, want 100 frees, none live, peak 102400' % t)
+    check(list(tags) == ['parser'], 'tag: tags %r' % list(tags))
+    # The text report's memory summary shows it.
+    rc, _, err = run(['--mem=/dev/null', '-f', 'text', SCOPES])
+    check(re.search(r'^\s+0\s+0 B\s.*\sparser$', err, re.M),
+          'tag: text report %r' % err[-1500:])
+    shutil.rmtree(d)
+
+
 def main():
     fn = globals().get('case_' + CASE)
     if not fn:
