@@ -42,6 +42,7 @@ struct probe_snapshot {
     char *extra;                    /* loaded snapshots: more owned strings */
     void *mem;                      /* probe_mem_snapshot; NULL when nothing tracked */
     void (*mem_free)(void *);
+    struct heapsum *heap;           /* the sampled heap (core/heapsum.h); or NULL */
 };
 
 /* Site @i's histogram: sets *@ret and returns the number of buckets (0 if none). */

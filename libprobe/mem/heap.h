@@ -13,6 +13,7 @@
 #define HEAP_MAX_LIVE (1u << 17)         /* live sampled blocks; more are dropped */
 #define HEAP_FILTER_BITS 16              /* the free path's filter: 2^16 counters */
 #define HEAP_TEMP_NS 1000000ull          /* freed by its thread within 1 ms: temporary */
+#define HEAP_POINTS 4096                 /* points of the in-use estimate over time */
 
 /* Nonzero once PROBE_MEM=1 turned the profiler on (read with relaxed loads). */
 extern int heap_on;

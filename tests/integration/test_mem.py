@@ -216,6 +216,34 @@ def case_tag():
     shutil.rmtree(d)
 
 
+def case_chrome():
+    """The chrome trace has the heap in use as a counter track: it parses, and for
+    a 50 MiB peak freed before exit its values rise to about 50 MiB, then fall."""
+    d = tempfile.mkdtemp()
+    out = os.path.join(d, 'out.trace.json')
+    rc, _, err = run(['--trace', '--mem=/dev/null', '-o', out, '--', CHILD, 'peak'],
+                     sample=65536)
+    vals = []
+    if check(rc == 0, 'chrome: exit %d: %s' % (rc, err)):
+        with open(out) as f:
+            doc = json.load(f)
+        ev = [e for e in doc['traceEvents'] if e.get('ph') == 'C' and
+              e.get('cat') == 'heap']
+        ts = [float(e['ts']) for e in ev]
+        check(ts == sorted(ts), 'chrome: heap points out of time order')
+        vals = [e['args']['bytes'] for e in ev]
+    check(len(vals) >= 10, 'chrome: %d heap points' % len(vals))
+    if vals:
+        top = vals.index(max(vals))
+        check(40 * MiB <= vals[top] <= 60 * MiB, 'chrome: peak %d bytes' % vals[top])
+        check(vals[0] < 0.2 * vals[top] and top > 0 and
+              all(a <= b for a, b in zip(vals[:top], vals[1:top + 1])),
+              'chrome: values do not rise to the peak: %r' % vals[:top + 1])
+        check(min(vals[top:]) < 0.2 * vals[top],
+              'chrome: values do not fall after the peak: %r' % vals[top:])
+    shutil.rmtree(d)
+
+
 def main():
     fn = globals().get('case_' + CASE)
     if not fn:
