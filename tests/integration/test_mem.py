@@ -244,6 +244,39 @@ def case_chrome():
     shutil.rmtree(d)
 
 
+def case_sites():
+    """The top allocation sites are in the main JSON report ("heap") and in the
+    tree format: the 10 MiB leaker's leak_blocks first, within 20 % of 10 MiB."""
+    d = tempfile.mkdtemp()
+    out = os.path.join(d, 'report.json')
+    rc, _, err = run(['--mem=/dev/null', '-o', out, '--', CHILD, 'leak'], sample=16384)
+    heap = None
+    if check(rc == 0, 'sites: exit %d: %s' % (rc, err)):
+        with open(out) as f:
+            heap = json.load(f).get('heap')
+    if check(heap and heap.get('sites'), 'sites: no heap sites in %r' % heap):
+        first = heap['sites'][0]
+        check(first['frames'][:1] == ['leak_blocks'] and
+              abs(first['bytes'] - 10 * MiB) <= 0.2 * 10 * MiB,
+              'sites: first site %r' % first)
+        check(heap['sample_bytes'] == 16384 and heap['samples'] > 0,
+              'sites: heap %r' % {k: v for k, v in heap.items() if k != 'sites'})
+    # Without --mem the key is there, null.
+    rc, _, err = run(['-o', out, '--', CHILD, 'leak'])
+    if check(rc == 0, 'sites: exit %d without --mem: %s' % (rc, err)):
+        with open(out) as f:
+            doc = json.load(f)
+        check('heap' in doc and doc['heap'] is None, 'sites: heap without --mem %r' %
+              doc.get('heap'))
+    rc, _, err = run(['--mem=/dev/null', '-f', 'tree', '--', CHILD, 'leak'], sample=16384)
+    sect = err.split('Heap: top allocation sites', 1)
+    rows = sect[1].splitlines()[2:3] if len(sect) == 2 else []
+    m = re.match(r'^\s+(\d+)\s+(\d+)\s+leak_blocks <- main', rows[0]) if rows else None
+    check(rc == 0 and m and abs(int(m.group(1)) - 10 * MiB) <= 0.2 * 10 * MiB,
+          'sites: tree report %r' % err[-1500:])
+    shutil.rmtree(d)
+
+
 def main():
     fn = globals().get('case_' + CASE)
     if not fn:
