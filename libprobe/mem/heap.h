@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attrs.h"
+
 #define HEAP_SAMPLE_DEFAULT (512u << 10) /* mean bytes between samples */
 #define HEAP_STACK_DEPTH 48              /* frames kept per sampled stack */
 #define HEAP_MAX_STACKS 8192             /* distinct stacks; more are counted as dropped */
@@ -16,12 +18,12 @@
 #define HEAP_POINTS 4096                 /* points of the in-use estimate over time */
 
 /* Nonzero once PROBE_MEM=1 turned the profiler on (read with relaxed loads). */
-extern int heap_on;
+extern int heap_on HIDDEN;
 /* Counters by address hash of the blocks still live that a free must look up: the
  * low half counts sampled blocks, the high half (HEAP_FILTER_TAGGED each) blocks
  * tracked by a PROBE_MEM_TAG scope. A free whose counter is 0 was neither and takes
  * no lock and no table lookup: one load for both. */
-extern uint64_t *heap_filter;
+extern uint64_t *heap_filter HIDDEN;
 #define HEAP_FILTER_TAGGED ((uint64_t)1 << 32)
 
 static inline unsigned
