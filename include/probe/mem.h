@@ -207,15 +207,46 @@ PROBE_EXPORT int probe__mem_free(unsigned *cache, const char *tag, const void *p
         static unsigned probe__mem_tag_id_;                                            \
         (void)probe__mem_free(&probe__mem_tag_id_, (tag), (ptr));                      \
     } while (0)
+
+/* Not for direct use: PROBE_MEM_TAG's entry and exit. Enter returns the tag that
+ * was open before, which leave restores. */
+PROBE_EXPORT unsigned probe__mem_tag_enter(unsigned *cache, const char *tag);
+PROBE_EXPORT void probe__mem_tag_leave(unsigned *prev);
+
+#define PROBE__MEM_CAT2(a, b) a##b
+#define PROBE__MEM_CAT(a, b) PROBE__MEM_CAT2(a, b)
+#define PROBE__MEM_TAG_AT(n, tag)                                                      \
+    static unsigned PROBE__MEM_CAT(probe__mem_scope_id_, n);                           \
+    unsigned PROBE__MEM_CAT(probe__mem_scope_prev_, n)                                 \
+        __attribute__((cleanup(probe__mem_tag_leave), unused)) =                       \
+            probe__mem_tag_enter(&PROBE__MEM_CAT(probe__mem_scope_id_, n), (tag))
+
+/**
+ * Count every allocation the calling thread makes from here to the end of the
+ * enclosing block for tag @p tag (a string that stays the same at this site), as if
+ * each were tracked with PROBE_TRACK_ALLOC: code that knows nothing of libprobe
+ * included, since it is the interposed malloc (and calloc, realloc, ...) that counts
+ * them. Such a block is matched when it is freed, anywhere and on any thread, and
+ * leaves the tag then. Tag scopes nest: the innermost open one counts.
+ *
+ * Only with the heap profiler on (PROBE_MEM=1, `probe run --mem`) and libprobe.so
+ * (not libprobe.a: the interposer is in the shared library); otherwise the scope
+ * counts nothing. Costs two calls per scope; an allocation inside one, a pointer
+ * table insert and its tag's atomic adds (as PROBE_TRACK_ALLOC); docs/memory.md.
+ * A declaration, like PROBE_SCOPE: use it in a block, at most once per line.
+ */
+#define PROBE_MEM_TAG(tag) PROBE__MEM_TAG_AT(__LINE__, tag)
 #else
 #define PROBE_TRACK_ALLOC(tag, ptr, size) ((void)probe_mem_track_alloc((tag), (ptr), (size)))
 #define PROBE_TRACK_FREE(tag, ptr) ((void)probe_mem_track_free((tag), (ptr)))
+#define PROBE_MEM_TAG(tag) ((void)0) /* needs the cleanup attribute */
 #endif
 
 #else /* PROBE_DISABLE: no argument of a macro is evaluated, nothing links */
 
 #define PROBE_TRACK_ALLOC(tag, ptr, size) ((void)0)
 #define PROBE_TRACK_FREE(tag, ptr) ((void)0)
+#define PROBE_MEM_TAG(tag) ((void)0)
 
 static inline int
 probe_mem_track_alloc(const char *tag, const void *ptr, size_t size)

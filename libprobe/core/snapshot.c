@@ -12,6 +12,7 @@
 
 #include "aggregate.h"
 #include "clock.h"
+#include "heapsum.h"
 #include "memhook.h"
 #include "memacct.h"
 #include "samples.h"
@@ -23,6 +24,7 @@
 struct sample_set *(*sampler_collect_hook)(void);
 void *(*mem_collect_hook)(void);
 void (*mem_free_hook)(void *);
+struct heapsum *(*heap_collect_hook)(void);
 
 static uint64_t
 to_ns(uint64_t ticks, double ns_per_tick)
@@ -377,6 +379,10 @@ probe_snapshot_take(void)
         if (!(snap->mem = mem_collect()))
             goto fail;
     }
+    struct heapsum *(*heap_collect)(void) = __atomic_load_n(&heap_collect_hook,
+                                                            __ATOMIC_ACQUIRE);
+    if (heap_collect && !(snap->heap = heap_collect()))
+        goto fail;
     snap->losses = (probe_loss_info){agg.loss.depth_overflow, agg.loss.unbalanced,
                                      agg.loss.edges_dropped, agg.loss.sites_dropped,
                                      agg.loss.threads_unlisted, raw.dropped,
@@ -421,6 +427,7 @@ probe_snapshot_free(probe_snapshot *snap)
         snap->samples->free(snap->samples);
     if (snap->mem)
         snap->mem_free(snap->mem);
+    heapsum_free(snap->heap);
     free(snap);
 }
 

@@ -46,6 +46,7 @@ struct probe_snapshot {
     char *extra;                    /* loaded snapshots: more owned strings */
     void *mem;                      /* probe_mem_snapshot; NULL when nothing tracked */
     void (*mem_free)(void *);
+    struct heapsum *heap;           /* the sampled heap (core/heapsum.h); or NULL */
 };
 
 /* The most of /proc/self/cmdline a snapshot keeps: whole arguments only. */

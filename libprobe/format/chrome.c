@@ -3,7 +3,8 @@
  * chrome://tracing open. With a timeline (tracing, <probe/trace.h>) every event is
  * written: scopes as B/E pairs, counters as C, instants as i. Without one, the
  * calling-context tree is laid out as nested complete (X) events on one synthetic
- * track, so the aggregate reads as a flame chart; its times are not real.
+ * track, so the aggregate reads as a flame chart; its times are not real. With the
+ * heap profiler on, a timeline also gets a "heap in use" counter track (C events).
  * Documented in docs/formats.md.
  */
 #include "chrome.h"
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "core/heapsum.h"
+#include "core/snapshot.h"
 #include "jsonstr.h"
 #include "timeline.h"
 #include "writer.h"
@@ -147,6 +150,28 @@ chrome_event(void *ctx, const struct timeline_thread *t, const struct timeline_e
     }
 }
 
+/* The heap profiler's in-use estimate over time, one process-wide counter track
+ * (tid 0: no thread owns it), in whole bytes. */
+static int
+chrome_heap(struct chrome_ctx *c)
+{
+    const struct heapsum *h = c->snap->heap;
+
+    for (size_t i = 0; h && i < h->npoints; i++) {
+        double v = h->points[i].inuse;
+
+        TRY(chrome_sep(c));
+        TRY(probe_writer_printf(c->w, "{\"ph\":\"C\",\"cat\":\"heap\",\"name\":"
+                                      "\"heap in use (bytes, sampled estimate)\","
+                                      "\"pid\":%ld,\"tid\":0",
+                                c->pid));
+        TRY(chrome_us(c->w, "ts", h->points[i].ts_ns));
+        TRY(probe_writer_printf(c->w, ",\"args\":{\"bytes\":%" PRIu64 "}}",
+                                v > 0 ? (uint64_t)(v + 0.5) : 0));
+    }
+    return 0;
+}
+
 static int
 chrome_timeline(struct chrome_ctx *c)
 {
@@ -159,7 +184,8 @@ chrome_timeline(struct chrome_ctx *c)
         if (t)
             TRY(chrome_thread_name(c, t->tid, t->name));
     }
-    return timeline_replay(c->snap, &ops, c, NULL);
+    TRY(timeline_replay(c->snap, &ops, c, NULL));
+    return chrome_heap(c);
 }
 
 /* ---- aggregate --------------------------------------------------------------- */
@@ -279,7 +305,11 @@ int
 chrome_write(const probe_snapshot *snap, probe_writer *w, const char *options, void *user)
 {
     struct chrome_ctx c = {.snap = snap, .w = w, .pid = (long)getpid(), .first = 1};
-    int timeline = probe_snapshot_event_count(snap) > 0;
+    /* A program with no scopes has no aggregate to draw: its heap track is the
+     * timeline then. */
+    int timeline = probe_snapshot_event_count(snap) > 0 ||
+                   (probe_snapshot_node_count(snap) == 0 && snap->heap &&
+                    snap->heap->npoints > 1);
 
     (void)user;
     TRY(chrome_check_options(options));

@@ -8,6 +8,7 @@
 
 #include <probe/mem.h>
 
+#include "core/heapsum.h"
 #include "core/snapshot.h"
 #include "jsonstr.h"
 #include "writer.h"
@@ -426,6 +427,43 @@ json_memory(probe_writer *w, const probe_snapshot *snap)
     return probe_writer_puts(w, "]}");
 }
 
+/* The heap profiler's totals and top allocation sites (the probe-heap/1 report's
+ * "sites", cut to HEAPSUM_SITES), as whole bytes and blocks; null when it is off. */
+static int
+json_heap(probe_writer *w, const probe_snapshot *snap)
+{
+    const struct heapsum *h = snap->heap;
+    int f = 1, fs = 1;
+
+    TRY(json_key(w, NULL, "heap"));
+    if (!h)
+        return probe_writer_puts(w, "null");
+    TRY(writer_putc(w, '{'));
+    TRY(json_u64(w, &f, "sample_bytes", h->mean));
+    TRY(json_u64(w, &f, "samples", h->samples));
+    TRY(json_u64(w, &f, "allocated_bytes", (uint64_t)(h->alloc_space + 0.5)));
+    TRY(json_u64(w, &f, "allocated_blocks", (uint64_t)(h->alloc_objects + 0.5)));
+    TRY(json_u64(w, &f, "inuse_bytes",
+                 h->inuse_space > 0 ? (uint64_t)(h->inuse_space + 0.5) : 0));
+    TRY(json_u64(w, &f, "peak_bytes", (uint64_t)(h->peak_space + 0.5)));
+    TRY(json_key(w, &f, "sites"));
+    TRY(writer_putc(w, '['));
+    for (size_t i = 0; i < h->nsites; i++) {
+        const struct heapsum_site *s = &h->sites[i];
+        int fr = 1;
+
+        TRY(json_sep(w, &fs));
+        TRY(probe_writer_puts(w, "\n  {\"frames\":["));
+        for (unsigned k = 0; k < s->nframes; k++) {
+            TRY(json_sep(w, &fr));
+            TRY(jsonstr_write(w, s->frames[k]));
+        }
+        TRY(probe_writer_printf(w, "],\"bytes\":%" PRIu64 ",\"blocks\":%" PRIu64 "}",
+                                (uint64_t)(s->bytes + 0.5), (uint64_t)(s->blocks + 0.5)));
+    }
+    return probe_writer_puts(w, "]}");
+}
+
 static int
 json_names(probe_writer *w, int *first, const char *key, const char *const *v, unsigned n)
 {
@@ -635,8 +673,8 @@ json_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
 {
     static int (*const sections[])(probe_writer *, const probe_snapshot *) = {
         json_clock, json_sites, json_edges, json_nodes, json_threads, json_rusage,
-        json_losses, json_samples, json_mappings, json_frames, json_memory, json_pid,
-        json_command, json_events,
+        json_losses, json_samples, json_mappings, json_frames, json_memory, json_heap,
+        json_pid, json_command, json_events,
     };
 
     (void)user;

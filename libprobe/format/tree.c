@@ -3,7 +3,8 @@
  * tree per thread, root first; each line is a frame with its share of the thread's
  * CPU time (total and self), its samples and its CPU time; children sorted by time,
  * small ones collapsed into one line. PROBE_SCOPEs open at a sample appear as
- * "[scope name]" pseudo-frames inside the native frame that ran them. Documented in
+ * "[scope name]" pseudo-frames inside the native frame that ran them. With the heap
+ * profiler on, the top allocation sites follow the trees. Documented in
  * docs/formats.md.
  */
 #include "tree.h"
@@ -17,6 +18,8 @@
 #include <probe/sampler.h>
 
 #include "cells.h"
+#include "core/heapsum.h"
+#include "core/snapshot.h"
 #include "options.h"
 #include "writer.h"
 
@@ -535,6 +538,36 @@ tree_header(probe_writer *w, const probe_snapshot *snap, const struct tree_optio
     return probe_writer_puts(w, ".\n");
 }
 
+/* The heap profiler's top allocation sites, by estimated bytes allocated, each with
+ * the allocating function and two callers; nothing when the profiler is off. */
+static int
+tree_heap(probe_writer *w, const probe_snapshot *snap)
+{
+    const struct heapsum *h = snap->heap;
+
+    if (!h)
+        return 0;
+    TRY(probe_writer_printf(w, "\nHeap: top allocation sites (PROBE_MEM=1, estimated from "
+                               "%" PRIu64 " samples, one per %" PRIu64 " bytes):\n",
+                            h->samples, h->mean));
+    if (!h->nsites)
+        return probe_writer_puts(w, "  none sampled\n");
+    TRY(probe_writer_puts(w, "         bytes       blocks  site\n"));
+    for (size_t i = 0; i < h->nsites; i++) {
+        const struct heapsum_site *s = &h->sites[i];
+
+        TRY(probe_writer_printf(w, "  %12" PRIu64 " %12" PRIu64 "  ", (uint64_t)(s->bytes + 0.5),
+                                (uint64_t)(s->blocks + 0.5)));
+        for (unsigned k = 0; k < s->nframes; k++) {
+            if (k)
+                TRY(probe_writer_puts(w, " <- "));
+            TRY(tree_put_name(w, s->frames[k]));
+        }
+        TRY(probe_writer_puts(w, "\n"));
+    }
+    return 0;
+}
+
 int
 tree_write(const probe_snapshot *snap, probe_writer *w, const char *options, void *user)
 {
@@ -547,9 +580,11 @@ tree_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
         const probe_sampler_info *si = probe_snapshot_sampler_info(snap);
 
         if (si && si->interval_ns == 0)
-            return probe_writer_puts(w, "No samples: the sampler never ran "
-                                        "(probe_sampler_start(), <probe/sampler.h>).\n");
-        return probe_writer_puts(w, "No samples: the sampler ran but recorded none.\n");
+            TRY(probe_writer_puts(w, "No samples: the sampler never ran "
+                                     "(probe_sampler_start(), <probe/sampler.h>).\n"));
+        else
+            TRY(probe_writer_puts(w, "No samples: the sampler ran but recorded none.\n"));
+        return tree_heap(w, snap);
     }
     TRY(tree_header(w, snap, &t.o));
 
@@ -578,6 +613,8 @@ tree_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
     free(tids);
     if (r == 0 && t.cut)
         r = probe_writer_printf(w, "... (tree cut at %d lines)\n", TREE_LINES);
+    if (r == 0)
+        r = tree_heap(w, snap);
     free(t.nodes);
     free(t.path);
     return r;

@@ -31,11 +31,14 @@
 #include <probe/common.h>
 #include <probe/mem.h>
 
+#include "core/clock.h"
+#include "core/heapsum.h"
 #include "stack/modules.h"
+#include "stack/symbolize.h"
 #include "stack/unwind.h"
 
 int heap_on;
-uint16_t *heap_filter;
+uint64_t *heap_filter;
 __thread int64_t heap_tls_until __attribute__((tls_model("initial-exec")));
 
 #define STACK_BUCKETS (HEAP_MAX_STACKS * 2)
@@ -70,6 +73,12 @@ static struct {
     double alloc_space, alloc_objects, inuse_space, inuse_objects;
     double peak_space, peak_copied;  /* the largest live estimate; at the last copy */
     uint64_t samples, dropped_stacks, dropped_live;
+    /* The in-use estimate over time, for the chrome trace's counter track: a point
+     * each time it moved by point_step since the last; when the array is full,
+     * every other point goes and the step doubles, so it stays bounded. */
+    struct { uint64_t ticks; double inuse; } *points;
+    unsigned npoints;
+    double point_step, point_last;
 } H = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 struct heap_tls {
@@ -178,6 +187,23 @@ stack_intern(const uintptr_t *pcs, unsigned n)
     return H.nstacks - 1;
 }
 
+/* Under H.lock, after the in-use estimate changed. */
+static void
+point_note(void)
+{
+    if (fabs(H.inuse_space - H.point_last) < H.point_step && H.npoints)
+        return;
+    if (H.npoints == HEAP_POINTS) {
+        for (unsigned i = 0; i < HEAP_POINTS / 2; i++)
+            H.points[i] = H.points[2 * i + 1];
+        H.npoints = HEAP_POINTS / 2;
+        H.point_step *= 2;
+    }
+    H.points[H.npoints].ticks = clock_ticks();
+    H.points[H.npoints++].inuse = H.inuse_space;
+    H.point_last = H.inuse_space;
+}
+
 /* Each stack's in-use figures become its at-peak figures. */
 static void
 copy_peak(void)
@@ -261,6 +287,7 @@ heap_alloc_slow(void *p, size_t size, uintptr_t caller)
         H.peak_space = H.inuse_space;
     if (H.inuse_space >= H.peak_copied + (double)H.mean)
         copy_peak();
+    point_note();
 out:
     pthread_mutex_unlock(&H.lock);
     tls.guard--;
@@ -286,6 +313,7 @@ heap_free_slow(void *p)
         site->inuse_space -= e->space;
         H.inuse_objects -= e->objects;
         H.inuse_space -= e->space;
+        point_note();
         /* Temporary: freed by its own thread soon after. */
         if (e->tid == tls.tid && now_ns() - e->t_ns < HEAP_TEMP_NS) {
             site->temp_objects += e->objects;
@@ -359,6 +387,77 @@ report_at_exit(void)
                 out_path[0] ? out_path : "stderr", probe_strerror(rc));
 }
 
+static int
+by_alloc_desc(const void *a, const void *b)
+{
+    double x = (*(const struct heap_site *const *)a)->alloc_space;
+    double y = (*(const struct heap_site *const *)b)->alloc_space;
+
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* What a report snapshot carries (core/heapsum.h): the top sites by bytes allocated,
+ * named, and the in-use estimate over time, with a last point for now. */
+static struct heapsum *
+heap_summary(void)
+{
+    struct heap_profile p;
+    struct heapsum *h = calloc(1, sizeof(*h));
+    const struct heap_site **v = NULL;
+
+    if (!h || heap_profile_copy(&p) < 0) {
+        free(h);
+        return NULL;
+    }
+    tls.guard++;
+    h->mean = p.mean;
+    h->samples = p.samples;
+    h->alloc_space = p.alloc_space;
+    h->alloc_objects = p.alloc_objects;
+    h->inuse_space = p.inuse_space;
+    h->peak_space = p.peak_space;
+    v = malloc((p.nsites ? p.nsites : 1) * sizeof(*v));
+    h->sites = calloc(HEAPSUM_SITES, sizeof(*h->sites));
+    pthread_mutex_lock(&H.lock);
+    unsigned np = H.npoints;
+    h->points = malloc((np + 1) * sizeof(*h->points));
+    for (unsigned i = 0; h->points && i < np; i++)
+        h->points[i] = (struct heapsum_point){.ts_ns = H.points[i].ticks,
+                                              .inuse = H.points[i].inuse};
+    pthread_mutex_unlock(&H.lock);
+    if (!v || !h->sites || !h->points) {
+        free(v);
+        heap_profile_free(&p);
+        tls.guard--;
+        heapsum_free(h);
+        return NULL;
+    }
+    double npt = clock_ns_per_tick();
+    for (unsigned i = 0; i < np; i++)
+        h->points[i].ts_ns = clock_since_load_ns(h->points[i].ts_ns, npt);
+    h->points[np] = (struct heapsum_point){clock_since_load_ns(clock_ticks(), npt),
+                                           p.inuse_space};
+    h->npoints = np + 1;
+    for (unsigned i = 0; i < p.nsites; i++)
+        v[i] = &p.sites[i];
+    qsort(v, p.nsites, sizeof(*v), by_alloc_desc);
+    for (unsigned i = 0; i < p.nsites && h->nsites < HEAPSUM_SITES; i++) {
+        struct heapsum_site *o = &h->sites[h->nsites++];
+        o->bytes = v[i]->alloc_space;
+        o->blocks = v[i]->alloc_objects;
+        for (unsigned k = 0; k < v[i]->npcs && k < HEAPSUM_FRAMES; k++) {
+            const char *name = symbolize_pc(v[i]->pcs[k], 1, o->frames[k], HEAPSUM_NAME);
+            if (name != o->frames[k])
+                snprintf(o->frames[k], HEAPSUM_NAME, "%s", name);
+            o->nframes++;
+        }
+    }
+    free(v);
+    heap_profile_free(&p);
+    tls.guard--;
+    return h;
+}
+
 void
 heap_init(void)
 {
@@ -395,9 +494,12 @@ heap_init(void)
     H.stacks = map(sizeof(*H.stacks) * HEAP_MAX_STACKS);
     H.stack_buckets = map(sizeof(*H.stack_buckets) * STACK_BUCKETS);
     H.live_buckets = map(sizeof(*H.live_buckets) * LIVE_BUCKETS);
-    uint16_t *filter = map(sizeof(*heap_filter) << HEAP_FILTER_BITS);
+    uint64_t *filter = map(sizeof(*heap_filter) << HEAP_FILTER_BITS);
+    H.points = map(sizeof(*H.points) * HEAP_POINTS);
+    H.point_step = (double)H.mean;
     struct live_entry *live = map(sizeof(*H.live) * HEAP_MAX_LIVE);
-    if (!H.stacks || !H.stack_buckets || !H.live_buckets || !filter || !live) {
+    if (!H.stacks || !H.stack_buckets || !H.live_buckets || !filter || !live ||
+        !H.points) {
         dprintf(STDERR_FILENO, "libprobe: PROBE_MEM: out of memory; heap profiling off\n");
         tls.guard--;
         return;
@@ -406,6 +508,7 @@ heap_init(void)
     out_pid = getpid();
     atexit(report_at_exit);
     heap_filter = filter;
+    __atomic_store_n(&heap_collect_hook, heap_summary, __ATOMIC_RELEASE);
     __atomic_store_n(&H.live, live, __ATOMIC_RELEASE);
     __atomic_store_n(&heap_on, 1, __ATOMIC_RELEASE);
     tls.guard--;

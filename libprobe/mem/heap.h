@@ -7,18 +7,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attrs.h"
+
 #define HEAP_SAMPLE_DEFAULT (512u << 10) /* mean bytes between samples */
 #define HEAP_STACK_DEPTH 48              /* frames kept per sampled stack */
 #define HEAP_MAX_STACKS 8192             /* distinct stacks; more are counted as dropped */
 #define HEAP_MAX_LIVE (1u << 17)         /* live sampled blocks; more are dropped */
 #define HEAP_FILTER_BITS 16              /* the free path's filter: 2^16 counters */
 #define HEAP_TEMP_NS 1000000ull          /* freed by its thread within 1 ms: temporary */
+#define HEAP_POINTS 4096                 /* points of the in-use estimate over time */
 
 /* Nonzero once PROBE_MEM=1 turned the profiler on (read with relaxed loads). */
-extern int heap_on;
-/* Counters by address hash of the sampled blocks still live: a free whose counter
- * is 0 was not sampled and takes no lock. */
-extern uint16_t *heap_filter;
+extern int heap_on HIDDEN;
+/* Counters by address hash of the blocks still live that a free must look up: the
+ * low half counts sampled blocks, the high half (HEAP_FILTER_TAGGED each) blocks
+ * tracked by a PROBE_MEM_TAG scope. A free whose counter is 0 was neither and takes
+ * no lock and no table lookup: one load for both. */
+extern uint64_t *heap_filter HIDDEN;
+#define HEAP_FILTER_TAGGED ((uint64_t)1 << 32)
 
 static inline unsigned
 heap_filter_slot(const void *p)
@@ -26,11 +32,13 @@ heap_filter_slot(const void *p)
     return (unsigned)(((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull >> (64 - HEAP_FILTER_BITS));
 }
 
-/* Whether @p may be a live sampled block (no false negatives). */
-static inline int
-heap_maybe_sampled(const void *p)
+/* Nonzero when @p may be a live sampled block (low half) or a tag scope's block
+ * (high half): no false negatives. Only called once heap_on is set, and heap_init
+ * maps the filter before it sets heap_on. */
+static inline uint64_t
+heap_filter_get(const void *p)
 {
-    return heap_filter && __atomic_load_n(&heap_filter[heap_filter_slot(p)], __ATOMIC_RELAXED);
+    return __atomic_load_n(&heap_filter[heap_filter_slot(p)], __ATOMIC_RELAXED);
 }
 
 /* PROBE_MEM, PROBE_MEM_SAMPLE, PROBE_MEM_OUTPUT, PROBE_MEM_FORMAT; at load. */

@@ -7,6 +7,7 @@
 #include <probe/mem.h>
 
 #include "msnap.h"
+#include "scope.h"
 #include "table.h"
 #include "tags.h"
 
@@ -70,6 +71,26 @@ track_free(unsigned id, const void *ptr)
         add(&t->untracked_frees, 1);
         return PROBE_ENOENT;
     }
+}
+
+int
+mem_track_id(unsigned id, uintptr_t key, size_t size)
+{
+    return track_alloc(id, (const void *)key, size);
+}
+
+int
+mem_untrack_key(uintptr_t key)
+{
+    unsigned owner = 0;
+    uint64_t size = 0;
+
+    if (table_remove(key, &owner, &size) != TABLE_OK)
+        return 0;
+    struct mem_tag *t = mem_tag_get(owner);
+    add(&t->frees, 1);
+    __atomic_sub_fetch(&t->live_bytes, (int64_t)size, __ATOMIC_RELAXED);
+    return 1;
 }
 
 static int

@@ -22,6 +22,7 @@
 
 #include "core/memacct.h"
 #include "mem/heap.h"
+#include "mem/scope.h"
 
 #define ARENA_SIZE (64u << 10)
 #define ARENA_ALIGN 16
@@ -43,10 +44,11 @@ static int resolve_state; /* 0 not yet, 1 under way, 2 done */
 static alignas(ARENA_ALIGN) unsigned char arena[ARENA_SIZE];
 static size_t arena_used;
 
-static int
+/* One unsigned comparison: free() asks it of every block. */
+static inline int
 in_arena(const void *p)
 {
-    return (const unsigned char *)p >= arena && (const unsigned char *)p < arena + ARENA_SIZE;
+    return (uintptr_t)p - (uintptr_t)arena < ARENA_SIZE;
 }
 
 /* A block of the bootstrap arena, its size in the 16 bytes before it. */
@@ -116,15 +118,21 @@ ready(void)
            real.free;
 }
 
-static inline void
-note_alloc(void *p, size_t size, uintptr_t caller)
+/* Always inlined, and with the caller read on the sampled path only: malloc's own
+ * return address (__builtin_return_address names the function this is inlined in)
+ * then needs no register kept across the real call. */
+#define CALLER ((uintptr_t)__builtin_return_address(0))
+static inline __attribute__((always_inline)) void
+note_alloc(void *p, size_t size)
 {
     if (__builtin_expect(!__atomic_load_n(&heap_on, __ATOMIC_RELAXED), 1) || !p)
         return;
     memacct_alloc(size);
+    if (__builtin_expect(mem_scope_tag != 0, 0))
+        mem_scope_alloc(p, size);
     if ((heap_tls_until -= (int64_t)(size ? size : 1)) > 0)
         return;
-    heap_alloc_slow(p, size, caller);
+    heap_alloc_slow(p, size, CALLER);
 }
 
 static inline void
@@ -133,11 +141,14 @@ note_free(void *p)
     if (__builtin_expect(!__atomic_load_n(&heap_on, __ATOMIC_RELAXED), 1))
         return;
     memacct_free(p, real.malloc_usable_size);
-    if (heap_maybe_sampled(p))
-        heap_free_slow(p);
+    uint64_t f = heap_filter_get(p);
+    if (__builtin_expect(f != 0, 0)) {
+        if (f & (HEAP_FILTER_TAGGED - 1))
+            heap_free_slow(p);
+        if (f >= HEAP_FILTER_TAGGED)
+            mem_scope_free(p);
+    }
 }
-
-#define CALLER ((uintptr_t)__builtin_return_address(0))
 
 PROBE_EXPORT void *
 malloc(size_t size)
@@ -145,7 +156,7 @@ malloc(size_t size)
     if (!ready())
         return arena_alloc(size, ARENA_ALIGN);
     void *p = real.malloc(size);
-    note_alloc(p, size, CALLER);
+    note_alloc(p, size);
     return p;
 }
 
@@ -159,7 +170,7 @@ calloc(size_t n, size_t size)
     }
     void *p = real.calloc(n, size);
     if (p)
-        note_alloc(p, n * size, CALLER);
+        note_alloc(p, n * size);
     return p;
 }
 
@@ -174,8 +185,9 @@ free(void *p)
     real.free(p);
 }
 
-static void *
-realloc_at(void *p, size_t size, uintptr_t caller)
+/* Inlined, so that CALLER is realloc's or reallocarray's return address. */
+static inline __attribute__((always_inline)) void *
+realloc_at(void *p, size_t size)
 {
     if (p && in_arena(p)) {
         void *q = size ? malloc(size) : NULL;
@@ -192,14 +204,14 @@ realloc_at(void *p, size_t size, uintptr_t caller)
         note_free(p);
     void *q = real.realloc(p, size);
     if (q)
-        note_alloc(q, size, caller);
+        note_alloc(q, size);
     return q;
 }
 
 PROBE_EXPORT void *
 realloc(void *p, size_t size)
 {
-    return realloc_at(p, size, CALLER);
+    return realloc_at(p, size);
 }
 
 PROBE_EXPORT void *
@@ -209,7 +221,7 @@ reallocarray(void *p, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return realloc_at(p, n * size, CALLER);
+    return realloc_at(p, n * size);
 }
 
 PROBE_EXPORT int
@@ -224,7 +236,7 @@ posix_memalign(void **out, size_t align, size_t size)
     }
     int rc = real.posix_memalign(out, align, size);
     if (rc == 0)
-        note_alloc(*out, size, CALLER);
+        note_alloc(*out, size);
     return rc;
 }
 
@@ -234,7 +246,7 @@ aligned_alloc(size_t align, size_t size)
     if (!ready())
         return arena_alloc(size, align);
     void *p = real.aligned_alloc(align, size);
-    note_alloc(p, size, CALLER);
+    note_alloc(p, size);
     return p;
 }
 
@@ -244,7 +256,7 @@ memalign(size_t align, size_t size)
     if (!ready())
         return arena_alloc(size, align);
     void *p = real.memalign(align, size);
-    note_alloc(p, size, CALLER);
+    note_alloc(p, size);
     return p;
 }
 
@@ -254,7 +266,7 @@ valloc(size_t size)
     if (!ready())
         return arena_alloc(size, 4096);
     void *p = real.valloc(size);
-    note_alloc(p, size, CALLER);
+    note_alloc(p, size);
     return p;
 }
 
@@ -264,7 +276,7 @@ pvalloc(size_t size)
     if (!ready())
         return arena_alloc((size + 4095) & ~(size_t)4095, 4096);
     void *p = real.pvalloc(size);
-    note_alloc(p, size, CALLER);
+    note_alloc(p, size);
     return p;
 }
 

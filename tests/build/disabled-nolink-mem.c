@@ -13,6 +13,13 @@ size_of_doc(void)
     return 200;
 }
 
+__attribute__((unused)) static const char *
+tag_name(void)
+{
+    evaluated = 1;
+    return "parser";
+}
+
 int
 main(void)
 {
@@ -21,6 +28,10 @@ main(void)
 
     PROBE_TRACK_ALLOC("Document", doc, size_of_doc());
     PROBE_TRACK_FREE("Document", doc);
+    {
+        PROBE_MEM_TAG(tag_name());
+        free(malloc(16));
+    }
     if (probe_mem_track_alloc("Document", doc, 200) != PROBE_EDISABLED ||
         probe_mem_track_free("Document", doc) != PROBE_EDISABLED)
         return 1;

@@ -190,6 +190,93 @@ def case_scopes():
     shutil.rmtree(d)
 
 
+def case_tag():
+    """PROBE_MEM_TAG("parser") around plain malloc of 100 blocks of 1 KiB: the tag has
+    100 allocations and 102,400 bytes, and none live once they are freed (half
+    outside the scope, on another thread)."""
+    d = tempfile.mkdtemp()
+    out = os.path.join(d, 'report.json')
+    rc, _, err = run(['--mem=/dev/null', '-o', out, SCOPES])
+    tags = {}
+    if check(rc == 0, 'tag: exit %d: %s' % (rc, err)):
+        with open(out) as f:
+            mem = json.load(f).get('memory') or {}
+        tags = {t['tag']: t for t in mem.get('tags', [])}
+    t = tags.get('parser') or {}
+    check(t.get('allocs') == 100 and t.get('alloc_bytes') == 102400,
+          'tag: parser has %r, want 100 allocs of 102400 bytes' % t)
+    check(t.get('frees') == 100 and t.get('live_count') == 0 and
+          t.get('live_bytes') == 0 and t.get('peak_bytes') == 102400,
+          'tag: parser has %r, want 100 frees, none live, peak 102400' % t)
+    check(list(tags) == ['parser'], 'tag: tags %r' % list(tags))
+    # The text report's memory summary shows it.
+    rc, _, err = run(['--mem=/dev/null', '-f', 'text', SCOPES])
+    check(re.search(r'^\s+0\s+0 B\s.*\sparser$', err, re.M),
+          'tag: text report %r' % err[-1500:])
+    shutil.rmtree(d)
+
+
+def case_chrome():
+    """The chrome trace has the heap in use as a counter track: it parses, and for
+    a 50 MiB peak freed before exit its values rise to about 50 MiB, then fall."""
+    d = tempfile.mkdtemp()
+    out = os.path.join(d, 'out.trace.json')
+    rc, _, err = run(['--trace', '--mem=/dev/null', '-o', out, '--', CHILD, 'peak'],
+                     sample=65536)
+    vals = []
+    if check(rc == 0, 'chrome: exit %d: %s' % (rc, err)):
+        with open(out) as f:
+            doc = json.load(f)
+        ev = [e for e in doc['traceEvents'] if e.get('ph') == 'C' and
+              e.get('cat') == 'heap']
+        ts = [float(e['ts']) for e in ev]
+        check(ts == sorted(ts), 'chrome: heap points out of time order')
+        vals = [e['args']['bytes'] for e in ev]
+    check(len(vals) >= 10, 'chrome: %d heap points' % len(vals))
+    if vals:
+        top = vals.index(max(vals))
+        check(40 * MiB <= vals[top] <= 60 * MiB, 'chrome: peak %d bytes' % vals[top])
+        check(vals[0] < 0.2 * vals[top] and top > 0 and
+              all(a <= b for a, b in zip(vals[:top], vals[1:top + 1])),
+              'chrome: values do not rise to the peak: %r' % vals[:top + 1])
+        check(min(vals[top:]) < 0.2 * vals[top],
+              'chrome: values do not fall after the peak: %r' % vals[top:])
+    shutil.rmtree(d)
+
+
+def case_sites():
+    """The top allocation sites are in the main JSON report ("heap") and in the
+    tree format: the 10 MiB leaker's leak_blocks first, within 20 % of 10 MiB."""
+    d = tempfile.mkdtemp()
+    out = os.path.join(d, 'report.json')
+    rc, _, err = run(['--mem=/dev/null', '-o', out, '--', CHILD, 'leak'], sample=16384)
+    heap = None
+    if check(rc == 0, 'sites: exit %d: %s' % (rc, err)):
+        with open(out) as f:
+            heap = json.load(f).get('heap')
+    if check(heap and heap.get('sites'), 'sites: no heap sites in %r' % heap):
+        first = heap['sites'][0]
+        check(first['frames'][:1] == ['leak_blocks'] and
+              abs(first['bytes'] - 10 * MiB) <= 0.2 * 10 * MiB,
+              'sites: first site %r' % first)
+        check(heap['sample_bytes'] == 16384 and heap['samples'] > 0,
+              'sites: heap %r' % {k: v for k, v in heap.items() if k != 'sites'})
+    # Without --mem the key is there, null.
+    rc, _, err = run(['-o', out, '--', CHILD, 'leak'])
+    if check(rc == 0, 'sites: exit %d without --mem: %s' % (rc, err)):
+        with open(out) as f:
+            doc = json.load(f)
+        check('heap' in doc and doc['heap'] is None, 'sites: heap without --mem %r' %
+              doc.get('heap'))
+    rc, _, err = run(['--mem=/dev/null', '-f', 'tree', '--', CHILD, 'leak'], sample=16384)
+    sect = err.split('Heap: top allocation sites', 1)
+    rows = sect[1].splitlines()[2:3] if len(sect) == 2 else []
+    m = re.match(r'^\s+(\d+)\s+(\d+)\s+leak_blocks <- main', rows[0]) if rows else None
+    check(rc == 0 and m and abs(int(m.group(1)) - 10 * MiB) <= 0.2 * 10 * MiB,
+          'sites: tree report %r' % err[-1500:])
+    shutil.rmtree(d)
+
+
 def main():
     fn = globals().get('case_' + CASE)
     if not fn:
