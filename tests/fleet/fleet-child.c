@@ -24,6 +24,7 @@
 
 static volatile sig_atomic_t done;
 static volatile unsigned long sink;
+static void *volatile kept; /* FLEET_CHILD_HEAP: a live block for the heap profile */
 
 static void
 on_term(int sig)
@@ -78,6 +79,8 @@ main(int argc, char **argv)
 
     signal(SIGTERM, on_term);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (getenv("FLEET_CHILD_HEAP"))
+        kept = memset(malloc(1 << 20), 1, 1 << 20);
     if (strcmp(mode, "http") == 0 || strcmp(mode, "fork") == 0) {
         int r = probe_http_start("127.0.0.1:0");
 
