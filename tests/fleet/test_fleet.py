@@ -442,7 +442,11 @@ def case_push_file():
     with tempfile.TemporaryDirectory() as tmp:
         proc = start('push', {'PROBE_PUSH': 'file://' + tmp, 'PROBE_PUSH_INTERVAL': '0.2',
                               'PROBE_APP': 'filetest'})
-        time.sleep(1.0)
+        # Windows of 0.2 s: wait for three files, however slowly a loaded machine
+        # runs the program (1 s of wall time gave only two beside two busy loops).
+        deadline = time.monotonic() + 30
+        while len(os.listdir(tmp)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
         finish(proc)
         names = sorted(os.listdir(tmp))
         expect(len(names) >= 3, 'files: %r' % names)
