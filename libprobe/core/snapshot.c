@@ -22,6 +22,7 @@
 #include "trace.h"
 
 struct sample_set *(*sampler_collect_hook)(void);
+int (*snapshot_children_hook)(char **ret_buf, size_t *ret_len);
 void *(*mem_collect_hook)(void);
 void (*mem_free_hook)(void *);
 struct heapsum *(*heap_collect_hook)(void);
@@ -389,6 +390,10 @@ probe_snapshot_take(void)
                                      agg.loss.stats_dropped};
     snap->pid = (uint64_t)getpid();
     collect_command(snap);
+    int (*children)(char **, size_t *) = __atomic_load_n(&snapshot_children_hook,
+                                                         __ATOMIC_ACQUIRE);
+    if (children && children(&snap->children, &snap->children_len) < 0)
+        snap->children = NULL, snap->children_len = 0; /* the list is a courtesy */
     snap->clock.name = clock_name();
     snap->clock.ns_per_tick = npt;
     snap->clock.elapsed_ns = clock_monotonic_ns() - clock_epoch_ns();
@@ -423,6 +428,7 @@ probe_snapshot_free(probe_snapshot *snap)
     free(snap->hist_at);
     free(snap->extra);
     free(snap->command);
+    free(snap->children);
     if (snap->samples)
         snap->samples->free(snap->samples);
     if (snap->mem)

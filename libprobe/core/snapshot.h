@@ -18,6 +18,10 @@ struct snap_bucket {
     uint64_t count;
 };
 
+/* Set by preload/children.c in the first process of PROBE_CHILDREN=follow: fills a
+ * malloc'd list of the descendants' report files, as probe_snapshot.children. */
+extern int (*snapshot_children_hook)(char **ret_buf, size_t *ret_len);
+
 struct probe_snapshot {
     probe_site_info *sites;
     size_t nsites;
@@ -43,6 +47,11 @@ struct probe_snapshot {
      * /proc/self/cmdline, at most SNAPSHOT_COMMAND_MAX bytes); NULL if unknown. */
     char *command;
     size_t command_len;             /* bytes of command, the last NUL included */
+    /* probe run --follow-fork (PROBE_CHILDREN=follow), in the first process: the
+     * descendants' report files written so far, NUL-terminated back to back; NULL
+     * when none or not following. */
+    char *children;
+    size_t children_len;
     char *extra;                    /* loaded snapshots: more owned strings */
     void *mem;                      /* probe_mem_snapshot; NULL when nothing tracked */
     void (*mem_free)(void *);

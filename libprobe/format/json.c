@@ -616,6 +616,21 @@ json_command(probe_writer *w, const probe_snapshot *snap)
     return writer_putc(w, ']');
 }
 
+/* probe run --follow-fork: the children's report files; [] otherwise. */
+static int
+json_children(probe_writer *w, const probe_snapshot *snap)
+{
+    TRY(json_key(w, NULL, "children"));
+    TRY(writer_putc(w, '['));
+    for (size_t at = 0; snap && snap->children && at < snap->children_len;
+         at += strlen(snap->children + at) + 1) {
+        if (at)
+            TRY(writer_putc(w, ','));
+        TRY(jsonstr_write(w, snap->children + at));
+    }
+    return writer_putc(w, ']');
+}
+
 static const char *
 json_event_kind(probe_event_kind kind)
 {
@@ -674,7 +689,7 @@ json_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
     static int (*const sections[])(probe_writer *, const probe_snapshot *) = {
         json_clock, json_sites, json_edges, json_nodes, json_threads, json_rusage,
         json_losses, json_samples, json_mappings, json_frames, json_memory, json_heap,
-        json_pid, json_command, json_events,
+        json_pid, json_command, json_events, json_children,
     };
 
     (void)user;

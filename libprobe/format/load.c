@@ -453,6 +453,31 @@ ld_command(struct ld *l, const struct jv *root, probe_snapshot *snap)
     return 0;
 }
 
+/* probe run --follow-fork's list of the children's files, kept like the command. */
+static int
+ld_children(struct ld *l, const struct jv *root, probe_snapshot *snap)
+{
+    const struct jv *arr = ld_member(l, root, "report", "children", JV_ARR, 0, 1);
+    size_t len = 0;
+
+    if (!arr || !arr->count)
+        return l->rc;
+    for (const struct jv *e = jv_first(l->d, arr); e; e = jv_next(l->d, e)) {
+        if (e->type != JV_STR)
+            return ld_fail(l, e, PROBE_EINVAL, "children: expected strings");
+        len += strlen(e->s) + 1;
+    }
+    snap->children = malloc(len);
+    if (!snap->children)
+        return ld_fail(l, arr, PROBE_ENOMEM, "out of memory");
+    for (const struct jv *e = jv_first(l->d, arr); e; e = jv_next(l->d, e)) {
+        size_t n = strlen(e->s) + 1;
+        memcpy(snap->children + snap->children_len, e->s, n);
+        snap->children_len += n;
+    }
+    return 0;
+}
+
 /* ---- samples, frames, mappings ---------------------------------------------- */
 
 struct loaded_samples {
@@ -679,7 +704,8 @@ probe_snapshot_load_buffer(const void *buf, size_t len, probe_load_error *err)
         (void)(ld_small(&l, root, snap) || ld_sites(&l, root, snap) ||
                ld_edges(&l, root, snap) || ld_nodes(&l, root, snap) ||
                ld_threads(&l, root, snap) || ld_events(&l, root, snap) ||
-               ld_command(&l, root, snap) || ld_samples(&l, root, snap));
+               ld_command(&l, root, snap) || ld_children(&l, root, snap) ||
+               ld_samples(&l, root, snap));
     if (!snap->events)
         snap->events = calloc(1, sizeof(*snap->events));
     if (!l.rc && !snap->events)

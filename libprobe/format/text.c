@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cells.h"
+#include "core/snapshot.h"
 #include "memtext.h"
 #include "options.h"
 #include "writer.h"
@@ -978,6 +979,18 @@ text_rusage(probe_writer *w, const probe_snapshot *snap)
                                cells_time_trim(sys, sizeof(sys), ru->system_ns), rss);
 }
 
+/* probe run --follow-fork, in the first process: where the children's reports went. */
+static int
+text_children(probe_writer *w, const probe_snapshot *snap)
+{
+    if (!snap->children)
+        return 0;
+    TRY(probe_writer_puts(w, "\nChild reports:\n"));
+    for (size_t at = 0; at < snap->children_len; at += strlen(snap->children + at) + 1)
+        TRY(probe_writer_printf(w, "  %s\n", snap->children + at));
+    return 0;
+}
+
 static int
 text_sections(probe_writer *w, const probe_snapshot *snap, const struct text_options *o)
 {
@@ -992,7 +1005,8 @@ text_sections(probe_writer *w, const probe_snapshot *snap, const struct text_opt
     TRY(text_lines(w, snap));
     TRY(text_threads(w, snap));
     TRY(memtext_write(w, probe_snapshot_mem(snap)));
-    return text_rusage(w, snap);
+    TRY(text_rusage(w, snap));
+    return text_children(w, snap);
 }
 
 int

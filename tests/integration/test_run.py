@@ -197,6 +197,10 @@ def case_follow_fork():
           'follow-fork: child files %r, children %r, stderr %r' % (files, pids, err))
     parent = load_json(out, 'follow-fork parent')
     check(parent and 'spin' in sampled_functions(parent), 'follow-fork: parent not sampled')
+    # The parent waited for both: its own report lists their files.
+    check(parent and parent.get('children') == [os.path.join(d, f) for f in files],
+          'follow-fork: parent report lists %r, files %r' %
+          (parent and parent.get('children'), files))
     for f in files:
         doc = load_json(os.path.join(d, f), 'follow-fork ' + f)
         check(doc and doc.get('schema') == parent.get('schema'), 'follow-fork: %s' % f)
