@@ -600,35 +600,37 @@ json_pid(probe_writer *w, const probe_snapshot *snap)
     return probe_writer_printf(w, "%" PRIu64, snap ? snap->pid : 0);
 }
 
+/* @key: strings kept NUL-terminated back to back; @absent ("null" or "[]") without. */
+static int
+json_strings(probe_writer *w, const char *key, const char *buf, size_t len,
+             const char *absent)
+{
+    TRY(json_key(w, NULL, key));
+    if (!buf)
+        return probe_writer_puts(w, absent);
+    TRY(writer_putc(w, '['));
+    for (size_t at = 0; at < len; at += strlen(buf + at) + 1) {
+        if (at)
+            TRY(writer_putc(w, ','));
+        TRY(jsonstr_write(w, buf + at));
+    }
+    return writer_putc(w, ']');
+}
+
 /* The program's arguments at snapshot time; null when unknown. */
 static int
 json_command(probe_writer *w, const probe_snapshot *snap)
 {
-    TRY(json_key(w, NULL, "command"));
-    if (!snap || !snap->command)
-        return probe_writer_puts(w, "null");
-    TRY(writer_putc(w, '['));
-    for (size_t at = 0; at < snap->command_len; at += strlen(snap->command + at) + 1) {
-        if (at)
-            TRY(writer_putc(w, ','));
-        TRY(jsonstr_write(w, snap->command + at));
-    }
-    return writer_putc(w, ']');
+    return json_strings(w, "command", snap ? snap->command : NULL,
+                        snap ? snap->command_len : 0, "null");
 }
 
 /* probe run --follow-fork: the children's report files; [] otherwise. */
 static int
 json_children(probe_writer *w, const probe_snapshot *snap)
 {
-    TRY(json_key(w, NULL, "children"));
-    TRY(writer_putc(w, '['));
-    for (size_t at = 0; snap && snap->children && at < snap->children_len;
-         at += strlen(snap->children + at) + 1) {
-        if (at)
-            TRY(writer_putc(w, ','));
-        TRY(jsonstr_write(w, snap->children + at));
-    }
-    return writer_putc(w, ']');
+    return json_strings(w, "children", snap ? snap->children : NULL,
+                        snap ? snap->children_len : 0, "[]");
 }
 
 static const char *

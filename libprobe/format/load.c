@@ -428,52 +428,28 @@ ld_events(struct ld *l, const struct jv *root, probe_snapshot *snap)
     return l->rc;
 }
 
-/* The program's arguments, NUL-terminated back to back as the snapshot keeps them. */
+/* An optional array of strings @key, kept NUL-terminated back to back in *@ret_buf
+ * (as the snapshot keeps the command and the children's files). */
 static int
-ld_command(struct ld *l, const struct jv *root, probe_snapshot *snap)
+ld_strings(struct ld *l, const struct jv *root, const char *key, char **ret_buf,
+           size_t *ret_len)
 {
-    const struct jv *arr = ld_member(l, root, "report", "command", JV_ARR, 0, 1);
+    const struct jv *arr = ld_member(l, root, "report", key, JV_ARR, 0, 1);
     size_t len = 0;
 
     if (!arr || !arr->count)
         return l->rc;
     for (const struct jv *e = jv_first(l->d, arr); e; e = jv_next(l->d, e)) {
         if (e->type != JV_STR)
-            return ld_fail(l, e, PROBE_EINVAL, "command: expected strings");
+            return ld_fail(l, e, PROBE_EINVAL, "%s: expected strings", key);
         len += strlen(e->s) + 1;
     }
-    snap->command = malloc(len);
-    if (!snap->command)
+    if (!(*ret_buf = malloc(len)))
         return ld_fail(l, arr, PROBE_ENOMEM, "out of memory");
     for (const struct jv *e = jv_first(l->d, arr); e; e = jv_next(l->d, e)) {
         size_t n = strlen(e->s) + 1;
-        memcpy(snap->command + snap->command_len, e->s, n);
-        snap->command_len += n;
-    }
-    return 0;
-}
-
-/* probe run --follow-fork's list of the children's files, kept like the command. */
-static int
-ld_children(struct ld *l, const struct jv *root, probe_snapshot *snap)
-{
-    const struct jv *arr = ld_member(l, root, "report", "children", JV_ARR, 0, 1);
-    size_t len = 0;
-
-    if (!arr || !arr->count)
-        return l->rc;
-    for (const struct jv *e = jv_first(l->d, arr); e; e = jv_next(l->d, e)) {
-        if (e->type != JV_STR)
-            return ld_fail(l, e, PROBE_EINVAL, "children: expected strings");
-        len += strlen(e->s) + 1;
-    }
-    snap->children = malloc(len);
-    if (!snap->children)
-        return ld_fail(l, arr, PROBE_ENOMEM, "out of memory");
-    for (const struct jv *e = jv_first(l->d, arr); e; e = jv_next(l->d, e)) {
-        size_t n = strlen(e->s) + 1;
-        memcpy(snap->children + snap->children_len, e->s, n);
-        snap->children_len += n;
+        memcpy(*ret_buf + *ret_len, e->s, n);
+        *ret_len += n;
     }
     return 0;
 }
@@ -704,7 +680,8 @@ probe_snapshot_load_buffer(const void *buf, size_t len, probe_load_error *err)
         (void)(ld_small(&l, root, snap) || ld_sites(&l, root, snap) ||
                ld_edges(&l, root, snap) || ld_nodes(&l, root, snap) ||
                ld_threads(&l, root, snap) || ld_events(&l, root, snap) ||
-               ld_command(&l, root, snap) || ld_children(&l, root, snap) ||
+               ld_strings(&l, root, "command", &snap->command, &snap->command_len) ||
+               ld_strings(&l, root, "children", &snap->children, &snap->children_len) ||
                ld_samples(&l, root, snap));
     if (!snap->events)
         snap->events = calloc(1, sizeof(*snap->events));
