@@ -376,6 +376,46 @@ START_TEST(depth_overflow_counted)
 }
 END_TEST
 
+/* At the depth limit, a PROBE_BEGIN that cannot be recorded is left open when the
+ * scope under it ends: that exit is out of turn, counted once as unbalanced, and the
+ * scopes after it are recorded as before. */
+static NOINLINE void
+sc_deep_begin(int n)
+{
+    PROBE_SCOPE("sc_deep_begin");
+    if (n > 1)
+        sc_deep_begin(n - 1);
+    else
+        PROBE_BEGIN("sc_beyond");
+}
+
+START_TEST(depth_overflow_left_open)
+{
+    sc_deep_begin(DEPTH_LIMIT);
+
+    probe_snapshot *snap = test_snap();
+    const probe_loss_info *loss = probe_snapshot_losses(snap);
+    ck_assert_uint_eq(test_site(snap, "sc_deep_begin")->calls, DEPTH_LIMIT);
+    ck_assert_uint_eq(loss->depth_overflow, 1);
+    ck_assert_uint_eq(loss->unbalanced, 1);
+    probe_snapshot_free(snap);
+
+    /* The END that follows finds no PROBE_BEGIN: counted, nothing else. */
+    PROBE_END();
+    sc_deep(DEPTH_LIMIT);
+    sc_deep(10);
+    snap = test_snap();
+    loss = probe_snapshot_losses(snap);
+    ck_assert_uint_eq(test_site(snap, "sc_deep")->calls, DEPTH_LIMIT + 10);
+    ck_assert_uint_eq(test_site(snap, "sc_deep")->prim_calls, 2);
+    ck_assert_uint_eq(test_site(snap, "sc_deep_begin")->calls, DEPTH_LIMIT);
+    ck_assert_uint_eq(loss->depth_overflow, 1);
+    ck_assert_uint_eq(loss->unbalanced, 2);
+    check_invariants(snap);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
 START_TEST(depth_overflow_other_sites)
 {
     sc_deep_mixed(1000);
@@ -619,6 +659,7 @@ scope_suite(void)
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_test(tc, depth_overflow_counted);
     tcase_add_test(tc, depth_overflow_other_sites);
+    tcase_add_test(tc, depth_overflow_left_open);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("recursion");

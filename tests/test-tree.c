@@ -514,6 +514,43 @@ START_TEST(paths_beyond_the_limit_are_dropped_and_counted)
 }
 END_TEST
 
+static void
+tr_drec(int n)
+{
+    PROBE_SCOPE("tr_drec");
+    test_spin_ns(20000);
+    if (n > 1)
+        tr_drec(n - 1);
+}
+
+/* With the thread's table full, a recursion has no node: whether each call is
+ * primitive is read from its frames, so the site's figures stay exact. */
+START_TEST(recursion_on_a_dropped_path)
+{
+    for (unsigned p = 0; p < PARENTS; p++)
+        tr_pars[p](0, KIDS);
+    uint64_t dropped = 0;
+    probe_snapshot *snap = test_snap();
+    dropped = probe_snapshot_losses(snap)->edges_dropped;
+    probe_snapshot_free(snap);
+
+    tr_drec(5);
+    tr_drec(3);
+
+    snap = test_snap();
+    ck_assert_ptr_null(NODE(snap, "tr_drec"));
+    const probe_site_info *r = test_site(snap, "tr_drec");
+    ck_assert_uint_eq(r->calls, 8);
+    ck_assert_uint_eq(r->prim_calls, 2);
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->edges_dropped, dropped + 8);
+    /* total counts the two outermost calls; self every call's own spin */
+    ck_assert_uint_ge(r->total_ns, 8 * 20000);
+    ck_assert_uint_ge(r->self_ns, 8 * 20000);
+    ck_assert_uint_le(r->self_ns, r->total_ns);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
 /* The owner adds paths while snapshots read them: every node a reader sees is whole. */
 static volatile int tr_grow_done;
 
@@ -601,6 +638,7 @@ tree_suite(void)
     tcase_add_test(tc, reset_clears_paths);
     tcase_add_test(tc, a_thousand_alternating_children);
     tcase_add_test(tc, paths_beyond_the_limit_are_dropped_and_counted);
+    tcase_add_test(tc, recursion_on_a_dropped_path);
     tcase_add_test(tc, snapshots_see_whole_nodes_while_paths_grow);
     suite_add_tcase(s, tc);
     return s;

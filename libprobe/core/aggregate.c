@@ -72,9 +72,9 @@ agg_add_site(struct aggregate *agg, uint32_t id, const struct stats_chunk *c, un
     b.total = load_relaxed(&st->total);
     b.calls = load_relaxed(&st->calls);
     b.max = load_relaxed(&st->max);
-    b.min = ~load_relaxed(&st->min_inv);
+    b.min = load_relaxed(&st->min);
     b.value = load_relaxed(&st->value);
-    /* A scope's calls are in its nodes: min_inv says whether it had any. */
+    /* A scope's calls are in its nodes: min says whether it had any. */
     if (!b.calls && b.min == UINT64_MAX)
         return 0;
     struct site_acc *a = site_slot(agg, id);

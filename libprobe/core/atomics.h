@@ -4,6 +4,8 @@
 #ifndef PROBE_CORE_ATOMICS_H
 #define PROBE_CORE_ATOMICS_H
 
+#include <stdint.h>
+
 #define load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
@@ -11,6 +13,37 @@
 
 /* Single-writer add: a load and a store, no locked instruction. */
 #define owner_add(p, v) store_relaxed((p), *(p) + (v))
+
+/* The same for the scope's hot counters (uint64_t), and with release (what the owner
+ * stored before is visible to a reader that loads this with acquire). On x86-64 one
+ * add to memory, where the C form is a load, an add and a store: the add is not
+ * atomic as a read-modify-write, which one writer does not need, and an aligned
+ * 8-byte store is seen whole by readers; x86 orders stores, and the asm statements
+ * are volatile, so the compiler keeps them in order too. The sanitizers get the C
+ * form, which they can see. */
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
+#define ATOMICS_X86_ADD 1
+#endif
+
+static inline __attribute__((always_inline)) void
+owner_add64(uint64_t *p, uint64_t v)
+{
+#ifdef ATOMICS_X86_ADD
+    __asm__ volatile("addq %1, %0" : "+m"(*p) : "er"(v));
+#else
+    store_relaxed(p, *p + v);
+#endif
+}
+
+static inline __attribute__((always_inline)) void
+owner_add64_release(uint64_t *p, uint64_t v)
+{
+#ifdef ATOMICS_X86_ADD
+    __asm__ volatile("addq %1, %0" : "+m"(*p) : "er"(v) : "memory");
+#else
+    store_release(p, *p + v);
+#endif
+}
 
 #include "attrs.h" /* likely(), unlikely() */
 

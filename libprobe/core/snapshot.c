@@ -49,6 +49,18 @@ percentile(const struct site_acc *a, double q)
     return a->max;
 }
 
+/* A self time as shown: a sum modulo 2^64 (stats.h), so below zero when children
+ * read a later clock than their parent's end; and inner calls of a recursion still
+ * running have added their self time but the outermost call has not added its total
+ * yet: never below 0, never above total. */
+static uint64_t
+self_clamped(uint64_t self, uint64_t total)
+{
+    if ((int64_t)self < 0)
+        return 0;
+    return self < total ? self : total;
+}
+
 static void
 fill_stats(probe_site_info *s, const struct site_acc *a, double npt)
 {
@@ -60,9 +72,7 @@ fill_stats(probe_site_info *s, const struct site_acc *a, double npt)
     if (s->kind != PROBE_KIND_SCOPE)
         return;
     s->total_ns = to_ns(a->total, npt);
-    /* Inner calls of a recursion still running have added their self time but the
-     * outermost call has not added its total yet: never show self above total. */
-    s->self_ns = to_ns(a->self < a->total ? a->self : a->total, npt);
+    s->self_ns = to_ns(self_clamped(a->self, a->total), npt);
     s->min_ns = to_ns(a->min, npt);
     s->max_ns = to_ns(a->max, npt);
     s->p50_ns = to_ns(percentile(a, 0.50), npt);
@@ -200,7 +210,7 @@ collect_nodes(probe_snapshot *snap, const struct aggregate *agg, double npt)
         o->depth = parent == PROBE_NODE_ROOT ? 0 : snap->nodes[parent].depth + 1;
         o->calls = n->calls;
         o->total_ns = to_ns(n->total, npt);
-        o->self_ns = to_ns(n->self < n->total ? n->self : n->total, npt);
+        o->self_ns = to_ns(self_clamped(n->self, n->total), npt);
         o->mem_allocs = n->mem_allocs;
         o->mem_bytes = n->mem_bytes;
         o->mem_freed = n->mem_freed;

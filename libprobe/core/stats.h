@@ -25,9 +25,18 @@ struct cct_node {
     struct cct_node *kid;
     uint64_t calls;
     uint64_t total;         /* inclusive ticks of every call on this path */
-    uint64_t total_prim;    /* the part from calls not nested in the same site */
-    uint64_t self;          /* written after total, with release */
-    uint64_t prim_calls;    /* calls not nested in the same site; after calls, release */
+    /* Ticks outside child scopes: the sum, modulo 2^64, of each call's duration
+     * minus its children's, so a call whose children read a later clock than its
+     * own end (a TSC that is not monotonic across CPUs) costs no branch; a reader
+     * clamps the sum into [0, total]. Written after total. */
+    uint64_t self;
+    /* Written once, before the node is published: an ancestor is a node of the same
+     * site, so every call on this path is nested in another call of its site (not
+     * primitive, in cProfile's words). A path's calls are primitive or not by its
+     * shape alone, so the scope's exit keeps no count of open frames per site. */
+    uint32_t nested;
+    uint32_t unused_;
+    uint64_t unused2_;      /* pads the node to one cache line */
 };
 
 _Static_assert(sizeof(struct cct_node) == 64, "a node is one cache line");
@@ -73,14 +82,13 @@ struct site_stats {
     uint64_t calls;         /* line hits; counter updates; scope calls without a node */
     uint64_t prim_calls;    /* calls not nested in the same site */
     uint64_t total;         /* inclusive ticks of primitive calls */
-    uint64_t self;          /* ticks outside child scopes (written after total) */
-    uint64_t min_inv;       /* ~min, so that zeroed memory means "no call yet" */
+    uint64_t self;          /* as cct_node.self (written after total) */
+    uint64_t min;           /* UINT64_MAX until a call (stats_site_init) */
     uint64_t max;
     int64_t value;          /* counters: sum of deltas */
     /* Owner only: the node this site last got under node_parent. Zeroed memory
      * maps a dropped parent (NULL) to a dropped child (NULL), which is right. */
     struct cct_node *node_parent, *node;
-    uint16_t active;        /* owner only: open frames of this site (<= max depth) */
     /* Group g of the histogram: 0 while no call landed in it, else where it is
      * (stats_hist_ref). Stored with release after the group's first count. */
     uint16_t hist[STATS_HIST_GROUPS];
@@ -88,6 +96,14 @@ struct site_stats {
      * use without scanning all of hist[]. */
     uint32_t groups;
 };
+
+/* A site with no call yet: min above any duration, the rest zero. */
+static inline void
+stats_site_init(struct site_stats *st)
+{
+    __builtin_memset(st, 0, sizeof(*st));
+    st->min = UINT64_MAX;
+}
 
 /* THREAD_CHUNK_SITES sites of one thread, allocated together (aligned to a cache
  * line), and what they share. sites[] comes first: a site's chunk is its address

@@ -339,11 +339,14 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t, uint32_t *map,
         const struct cct_node *c = node_at(t, i);
         struct node_acc a;
         uint32_t parent = map[c->parent];
-        a.prim_calls = load_acquire(&c->prim_calls);
+        /* self is written after total (release): read first, with acquire, so
+         * that the total read next includes every call self does. */
         a.self = load_acquire(&c->self);
         a.total = load_relaxed(&c->total);
-        a.total_prim = load_relaxed(&c->total_prim);
         a.calls = load_relaxed(&c->calls);
+        /* A path's calls are all primitive or all nested (stats.h). */
+        a.prim_calls = c->nested ? 0 : a.calls;
+        a.total_prim = c->nested ? 0 : a.total;
         const struct node_mem *m = load_acquire(&t->mem_chunks[i / THREAD_NODE_CHUNK]);
         if (m) {
             m += i % THREAD_NODE_CHUNK;
@@ -553,7 +556,7 @@ thread_reset_all(void)
     pthread_mutex_lock(&reg_lock);
     while (folding)
         pthread_cond_wait(&fold_done, &reg_lock);
-    store_release(&global_gen, (global_gen + 1) & ~HOT_SLOW);
+    store_release(&global_gen, (global_gen + 1) & FRAME_GEN_MASK);
     thread_hot_refresh();
     agg_free(&retired);
     free_retired_traces();
@@ -578,11 +581,13 @@ catch_up(struct thread_state *t, uint32_t gen)
         /* The histogram groups stay where they are, zeroed. */
         for (size_t j = 0; j < THREAD_CHUNK_SITES; j++) {
             struct site_stats *st = &c->sites[j];
-            uint16_t active = st->active, hist[STATS_HIST_GROUPS];
+            uint16_t hist[STATS_HIST_GROUPS];
             uint32_t groups = st->groups;
+            struct cct_node *np = st->node_parent, *n = st->node;
             memcpy(hist, st->hist, sizeof(hist));
-            memset(st, 0, sizeof(*st));
-            st->active = active;
+            stats_site_init(st);
+            st->node_parent = np;
+            st->node = n;
             memcpy(st->hist, hist, sizeof(hist));
             st->groups = groups;
         }
@@ -595,7 +600,7 @@ catch_up(struct thread_state *t, uint32_t gen)
     }
     for (uint32_t i = 1; i < t->nnodes; i++) {
         struct cct_node *n = node_at(t, i);
-        n->calls = n->total = n->total_prim = n->self = n->prim_calls = 0;
+        n->calls = n->total = n->self = 0;
     }
     memacct_clear(t);
     t->scopes_unpathed = 0;
@@ -622,6 +627,8 @@ chunk_alloc(struct thread_state *t, uint32_t idx)
     if (posix_memalign(&p, sizeof(struct stats_group), sizeof(struct stats_chunk)) != 0)
         return NULL;
     struct stats_chunk *c = memset(p, 0, sizeof(*c));
+    for (unsigned j = 0; j < THREAD_CHUNK_SITES; j++)
+        stats_site_init(&c->sites[j]);
     stats_bytes_add(sizeof(*c));
     store_release(&t->chunks[idx], c);
     if (idx >= t->chunks_end)
@@ -722,6 +729,9 @@ node_add(struct thread_state *t, uint32_t parent, uint32_t site)
     n->parent = parent;
     n->site = site;
     n->idx = idx;
+    /* Nested when an ancestor has the same site: the path's depth in steps, once. */
+    for (uint32_t a = parent; a && !n->nested; a = node_at(t, a)->parent)
+        n->nested = node_at(t, a)->site == site;
     uint32_t mask = (1u << t->node_hash_bits) - 1;
     uint32_t s = node_hash_slot(parent, site, t->node_hash_bits);
     while (t->node_hash[s])
@@ -772,6 +782,14 @@ parent_node(const struct thread_state *t)
 
 /* ---- scopes --------------------------------------------------------------------- */
 
+/* A frame's generation with its marks: neither ever equals hot_key, so a marked
+ * frame's scope exit leaves the fast path without a check of its own. */
+static inline uint32_t
+frame_gen(const struct frame *f)
+{
+    return f->gen & ~(FRAME_BEGIN | FRAME_OVERFLOW);
+}
+
 static inline __attribute__((always_inline)) probe__token
 push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
 {
@@ -780,8 +798,7 @@ push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
 
     f->st = st;
     f->id = id;
-    f->gen = t->gen;
-    f->begin = begin;
+    f->gen = t->gen | begin;
     f->child = 0;
     /* The site's cached node, if it was last entered under the same parent: whatever
      * the parent's other children, one compare. */
@@ -793,10 +810,7 @@ push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
         n = parent->kid; /* recursion, or a site under several parents */
     else
         n = node_miss(t, st, parent, id);
-    f->node = n;
-    if (unlikely(!n))
-        owner_add(&t->loss.edges_dropped, 1);
-    st->active++;
+    f->node = n; /* NULL: counted as a dropped edge when the scope ends */
     t->depth = d + 1;
     f->start = clock_ticks(); /* last: the bookkeeping above is not timed */
     if (unlikely(load_relaxed(&trace_on)))
@@ -821,38 +835,48 @@ push_full(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t b
     return push(t, st, id, begin);
 }
 
+/* @gen is the thread's generation (the caller compared it with hot_key): the TSC
+ * and no trace. */
 static inline __attribute__((always_inline)) probe__token
-push_fast(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
+push_fast(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t gen,
+          uint32_t begin)
 {
     uint32_t d = t->depth;
-    struct cct_node *parent = t->stack[d].node;
+    struct frame *f = &t->stack[d];
 
-    /* The TSC and no trace: the caller compared the thread's generation with
-     * hot_key. */
-    if (unlikely(st->node_parent != parent))
+    if (unlikely(st->node_parent != f->node))
         return push_full(t, st, id, begin);
-    struct cct_node *n = st->node;
-    struct frame *f = &t->stack[d + 1];
-    st->active++;
-    f->st = st;
-    f->id = id;
-    f->gen = t->gen;
-    f->begin = begin;
-    f->child = 0;
-    f->node = n;
-    if (unlikely(!n))
-        owner_add(&t->loss.edges_dropped, 1);
+    f[1].st = st;
+    f[1].node = st->node; /* NULL under a dropped path (stats.h) */
+    f[1].id = id;
+    f[1].gen = gen | begin;
+    f[1].child = 0;
     t->depth = d + 1;
-    f->start = tsc_now(); /* last: the bookkeeping above is not timed */
+    f[1].start = tsc_now(); /* last: the bookkeeping above is not timed */
     return (probe__token)(d + 1);
 }
 
+/* A scope beyond THREAD_MAX_DEPTH: not recorded, its exit only counted. The top
+ * frame is marked while such scopes are open, so that its own exit, which would be
+ * out of turn, leaves the fast path. */
 static COLD probe__token
 overflow(struct thread_state *t)
 {
-    t->overflow_open++;
+    if (!t->overflow_open++)
+        t->stack[t->depth].gen |= FRAME_OVERFLOW;
     owner_add(&t->loss.depth_overflow, 1);
     return -1;
+}
+
+/* The innermost scope beyond the depth limit ended (or all of them, @all). */
+static COLD void
+overflow_close(struct thread_state *t, int all)
+{
+    if (!t->overflow_open)
+        return;
+    t->overflow_open = all ? 0 : t->overflow_open - 1;
+    if (!t->overflow_open)
+        t->stack[t->depth].gen &= ~FRAME_OVERFLOW;
 }
 
 static COLD probe__token
@@ -870,7 +894,7 @@ enter_slow(struct probe__site *site, uint32_t begin)
         if (!begin)
             return 0;
         /* A PROBE_BEGIN that is not recorded still needs a frame for its END. */
-        t->stack[t->depth + 1] = (struct frame){.begin = 1, .gen = t->gen,
+        t->stack[t->depth + 1] = (struct frame){.gen = t->gen | FRAME_BEGIN,
                                                 .node = parent_node(t)};
         return (probe__token)++t->depth;
     }
@@ -895,12 +919,12 @@ PROBE_EXPORT NO_SLP probe__token
 probe__scope_enter(struct probe__site *site)
 {
     struct thread_state *t = tls_thread;
-    uint32_t id = load_relaxed(&site->id);
-    struct site_stats *st = stats_fast_key(t, id, load_relaxed(&hot_key));
+    uint32_t id = load_relaxed(&site->id), key = load_relaxed(&hot_key);
+    struct site_stats *st = stats_fast_key(t, id, key);
 
     if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH))
         return enter_full(site);
-    return push_fast(t, st, id, 0);
+    return push_fast(t, st, id, key, 0);
 }
 
 static inline struct stats_chunk *
@@ -951,73 +975,86 @@ hist_other(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
     owner_add(&stats_group_of(c, id % THREAD_CHUNK_SITES, ref)->n[b % STATS_HIST_GROUP], 1);
 }
 
+/* What a call of @st lasting @dur adds to the site itself, whatever its path: min,
+ * max and the histogram. Last in the exit, so that anything but a group in the chunk
+ * is a tail call. */
 static inline __attribute__((always_inline)) void
-pop_maybe_traced(struct thread_state *t, uint64_t now, int full)
+site_times(struct thread_state *t, struct site_stats *st, uint32_t id, uint64_t dur)
 {
-    uint32_t d = t->depth - 1;
-    struct frame *f = &t->stack[d + 1];
-    struct site_stats *st = f->st;
-
-    t->depth = d;
-    if (unlikely(!st))
-        return; /* an unrecorded PROBE_BEGIN */
-    if (full && unlikely(load_relaxed(&trace_on)))
-        trace_emit(t, PROBE_EVENT_END, f->id, now, 0);
-    uint64_t dur = now - f->start;
-    t->stack[d].child += dur; /* the root's frame too: never read */
-    uint32_t prim = --st->active == 0;
-    if (full && unlikely(f->gen != t->gen))
-        return; /* opened before probe_reset(): not counted */
-    uint64_t self = dur > f->child ? dur - f->child : 0;
-
-    /* calls before prim_calls (release), totals before self (release): a reader that
-     * loads the second of each pair first, with acquire, sees prim <= calls and
-     * self <= total (aggregate.c, fold_nodes). The site's calls and times are its
-     * nodes' sums (stats.h); only a call on a dropped path counts in the site. */
-    struct cct_node *n = f->node;
-    if (likely(n)) {
-        owner_add(&n->calls, 1);
-        owner_add(&n->total, dur);
-        if (prim) {
-            owner_add(&n->total_prim, dur);
-            store_release(&n->prim_calls, n->prim_calls + 1);
-        }
-        store_release(&n->self, n->self + self);
-    } else {
-        owner_add(&st->calls, 1);
-        if (prim) {
-            owner_add(&st->total, dur);
-            store_release(&st->prim_calls, st->prim_calls + 1);
-        }
-        store_release(&st->self, st->self + self);
-        owner_add(&t->scopes_unpathed, 1);
-    }
     if (dur > st->max)
         store_relaxed(&st->max, dur);
-    if (~dur > st->min_inv)
-        store_relaxed(&st->min_inv, ~dur);
-    /* Last, so that anything but a group in the chunk is a tail call. A group in the
-     * chunk is @ref cache lines from the site (stats_hist_ref). */
+    if (dur < st->min)
+        store_relaxed(&st->min, dur);
+    /* A group in the chunk is @ref cache lines from the site (stats_hist_ref). */
     unsigned b = stats_hist_bucket(dur), ref = st->hist[b / STATS_HIST_GROUP];
     if (unlikely(!ref || (ref & STATS_HIST_SEG))) {
-        hist_other(t, st, f->id, b, ref);
+        hist_other(t, st, id, b, ref);
         return;
     }
     struct stats_group *grp = (struct stats_group *)((char *)st + (size_t)ref * 64u);
-    owner_add(&grp->n[b % STATS_HIST_GROUP], 1);
+    owner_add64(&grp->n[b % STATS_HIST_GROUP], 1);
+}
+
+/* The end of a call on a dropped path (no node: the thread's table was full, or
+ * memory short): its calls and times go to the site. Whether it is primitive is
+ * read from the frames below it, which costs the depth but happens only here. */
+static __attribute__((noinline)) void
+pop_unpathed(struct thread_state *t, struct frame *f, uint64_t dur)
+{
+    struct site_stats *st = f->st;
+    int prim = 1;
+
+    for (const struct frame *g = &t->stack[1]; g < f && prim; g++)
+        prim = g->st != st;
+    /* calls before prim_calls, total before self (release): see aggregate.c */
+    owner_add(&st->calls, 1);
+    if (prim) {
+        owner_add(&st->total, dur);
+        store_release(&st->prim_calls, st->prim_calls + 1);
+    }
+    store_release(&st->self, st->self + (dur - f->child));
+    owner_add(&t->scopes_unpathed, 1);
+    owner_add(&t->loss.edges_dropped, 1);
+    site_times(t, st, f->id, dur);
+}
+
+/* Close frame @f, the top of @t's stack, at @now. @full: any frame (a PROBE_BEGIN's
+ * too, a trace on, a generation to compare); else the exit's fast path, for a frame
+ * of the thread's generation, not marked, with no trace. */
+static inline __attribute__((always_inline)) void
+pop_maybe_traced(struct thread_state *t, struct frame *f, uint64_t now, int full)
+{
+    struct site_stats *st = f->st;
+
+    t->depth--;
+    if (full) {
+        if (unlikely(!st))
+            return; /* an unrecorded PROBE_BEGIN */
+        if (unlikely(load_relaxed(&trace_on)))
+            trace_emit(t, PROBE_EVENT_END, f->id, now, 0);
+    }
+    uint64_t dur = now - f->start;
+    f[-1].child += dur; /* the root's frame too: never read */
+    if (full && unlikely(frame_gen(f) != t->gen))
+        return; /* opened before probe_reset(): not counted */
+    /* The path's own figures; the site's calls and times are its nodes' sums
+     * (stats.h), made at snapshot time, as is which calls were primitive. */
+    struct cct_node *n = f->node;
+    if (unlikely(!n)) {
+        pop_unpathed(t, f, dur);
+        return;
+    }
+    /* calls, then total, then self (release): aggregate.c reads them backwards */
+    owner_add64(&n->calls, 1);
+    owner_add64(&n->total, dur);
+    owner_add64_release(&n->self, dur - f->child);
+    site_times(t, st, f->id, dur);
 }
 
 static inline __attribute__((always_inline)) void
 pop(struct thread_state *t, uint64_t now)
 {
-    pop_maybe_traced(t, now, 1);
-}
-
-/* For a frame whose generation is the thread's (pop's check), with no trace. */
-static inline __attribute__((always_inline)) void
-pop_fast(struct thread_state *t, uint64_t now)
-{
-    pop_maybe_traced(t, now, 0);
+    pop_maybe_traced(t, &t->stack[t->depth], now, 1);
 }
 
 /* A token that does not match the top of the stack: frames above it were left open
@@ -1028,8 +1065,7 @@ exit_slow(struct thread_state *t, probe__token token, uint64_t now)
     if (!t)
         return;
     if (token < 0) {
-        if (t->overflow_open)
-            t->overflow_open--;
+        overflow_close(t, 0);
         return;
     }
     if ((uint32_t)token > t->depth) {
@@ -1037,11 +1073,9 @@ exit_slow(struct thread_state *t, probe__token token, uint64_t now)
         return;
     }
     owner_add(&t->loss.unbalanced, t->overflow_open);
-    t->overflow_open = 0;
+    overflow_close(t, 1);
     while (t->depth > (uint32_t)token) {
-        struct frame *f = &t->stack[t->depth--];
-        if (f->st)
-            f->st->active--;
+        t->depth--;
         owner_add(&t->loss.unbalanced, 1);
     }
     pop(t, now);
@@ -1096,14 +1130,18 @@ probe__scope_exit(probe__token token)
     uint64_t now = tsc_now();
     struct thread_state *t = tls_thread;
 
-    /* A negative token is never the depth. A frame of the current generation, with
-     * no trace and the TSC: hot_key (and then its gen is the thread's). */
-    if (unlikely(!t || (uint32_t)token != t->depth || t->overflow_open ||
-                 t->stack[token].gen != load_relaxed(&hot_key))) {
+    /* A negative token is never the depth. The frame's generation is hot_key when it
+     * is the thread's, with no trace, the TSC, and no mark (frame_gen). */
+    if (unlikely(!t || (uint32_t)token != t->depth)) {
         exit_other(token, now);
         return;
     }
-    pop_fast(t, now);
+    struct frame *f = &t->stack[t->depth];
+    if (unlikely(f->gen != load_relaxed(&hot_key))) {
+        exit_other(token, now);
+        return;
+    }
+    pop_maybe_traced(t, f, now, 0);
 }
 
 PROBE_EXPORT probe__token
@@ -1116,7 +1154,7 @@ probe__scope_begin(struct probe__site *site)
             return 0;
         if (t->depth >= THREAD_MAX_DEPTH)
             return overflow(t);
-        t->stack[t->depth + 1] = (struct frame){.begin = 1, .gen = t->gen,
+        t->stack[t->depth + 1] = (struct frame){.gen = t->gen | FRAME_BEGIN,
                                                 .node = parent_node(t)};
         return (probe__token)++t->depth;
     }
@@ -1125,8 +1163,10 @@ probe__scope_begin(struct probe__site *site)
     struct site_stats *st = stats_fast(t, id);
 
     if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH))
-        return enter_slow(site, 1);
-    return push_fast(t, st, id, 1);
+        return enter_slow(site, FRAME_BEGIN);
+    if (unlikely(load_relaxed(&trace_on) || !tsc_ok()))
+        return push_full(t, st, id, FRAME_BEGIN);
+    return push_fast(t, st, id, t->gen, FRAME_BEGIN);
 }
 
 PROBE_EXPORT void
@@ -1140,10 +1180,10 @@ probe__scope_end(void)
         return;
     catch_up_if_reset(t);
     if (t->overflow_open) {
-        t->overflow_open--;
+        overflow_close(t, 0);
         return;
     }
-    if (!t->depth || !t->stack[t->depth].begin) {
+    if (!t->depth || !(t->stack[t->depth].gen & FRAME_BEGIN)) {
         owner_add(&t->loss.unbalanced, 1);
         return;
     }
@@ -1413,7 +1453,7 @@ atfork_child(void)
         self->tid = (uint64_t)syscall(SYS_gettid);
     }
     walkers = 0; /* walks of threads that are not here */
-    global_gen = (global_gen + 1) & ~HOT_SLOW;
+    global_gen = (global_gen + 1) & FRAME_GEN_MASK;
     thread_hot_refresh();
     agg_free(&retired);
     free_retired_traces();

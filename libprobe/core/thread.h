@@ -27,16 +27,22 @@
 #define THREAD_RETIRED_LISTED 256   /* exited threads listed by name; the rest counted */
 
 struct frame {
-    struct site_stats *st;
+    struct site_stats *st;      /* NULL: an unrecorded PROBE_BEGIN */
     struct cct_node *node;      /* parent of child frames' nodes; NULL when the
                                  * path was dropped. An unrecorded PROBE_BEGIN's
                                  * frame holds its parent's. */
     uint64_t start;
     uint64_t child;             /* ticks spent in child scopes */
     uint32_t id;
-    uint32_t gen;               /* recording generation at entry (see probe_reset) */
-    uint32_t begin;             /* opened by PROBE_BEGIN */
+    uint32_t gen;               /* recording generation at entry (see probe_reset),
+                                 * with FRAME_BEGIN and FRAME_OVERFLOW */
 };
+
+/* Marks in frame.gen, never in a generation: opened by PROBE_BEGIN; the top frame
+ * while scopes beyond THREAD_MAX_DEPTH are open. */
+#define FRAME_BEGIN 0x40000000u
+#define FRAME_OVERFLOW 0x20000000u
+#define FRAME_GEN_MASK 0x1fffffffu  /* the generations: they wrap within it */
 
 struct thread_state {
     struct thread_state *next, *prev;
