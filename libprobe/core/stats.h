@@ -79,23 +79,29 @@ struct stats_group {
  * two. The site's own fields count lines, counters, and scope calls on a dropped
  * path (no node). */
 struct site_stats {
-    uint64_t calls;         /* line hits; counter updates; scope calls without a node */
-    uint64_t prim_calls;    /* calls not nested in the same site */
-    uint64_t total;         /* inclusive ticks of primitive calls */
-    uint64_t self;          /* as cct_node.self (written after total) */
-    uint64_t min;           /* UINT64_MAX until a call (stats_site_init) */
-    uint64_t max;
-    int64_t value;          /* counters: sum of deltas */
+    /* The first cache line holds all a scope's entry and exit touch for a call
+     * shorter than 2^33 ticks (histogram groups 0-15): a site costs them two lines,
+     * this one and its group's, beside its node. */
     /* Owner only: the node this site last got under node_parent. Zeroed memory
      * maps a dropped parent (NULL) to a dropped child (NULL), which is right. */
     struct cct_node *node_parent, *node;
+    uint64_t min;           /* UINT64_MAX until a call (stats_site_init) */
+    uint64_t max;
     /* Group g of the histogram: 0 while no call landed in it, else where it is
      * (stats_hist_ref). Stored with release after the group's first count. */
     uint16_t hist[STATS_HIST_GROUPS];
     /* Bit g set once hist[g] is (release, after it): a snapshot reads the groups in
      * use without scanning all of hist[]. */
     uint32_t groups;
+    uint64_t calls;         /* line hits; counter updates; scope calls without a node */
+    uint64_t prim_calls;    /* calls not nested in the same site */
+    uint64_t total;         /* inclusive ticks of primitive calls */
+    uint64_t self;          /* as cct_node.self (written after total) */
+    int64_t value;          /* counters: sum of deltas */
 };
+
+_Static_assert(__builtin_offsetof(struct site_stats, hist) + 16 * sizeof(uint16_t) <= 64,
+               "a scope's hot fields and histogram groups 0-15 share the first line");
 
 /* A site with no call yet: min above any duration, the rest zero. */
 static inline void
