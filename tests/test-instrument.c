@@ -137,6 +137,64 @@ START_TEST(runtime_sites_nest_with_macro_scopes)
 }
 END_TEST
 
+/* Recording stops and starts inside a recursion: the calls entered while stopped
+ * are not counted, and every exit still pairs with its own entry. */
+__attribute__((noinline)) static void
+ins_rec_stop(int n)
+{
+    if (n == 2)
+        probe_stop();
+    if (n > 0)
+        ins_rec_stop(n - 1);
+    if (n == 2)
+        probe_start();
+}
+
+START_TEST(stop_inside_a_recursion_keeps_pairs)
+{
+    ins_rec_stop(4);
+    ins_rec_stop(4);
+    probe_snapshot *snap = test_snap();
+    const probe_site_info *r = test_site(snap, "ins_rec_stop");
+    /* n = 4, 3 and 2 were entered while recording, n = 1 and 0 were not */
+    ck_assert_uint_eq(r->calls, 6);
+    ck_assert_uint_eq(r->prim_calls, 2);
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->unbalanced, 0);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+/* Deeper than the core's stack: the calls beyond it are counted as overflow, the
+ * ones within it exactly, and the stack unwinds cleanly for the next calls. */
+__attribute__((noinline)) static void
+ins_deep(int n)
+{
+    sink++;
+    if (n > 1)
+        ins_deep(n - 1);
+    sink++;
+}
+
+START_TEST(recursion_beyond_the_depth_limit)
+{
+    enum { DEEP = 300, LIMIT = 256 };
+
+    ins_deep(DEEP);
+    ins_deep(10);
+    ins_leaf();
+    probe_snapshot *snap = test_snap();
+    const probe_loss_info *loss = probe_snapshot_losses(snap);
+    /* this test's own function is a frame too, below ins_deep's */
+    ck_assert_uint_eq(test_site(snap, "ins_deep")->calls + loss->depth_overflow, DEEP + 10);
+    ck_assert_uint_ge(test_site(snap, "ins_deep")->calls, LIMIT - 8);
+    ck_assert_uint_eq(test_site(snap, "ins_deep")->prim_calls, 2);
+    ck_assert_uint_eq(loss->unbalanced, 0);
+    ck_assert_uint_eq(test_site(snap, "ins_leaf")->calls, 1);
+    ck_assert_ptr_null(test_edge(snap, "ins_deep", "ins_leaf"));
+    probe_snapshot_free(snap);
+}
+END_TEST
+
 static Suite *
 instrument_suite(void)
 {
@@ -149,6 +207,8 @@ instrument_suite(void)
     tcase_add_test(tc, longjmp_frames_are_closed);
     tcase_add_test(tc, first_calls_race_into_one_site_each);
     tcase_add_test(tc, runtime_sites_nest_with_macro_scopes);
+    tcase_add_test(tc, stop_inside_a_recursion_keeps_pairs);
+    tcase_add_test(tc, recursion_beyond_the_depth_limit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -18,6 +18,7 @@ PROBE_EXPORT int
 probe_start(void)
 {
     store_relaxed(&probe__recording, 1);
+    thread_hot_refresh(); /* the scope's fast paths again */
     return 0;
 }
 
@@ -25,6 +26,7 @@ PROBE_EXPORT int
 probe_stop(void)
 {
     store_relaxed(&probe__recording, 0);
+    thread_hot_refresh(); /* scopes open now end on the full paths */
     return trace_on_recording_stop(); /* a flight recorder with a path is written */
 }
 

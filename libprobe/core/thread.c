@@ -787,18 +787,19 @@ parent_node(const struct thread_state *t)
 static inline uint32_t
 frame_gen(const struct frame *f)
 {
-    return f->gen & ~(FRAME_BEGIN | FRAME_OVERFLOW);
+    return f->gen & ~FRAME_MARKS;
 }
 
+/* @marks: FRAME_BEGIN or FRAME_FUNC, or 0. */
 static inline __attribute__((always_inline)) probe__token
-push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
+push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t marks)
 {
     uint32_t d = t->depth;
     struct frame *f = &t->stack[d + 1];
 
     f->st = st;
     f->id = id;
-    f->gen = t->gen | begin;
+    f->gen = t->gen | marks;
     f->child = 0;
     /* The site's cached node, if it was last entered under the same parent: whatever
      * the parent's other children, one compare. */
@@ -830,26 +831,26 @@ push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
 #endif
 
 static __attribute__((noinline)) probe__token
-push_full(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t begin)
+push_full(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t marks)
 {
-    return push(t, st, id, begin);
+    return push(t, st, id, marks);
 }
 
 /* @gen is the thread's generation (the caller compared it with hot_key): the TSC
  * and no trace. */
 static inline __attribute__((always_inline)) probe__token
 push_fast(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t gen,
-          uint32_t begin)
+          uint32_t marks)
 {
     uint32_t d = t->depth;
     struct frame *f = &t->stack[d];
 
     if (unlikely(st->node_parent != f->node))
-        return push_full(t, st, id, begin);
+        return push_full(t, st, id, marks);
     f[1].st = st;
     f[1].node = st->node; /* NULL under a dropped path (stats.h) */
     f[1].id = id;
-    f[1].gen = gen | begin;
+    f[1].gen = gen | marks;
     f[1].child = 0;
     t->depth = d + 1;
     f[1].start = tsc_now(); /* last: the bookkeeping above is not timed */
@@ -1190,6 +1191,123 @@ probe__scope_end(void)
     pop(t, now);
 }
 
+/* ---- functions (-finstrument-functions) ----------------------------------------- */
+
+/* A frame for @fn that records nothing, so that its exit still pairs. */
+static COLD void
+func_push_unrecorded(struct thread_state *t, void *fn)
+{
+    if (t->depth >= THREAD_MAX_DEPTH) {
+        (void)overflow(t);
+        return;
+    }
+    uint32_t d = t->depth + 1;
+    t->fns[d] = (uintptr_t)fn;
+    t->stack[d] = (struct frame){.gen = t->gen | FRAME_FUNC | FRAME_NOREC,
+                                 .node = parent_node(t)};
+    t->depth = d;
+}
+
+static __attribute__((noinline)) void
+func_enter_slow(struct probe__site *site, void *fn)
+{
+    struct thread_state *t = tls_thread;
+
+    if (!t) {
+        static __thread int creating __attribute__((tls_model("initial-exec")));
+        if (creating)
+            return; /* an instrumented allocator, called while the state is made */
+        creating = 1;
+        t = thread_create();
+        creating = 0;
+        if (!t)
+            return; /* its exit finds no state either */
+    }
+    if (t->fn_busy)
+        return; /* its exit is ignored too (func_exit_slow) */
+    t->fn_busy = 1;
+    uint32_t id = 0;
+    struct site_stats *st = NULL;
+    if (site && load_relaxed(&probe__recording))
+        st = stats_slow(site, &t, &id);
+    if (!st)
+        func_push_unrecorded(t, fn);
+    else if (t->depth >= THREAD_MAX_DEPTH)
+        (void)overflow(t);
+    else {
+        t->fns[t->depth + 1] = (uintptr_t)fn;
+        (void)push(t, st, id, FRAME_FUNC);
+    }
+    t->fn_busy = 0;
+}
+
+PROBE_EXPORT NO_SLP void
+probe__func_enter(struct probe__site *site, void *fn)
+{
+    struct thread_state *t = tls_thread;
+    uint32_t key = load_relaxed(&hot_key);
+
+    /* hot_key is HOT_SLOW while recording is off: stats_fast_key() fails then. */
+    if (unlikely(!site)) {
+        func_enter_slow(site, fn);
+        return;
+    }
+    uint32_t id = load_relaxed(&site->id);
+    struct site_stats *st = stats_fast_key(t, id, key);
+    if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH || t->fn_busy)) {
+        func_enter_slow(site, fn);
+        return;
+    }
+    t->fns[t->depth + 1] = (uintptr_t)fn;
+    (void)push_fast(t, st, id, key, FRAME_FUNC);
+}
+
+/* The innermost open entry of @fn is not on top, or is not one the fast path
+ * closes: find it, close what is above it as unbalanced, and close it. */
+static __attribute__((noinline)) void
+func_exit_slow(void *fn, uint64_t tsc)
+{
+    struct thread_state *t = tls_thread;
+
+    if (!t || t->fn_busy)
+        return;
+    if (t->overflow_open) {
+        overflow_close(t, 0); /* the innermost entry, beyond the depth limit */
+        return;
+    }
+    uint64_t now = tsc_ok() ? tsc : clock_ticks();
+    for (uint32_t k = t->depth; k > 0; k--) {
+        if (!(t->stack[k].gen & FRAME_FUNC) || t->fns[k] != (uintptr_t)fn)
+            continue;
+        while (t->depth > k) {
+            t->depth--;
+            owner_add(&t->loss.unbalanced, 1);
+        }
+        pop(t, now);
+        return;
+    }
+    /* An exit with no entry (the hooks were not yet there, or busy): nothing. */
+}
+
+PROBE_EXPORT void
+probe__func_exit(void *fn)
+{
+    uint64_t now = tsc_now();
+    struct thread_state *t = tls_thread;
+
+    if (unlikely(!t)) {
+        func_exit_slow(fn, now);
+        return;
+    }
+    struct frame *f = &t->stack[t->depth];
+    if (unlikely(t->fns[t->depth] != (uintptr_t)fn ||
+                 f->gen != (load_relaxed(&hot_key) | FRAME_FUNC))) {
+        func_exit_slow(fn, now);
+        return;
+    }
+    pop_maybe_traced(t, f, now, 0);
+}
+
 /* ---- lines and counters --------------------------------------------------------- */
 
 PROBE_EXPORT void
@@ -1477,7 +1595,8 @@ thread_hot_refresh(void)
 
     do {
         key = __atomic_load_n(&global_gen, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&trace_on, __ATOMIC_SEQ_CST) || !load_relaxed(&clock_tsc))
+        if (__atomic_load_n(&trace_on, __ATOMIC_SEQ_CST) || !load_relaxed(&clock_tsc) ||
+            !__atomic_load_n(&probe__recording, __ATOMIC_SEQ_CST))
             key |= HOT_SLOW;
     } while (!__atomic_compare_exchange_n(&hot_key, &old, key, 0, __ATOMIC_SEQ_CST,
                                           __ATOMIC_SEQ_CST));

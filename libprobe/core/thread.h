@@ -39,16 +39,24 @@ struct frame {
 };
 
 /* Marks in frame.gen, never in a generation: opened by PROBE_BEGIN; the top frame
- * while scopes beyond THREAD_MAX_DEPTH are open. */
+ * while scopes beyond THREAD_MAX_DEPTH are open; a function's (-finstrument-functions,
+ * thread_state.fns); a function's not recorded (recording off). */
 #define FRAME_BEGIN 0x40000000u
 #define FRAME_OVERFLOW 0x20000000u
-#define FRAME_GEN_MASK 0x1fffffffu  /* the generations: they wrap within it */
+#define FRAME_FUNC 0x10000000u
+#define FRAME_NOREC 0x08000000u
+#define FRAME_MARKS (FRAME_BEGIN | FRAME_OVERFLOW | FRAME_FUNC | FRAME_NOREC)
+#define FRAME_GEN_MASK 0x07ffffffu  /* the generations: they wrap within it */
 
 struct thread_state {
     struct thread_state *next, *prev;
     uint32_t gen;               /* the generation its statistics belong to */
     uint32_t depth;
     uint32_t overflow_open;     /* scopes entered beyond THREAD_MAX_DEPTH, still open */
+    /* Set while a function hook's slow path runs: a function it calls (a user's
+     * instrumented allocator) is not recorded, and cannot change the stack that
+     * the slow path is changing. */
+    uint32_t fn_busy;
     uint64_t tid;
     pthread_t self;             /* for the sampler's stack bounds */
     char name[THREAD_NAME_MAX];
@@ -76,6 +84,8 @@ struct thread_state {
     /* stack[0] is the root's frame, never popped (its node is the root), so that
      * every open scope has a frame below it; the open scopes are stack[1..depth]. */
     struct frame stack[THREAD_MAX_DEPTH + 1];
+    /* fns[d]: the function whose frame stack[d] is, when it has FRAME_FUNC. */
+    uintptr_t fns[THREAD_MAX_DEPTH + 1];
 };
 
 /* A thread listed in a snapshot. */
@@ -146,6 +156,12 @@ thread_current_node(struct thread_state **ret_t)
     *ret_t = t;
     return t->stack[t->depth].node;
 }
+/* The -finstrument-functions hooks' entry and exit (libprobe-instrument), a scope
+ * each: @site times function @fn (NULL: not recorded, the hooks could not make it
+ * one). The exit pairs with the innermost entry of @fn still open; entries above it
+ * (a longjmp) are closed as unbalanced. */
+PROBE_EXPORT void probe__func_enter(struct probe__site *site, void *fn);
+PROBE_EXPORT void probe__func_exit(void *fn);
 /* Add usage measured around a call of @site to the calling thread's statistics. */
 void thread_add_usage(struct probe__site *site, const struct usage_stats *d);
 
