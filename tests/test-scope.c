@@ -1,6 +1,7 @@
 /* Scopes: call counts, nesting, self and total time, recursion, depth overflow,
  * PROBE_FUNC, PROBE_BEGIN/PROBE_END and the caller -> callee edges. */
 #include <pthread.h>
+#include <signal.h>
 
 #include "common.h"
 
@@ -436,6 +437,68 @@ START_TEST(depth_overflow_other_sites)
 }
 END_TEST
 
+/* ---- signal handlers ----------------------------------------------------------- */
+
+/* A handler's scope can run between any two instructions of a scope's entry or exit
+ * on the same thread: both calls stay exact. */
+#define SIG_LOOPS 3000000
+#define SIG_MAX 100000
+
+static volatile sig_atomic_t sc_handled;
+static volatile int sc_kicking;
+
+static void
+sc_handler(int sig)
+{
+    (void)sig;
+    PROBE_SCOPE("sc_in_handler");
+    sc_handled++;
+}
+
+static void *
+sc_kicker(void *arg)
+{
+    pthread_t target = *(const pthread_t *)arg;
+
+    for (int n = 0; n < SIG_MAX && __atomic_load_n(&sc_kicking, __ATOMIC_ACQUIRE); n++)
+        pthread_kill(target, SIGUSR2);
+    return NULL;
+}
+
+START_TEST(signal_handler_scopes_keep_counts_exact)
+{
+    struct sigaction sa = {.sa_handler = sc_handler, .sa_flags = SA_RESTART};
+    pthread_t self = pthread_self(), kicker;
+
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+    __atomic_store_n(&sc_kicking, 1, __ATOMIC_RELEASE);
+    ck_assert_int_eq(pthread_create(&kicker, NULL, sc_kicker, &self), 0);
+    for (int i = 0; i < SIG_LOOPS; i++) {
+        PROBE_SCOPE("sc_interrupted");
+        __asm__ volatile("" ::: "memory");
+    }
+    __atomic_store_n(&sc_kicking, 0, __ATOMIC_RELEASE);
+    pthread_join(kicker, NULL);
+    /* Every signal sent is handled by now: delivered on the join's way back. */
+    sigset_t block, pending;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &block, NULL);
+    sigpending(&pending);
+    ck_assert(!sigismember(&pending, SIGUSR2));
+
+    probe_snapshot *snap = test_snap();
+    ck_assert_uint_eq(test_site(snap, "sc_interrupted")->calls, SIG_LOOPS);
+    ck_assert_uint_gt(sc_handled, 0);
+    ck_assert_uint_eq(test_site(snap, "sc_in_handler")->calls, (uint64_t)sc_handled);
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->unbalanced, 0);
+    check_invariants(snap);
+    probe_snapshot_free(snap);
+    pthread_sigmask(SIG_UNBLOCK, &block, NULL);
+}
+END_TEST
+
 /* ---- recursion ---------------------------------------------------------------- */
 
 #define REC_SPIN_NS 100000u
@@ -660,6 +723,12 @@ scope_suite(void)
     tcase_add_test(tc, depth_overflow_counted);
     tcase_add_test(tc, depth_overflow_other_sites);
     tcase_add_test(tc, depth_overflow_left_open);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("signals");
+    tcase_add_checked_fixture(tc, test_setup, NULL);
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_test(tc, signal_handler_scopes_keep_counts_exact);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("recursion");

@@ -795,12 +795,6 @@ static inline __attribute__((always_inline)) probe__token
 push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t marks)
 {
     uint32_t d = t->depth;
-    struct frame *f = &t->stack[d + 1];
-
-    f->st = st;
-    f->id = id;
-    f->gen = t->gen | marks;
-    f->child = 0;
     /* The site's cached node, if it was last entered under the same parent: whatever
      * the parent's other children, one compare. */
     struct cct_node *parent = t->stack[d].node;
@@ -811,8 +805,15 @@ push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t marks)
         n = parent->kid; /* recursion, or a site under several parents */
     else
         n = node_miss(t, st, parent, id);
-    f->node = n; /* NULL: counted as a dropped edge when the scope ends */
+    /* The depth before the frame, as in push_fast(). */
     t->depth = d + 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    struct frame *f = &t->stack[d + 1];
+    f->st = st;
+    f->id = id;
+    f->gen = t->gen | marks;
+    f->child = 0;
+    f->node = n; /* NULL: counted as a dropped edge when the scope ends */
     f->start = clock_ticks(); /* last: the bookkeeping above is not timed */
     if (unlikely(load_relaxed(&trace_on)))
         trace_emit(t, PROBE_EVENT_BEGIN, id, f->start, 0);
@@ -847,12 +848,15 @@ push_fast(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t g
 
     if (unlikely(st->node_parent != f->node))
         return push_full(t, st, id, marks);
+    /* The depth first: a signal handler's scope in between opens above this frame
+     * (pop_maybe_traced). */
+    t->depth = d + 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     f[1].st = st;
     f[1].node = st->node; /* NULL under a dropped path (stats.h) */
     f[1].id = id;
     f[1].gen = gen | marks;
     f[1].child = 0;
-    t->depth = d + 1;
     f[1].start = tsc_now(); /* last: the bookkeeping above is not timed */
     return (probe__token)(d + 1);
 }
@@ -1000,9 +1004,9 @@ site_times(struct thread_state *t, struct site_stats *st, uint32_t id, uint64_t 
  * memory short): its calls and times go to the site. Whether it is primitive is
  * read from the frames below it, which costs the depth but happens only here. */
 static __attribute__((noinline)) void
-pop_unpathed(struct thread_state *t, struct frame *f, uint64_t dur)
+pop_unpathed(struct thread_state *t, const struct frame *f, struct site_stats *st,
+             uint32_t id, uint64_t dur, uint64_t self)
 {
-    struct site_stats *st = f->st;
     int prim = 1;
 
     for (const struct frame *g = &t->stack[1]; g < f && prim; g++)
@@ -1013,43 +1017,52 @@ pop_unpathed(struct thread_state *t, struct frame *f, uint64_t dur)
         owner_add(&st->total, dur);
         store_release(&st->prim_calls, st->prim_calls + 1);
     }
-    store_release(&st->self, st->self + (dur - f->child));
+    store_release(&st->self, st->self + self);
     owner_add(&t->scopes_unpathed, 1);
     owner_add(&t->loss.edges_dropped, 1);
-    site_times(t, st, f->id, dur);
+    site_times(t, st, id, dur);
 }
 
 /* Close frame @f, the top of @t's stack, at @now. @full: any frame (a PROBE_BEGIN's
  * too, a trace on, a generation to compare); else the exit's fast path, for a frame
- * of the thread's generation, not marked, with no trace. */
+ * of the thread's generation, not marked, with no trace.
+ *
+ * A signal handler's scopes may run between any two instructions here and in
+ * push_fast(), on the same stack: the frame is read whole before the depth goes
+ * down (and the depth goes up before the frame is written), so that a handler
+ * reuses only a slot no longer read. The signal fences cost no instruction; they
+ * keep the compiler from moving the frame's reads and writes across the depth's. */
 static inline __attribute__((always_inline)) void
 pop_maybe_traced(struct thread_state *t, struct frame *f, uint64_t now, int full)
 {
     struct site_stats *st = f->st;
+    uint64_t dur = now - f->start, self = dur - f->child;
+    struct cct_node *n = f->node;
+    uint32_t id = f->id, gen = frame_gen(f);
 
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t->depth--;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (full) {
         if (unlikely(!st))
-            return; /* an unrecorded PROBE_BEGIN */
+            return; /* an unrecorded PROBE_BEGIN or function */
         if (unlikely(load_relaxed(&trace_on)))
-            trace_emit(t, PROBE_EVENT_END, f->id, now, 0);
+            trace_emit(t, PROBE_EVENT_END, id, now, 0);
     }
-    uint64_t dur = now - f->start;
     f[-1].child += dur; /* the root's frame too: never read */
-    if (full && unlikely(frame_gen(f) != t->gen))
+    if (full && unlikely(gen != t->gen))
         return; /* opened before probe_reset(): not counted */
     /* The path's own figures; the site's calls and times are its nodes' sums
      * (stats.h), made at snapshot time, as is which calls were primitive. */
-    struct cct_node *n = f->node;
     if (unlikely(!n)) {
-        pop_unpathed(t, f, dur);
+        pop_unpathed(t, f, st, id, dur, self);
         return;
     }
     /* calls, then total, then self (release): aggregate.c reads them backwards */
     owner_add64(&n->calls, 1);
     owner_add64(&n->total, dur);
-    owner_add64_release(&n->self, dur - f->child);
-    site_times(t, st, f->id, dur);
+    owner_add64_release(&n->self, self);
+    site_times(t, st, id, dur);
 }
 
 static inline __attribute__((always_inline)) void
