@@ -1,5 +1,6 @@
 /* Scopes: call counts, nesting, self and total time, recursion, depth overflow,
  * PROBE_FUNC, PROBE_BEGIN/PROBE_END and the caller -> callee edges. */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -448,11 +449,20 @@ static volatile sig_atomic_t sc_handled;
 static volatile int sc_kicking;
 
 static void
+sc_in_handler(void)
+{
+    PROBE_SCOPE("sc_in_handler");
+}
+
+static void
 sc_handler(int sig)
 {
+    int saved = errno;
+
     (void)sig;
-    PROBE_SCOPE("sc_in_handler");
+    sc_in_handler();
     sc_handled++;
+    errno = saved;
 }
 
 static void *
@@ -470,6 +480,13 @@ START_TEST(signal_handler_scopes_keep_counts_exact)
     struct sigaction sa = {.sa_handler = sc_handler, .sa_flags = SA_RESTART};
     pthread_t self = pthread_self(), kicker;
 
+    /* The handler's paths are met outside it first: their first call allocates. */
+    sc_in_handler();
+    {
+        PROBE_SCOPE("sc_interrupted");
+        sc_in_handler();
+    }
+    probe_reset();
     sigemptyset(&sa.sa_mask);
     ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
     __atomic_store_n(&sc_kicking, 1, __ATOMIC_RELEASE);

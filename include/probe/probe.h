@@ -210,7 +210,14 @@ probe__scope_cleanup(probe__token *token)
                                                     unused)) =                         \
         probe__on() ? probe__scope_enter(&var) : 0
 
-/** Time the rest of the enclosing block as a scope named @p name (a string literal). */
+/** Time the rest of the enclosing block as a scope named @p name (a string literal).
+ *
+ * @note Thread-safe: each thread records into its own tables. In a signal handler a
+ * scope is recorded exactly, on the interrupted thread's stack, once its thread has
+ * met the site and the path (the scopes it is nested in): the first call of a site
+ * or of a path on a thread allocates, which is not async-signal-safe. Give a
+ * handler's scopes a first call outside the handler (under the scopes the handler
+ * may interrupt) when the handler can interrupt malloc(). */
 #define PROBE_SCOPE(name) PROBE__SCOPE_AT(PROBE__UNIQ(probe__site_), name)
 
 /** Time the rest of the enclosing block as a scope named after the function. */
