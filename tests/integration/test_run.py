@@ -30,9 +30,19 @@ def check(cond, msg):
     return cond
 
 
+# In a sanitizer build, the sanitizer's runtime (TEST_SANITIZER_RUNTIME) must be loaded
+# before the libprobe.so that probe run preloads into programs built without it.
+SANITIZER_RUNTIME = os.environ.get('TEST_SANITIZER_RUNTIME', '')
+
+
 def probe(args, **kwargs):
     """Run probe with @args; @return (exit status, stdout, stderr) as text."""
     kwargs.setdefault('timeout', 60)
+    if SANITIZER_RUNTIME:
+        env = dict(kwargs.get('env') or os.environ)
+        env['LD_PRELOAD'] = ':'.join(p for p in (SANITIZER_RUNTIME,
+                                                 env.get('LD_PRELOAD', '')) if p)
+        kwargs['env'] = env
     p = subprocess.run([PROBE] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        **kwargs)
     return (p.returncode, p.stdout.decode('utf-8', 'replace'),
