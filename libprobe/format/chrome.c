@@ -304,7 +304,7 @@ chrome_check_options(const char *options)
 int
 chrome_write(const probe_snapshot *snap, probe_writer *w, const char *options, void *user)
 {
-    struct chrome_ctx c = {.snap = snap, .w = w, .pid = (long)getpid(), .first = 1};
+    struct chrome_ctx c = {.snap = snap, .w = w, .pid = (long)snap->pid, .first = 1};
     /* A program with no scopes has no aggregate to draw: its heap track is the
      * timeline then. */
     int timeline = probe_snapshot_event_count(snap) > 0 ||

@@ -229,7 +229,11 @@ html_facts(probe_writer *w, const probe_snapshot *snap)
         r = jsonstr_write_html(w, cmd);
     free(cmd);
     TRY(r);
-    TRY(probe_writer_printf(w, ",\"pid\":%ld", (long)getpid()));
+    /* The recorded process's, also for a loaded report; null when unknown. */
+    if (snap->pid)
+        TRY(probe_writer_printf(w, ",\"pid\":%" PRIu64, snap->pid));
+    else
+        TRY(probe_writer_puts(w, ",\"pid\":null"));
     if (c) {
         TRY(probe_writer_puts(w, ",\"clock\":"));
         TRY(jsonstr_write_html(w, c->name));

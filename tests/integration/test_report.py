@@ -224,6 +224,7 @@ def case_loaded(tmp):
     facts = data['facts']
     check(facts['written_by'] == ' '.join([WORK, 'trace', '6', path]),
           f'written_by {facts["written_by"]!r}')
+    check(facts['pid'] == saved['pid'], f'html pid {facts["pid"]}, recorded {saved["pid"]}')
     scopes = [s for s in data['sites'] if s[1] == 0 and s[5]]
     hot = max(scopes, key=lambda s: s[7])  # [name, kind, file, line, fn, calls, total, self]
     check(hot[0] == 'helper' and hot[5] == 200, f'hot scope {hot}')
@@ -232,6 +233,8 @@ def case_loaded(tmp):
     r = run([PROBE, 'report', path, '-f', 'chrome'])
     check(r.returncode == 0, f'-f chrome: {r.stderr}')
     ev = json.loads(r.stdout)['traceEvents']
+    pids = {e['pid'] for e in ev if 'pid' in e}
+    check(pids == {saved['pid']}, f'chrome pids {pids}, recorded {saved["pid"]}')
     tids = {t['tid'] for t in saved['threads']}
     for name, calls in (('steady', 200), ('tunable', 200), ('helper', 200)):
         b = [e for e in ev if e['ph'] == 'B' and e['name'] == name]
