@@ -133,24 +133,6 @@ run_format_of(const char *path)
     return NULL;
 }
 
-/* Whether the library knows @p format (and its options): it formats this process's
- * own, empty, snapshot. */
-static int
-run_format_known(const char *format)
-{
-    probe_snapshot *snap = probe_snapshot_take();
-    char *buf = NULL;
-
-    if (!snap)
-        return 1; /* out of memory: the program's report will say */
-
-    int rc = probe_snapshot_format(snap, format, &buf, NULL);
-
-    free(buf);
-    probe_snapshot_free(snap);
-    return rc != PROBE_EINVAL;
-}
-
 /* How to look at a report: the end of the last line on stderr. */
 static void
 run_open_hint(cmd_buf *b, const char *format, const char *path)
@@ -792,11 +774,11 @@ cmd_run(int argc, char **argv)
                                path);
     if (!format)
         format = "tree";
-    if (!*format || !run_format_known(format))
-        return cmd_usage_error(NAME,
-                               "unknown format '%s' (use tree, text, json, pprof, chrome, "
-                               "speedscope, collapsed, callgrind or html)",
-                               format);
+
+    char why[512];
+
+    if (probe_format_check(format, why, sizeof(why)) < 0)
+        return cmd_usage_error(NAME, "%s", why);
     c.format = format;
 
     int rc = run_find_program(argv[optind], program, sizeof(program));

@@ -516,6 +516,23 @@ PROBE_EXPORT int probe_snapshot_format(const probe_snapshot *snap, const char *f
                                        char **ret_buf, size_t *ret_len);
 
 /**
+ * Check a format name and its options, without formatting anything, and say what is
+ * wrong with them: for a bad option, the option, its value and what it accepts.
+ *
+ * @param format  A format name, optionally with ":options".
+ * @param msg     Optional (NULL): a one-line reason on PROBE_EINVAL, "" on success,
+ *                NUL-terminated and truncated to @p size.
+ * @param size    The size of @p msg.
+ * @retval 0             @p format names a registered formatter that accepts the options
+ *                       (a formatter registered by the program accepts any).
+ * @retval PROBE_EINVAL  @p format is NULL, names no registered formatter, or has an
+ *                       option its formatter refuses.
+ * @retval PROBE_ENOMEM  Out of memory (text's filter= compiles its expression).
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT int probe_format_check(const char *format, char *msg, size_t size);
+
+/**
  * Write a snapshot to @p fd in @p format.
  * @retval 0 Success. @retval PROBE_EINVAL bad format or NULL. @retval PROBE_EBADF
  *         @p fd is negative. @retval PROBE_EIO write(2) failed; errno is kept.
@@ -636,6 +653,7 @@ PROBE_EXPORT probe_snapshot *probe_snapshot_merge(const probe_snapshot *const *s
 #define probe_writer_puts probe__off_writer_puts
 #define probe_writer_printf probe__off_writer_printf
 #define probe_formatter_register probe__off_formatter_register
+#define probe_format_check probe__off_format_check
 #define probe_formatter_unregister probe__off_formatter_unregister
 #define probe_snapshot_format probe__off_snapshot_format
 #define probe_snapshot_write_fd probe__off_snapshot_write_fd
@@ -789,6 +807,13 @@ PROBE__STUB int probe_writer_printf(probe_writer *w, const char *fmt, ...)
 {
     (void)w;
     (void)fmt;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_format_check(const char *format, char *msg, size_t size)
+{
+    (void)format;
+    if (msg && size)
+        msg[0] = '\0';
     return PROBE_EDISABLED;
 }
 PROBE__STUB int probe_formatter_register(const probe_formatter *f)

@@ -7,6 +7,7 @@
  * facts. Nothing is fetched: no CDN, no font, no network.
  */
 #include "html.h"
+#include "options.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -286,16 +287,16 @@ html_data(probe_writer *w, const probe_snapshot *snap)
 }
 
 int
-html_check_options(const char *options)
+html_check_options(const char *options, struct options_error *err)
 {
-    return options && *options ? PROBE_EINVAL : 0;
+    return options && *options ? options_fail_none(err, "html", options) : 0;
 }
 
 int
 html_write(const probe_snapshot *snap, probe_writer *w, const char *options, void *user)
 {
     (void)user;
-    TRY(html_check_options(options));
+    TRY(html_check_options(options, NULL));
     TRY(probe_writer_puts(w, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                              "<meta name=\"viewport\" content=\"width=device-width\">\n"
                              "<title>libprobe report</title>\n<style>\n"));

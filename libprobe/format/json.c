@@ -1,5 +1,6 @@
 /* The "json" formatter: schema "probe/1", documented in docs/json-schema.md. */
 #include "json.h"
+#include "options.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -680,9 +681,9 @@ json_events(probe_writer *w, const probe_snapshot *snap)
 }
 
 int
-json_check_options(const char *options)
+json_check_options(const char *options, struct options_error *err)
 {
-    return options && *options ? PROBE_EINVAL : 0;
+    return options && *options ? options_fail_none(err, "json", options) : 0;
 }
 
 int
@@ -695,7 +696,7 @@ json_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
     };
 
     (void)user;
-    TRY(json_check_options(options));
+    TRY(json_check_options(options, NULL));
     TRY(probe_writer_puts(w, "{\"schema\":\"" PROBE_SCHEMA "\""));
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
         TRY(probe_writer_puts(w, ",\n"));
