@@ -616,7 +616,10 @@ PROBE_EXPORT probe_snapshot *probe_snapshot_load_buffer(const void *buf, size_t 
  * and taken snapshots do); edges and call-tree paths matched by their sites and
  * summed; counters, losses and samples summed; threads kept apart, each named
  * "pid P: NAME" after the process its snapshot came from. With @p n == 1, a copy.
- * Timeline events are kept, each input's on its own (renumbered) threads.
+ * Timeline events are kept, each input's on its own (renumbered) threads. Tagged
+ * memory is summed by tag name, the heap profiler's totals and top sites by their
+ * frames; their peaks and the heap's timeline are dropped with several inputs (the
+ * formatters say so; docs/probe-command.md).
  *
  * @return A snapshot to free with probe_snapshot_free(), or NULL with errno EINVAL
  *         (@p snaps NULL, @p n 0, or a NULL element) or ENOMEM.

@@ -1021,6 +1021,11 @@ text_sections(probe_writer *w, const probe_snapshot *snap, const struct text_opt
     TRY(text_lines(w, snap));
     TRY(text_threads(w, snap));
     TRY(memtext_write(w, probe_snapshot_mem(snap)));
+    /* probe_snapshot_merge() of several reports: say what it could not keep. */
+    if (snap->peaks_unknown && (probe_snapshot_mem(snap) || snap->heap))
+        TRY(probe_writer_puts(w, "note: merged from several processes: the peaks of the "
+                                 "tags and of the heap are not known (each process "
+                                 "peaked at its own time), so none is shown\n"));
     TRY(text_rusage(w, snap));
     return text_children(w, snap);
 }

@@ -557,6 +557,10 @@ tree_heap(probe_writer *w, const probe_snapshot *snap)
     TRY(probe_writer_printf(w, "\nHeap: top allocation sites (PROBE_MEM=1, estimated from "
                                "%" PRIu64 " samples, one per %" PRIu64 " bytes):\n",
                             h->samples, h->mean));
+    if (snap->heap_sites_partial)
+        TRY(probe_writer_printf(w, "  (merged: summed over each process's own top %d "
+                                   "sites; a site below one's top %d misses its share)\n",
+                                HEAPSUM_SITES, HEAPSUM_SITES));
     if (!h->nsites)
         return probe_writer_puts(w, "  none sampled\n");
     TRY(probe_writer_puts(w, "         bytes       blocks  site\n"));
