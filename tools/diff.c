@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,69 @@ same_site(const probe_site_info *a, const probe_site_info *b)
     return a->kind == b->kind && a->line == b->line && SAME(name) && SAME(file) &&
            SAME(function);
 #undef SAME
+}
+
+/* NULL first, then by strcmp. */
+static int
+cmp_str(const char *a, const char *b)
+{
+    if (a && b)
+        return strcmp(a, b);
+    return a ? 1 : b ? -1 : 0;
+}
+
+/* The order of site identities, for the match: equal exactly when same_site(). */
+static const probe_snapshot *sort_snap;
+
+static int
+site_order(const probe_site_info *a, const probe_site_info *b)
+{
+    int c;
+
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    if (a->line != b->line)
+        return a->line < b->line ? -1 : 1;
+    if ((c = cmp_str(a->name, b->name)) || (c = cmp_str(a->file, b->file)))
+        return c;
+    return cmp_str(a->function, b->function);
+}
+
+/* Ties by index: the first of equal sites is matched first, as in report order. */
+static int
+index_cmp(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    int c = site_order(probe_snapshot_site(sort_snap, a), probe_snapshot_site(sort_snap, b));
+
+    return c ? c : (a > b) - (a < b);
+}
+
+/* The index of the first site of @p n (by @p order, sorted) not yet matched that is
+ * the same as @p s, now matched; or -1. @p next[j] is where the unmatched ones of
+ * the run of equal sites starting at j begin. O(log n) each. */
+static ptrdiff_t
+match_site(const probe_snapshot *n, const size_t *order, size_t *next, size_t nn,
+           const probe_site_info *s)
+{
+    size_t lo = 0, hi = nn;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (site_order(probe_snapshot_site(n, order[mid]), s) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == nn || site_order(probe_snapshot_site(n, order[lo]), s) != 0)
+        return -1;
+    size_t j = next[lo];
+
+    if (j >= nn || site_order(probe_snapshot_site(n, order[j]), s) != 0)
+        return -1; /* all of them matched already */
+    next[lo] = j + 1;
+    return (ptrdiff_t)order[j];
 }
 
 static void
@@ -228,20 +292,27 @@ cmd_diff(int argc, char **argv)
     size_t no = probe_snapshot_site_count(o), nn = probe_snapshot_site_count(n), nr = 0;
     struct row *rows = calloc(no + nn + 1, sizeof(*rows));
     char *matched = calloc(nn + 1, 1);
+    size_t *order = calloc(nn + 1, sizeof(*order)), *next = calloc(nn + 1, sizeof(*next));
     cmd_buf b = {0};
     int regressed = 0;
 
-    if (!o || !n || !rows || !matched)
+    if (!o || !n || !rows || !matched || !order || !next)
         goto out;
-    /* Sites matched by kind, name, file, line and function; scopes only. */
+    /* Sites matched by kind, name, file, line and function; scopes only. NEW's
+     * sites sorted by those, each of BASE's found by binary search: 20,000 sites
+     * take milliseconds, where a scan of NEW for each took seconds. */
+    for (size_t k = 0; k < nn; k++)
+        order[k] = next[k] = k;
+    sort_snap = n;
+    qsort(order, nn, sizeof(*order), index_cmp);
     for (size_t i = 0; i < no; i++) {
         const probe_site_info *s = probe_snapshot_site(o, i);
         if (s->kind != PROBE_KIND_SCOPE)
             continue;
-        const probe_site_info *t = NULL;
-        for (size_t k = 0; k < nn && !t; k++)
-            if (!matched[k] && same_site(s, probe_snapshot_site(n, k)))
-                t = probe_snapshot_site(n, k), matched[k] = 1;
+        ptrdiff_t k = match_site(n, order, next, nn, s);
+        const probe_site_info *t = k >= 0 ? probe_snapshot_site(n, (size_t)k) : NULL;
+        if (t)
+            matched[k] = 1;
         if (!s->calls && (!t || !t->calls))
             continue;
         rows[nr++] = (struct row){s->calls ? s : NULL, t && t->calls ? t : NULL, 0, 0};
@@ -313,6 +384,8 @@ out:
     cmd_buf_free(&b);
     free(rows);
     free(matched);
+    free(order);
+    free(next);
     probe_snapshot_free(o);
     probe_snapshot_free(n);
     return status;

@@ -322,7 +322,12 @@ cmd_report(int argc, char **argv)
         size_t len;
         int rc = probe_snapshot_format(snap, format, &data, &len);
         if (rc == PROBE_EINVAL) {
-            cmd_error(name, "unknown format '%s'", format);
+            char why[512];
+
+            if (probe_format_check(format, why, sizeof(why)) < 0)
+                cmd_error(name, "%s", why);
+            else
+                cmd_error(name, "formatting as %s: %s", format, probe_strerror(rc));
             goto out;
         }
         if (rc < 0) {

@@ -133,24 +133,6 @@ run_format_of(const char *path)
     return NULL;
 }
 
-/* Whether the library knows @p format (and its options): it formats this process's
- * own, empty, snapshot. */
-static int
-run_format_known(const char *format)
-{
-    probe_snapshot *snap = probe_snapshot_take();
-    char *buf = NULL;
-
-    if (!snap)
-        return 1; /* out of memory: the program's report will say */
-
-    int rc = probe_snapshot_format(snap, format, &buf, NULL);
-
-    free(buf);
-    probe_snapshot_free(snap);
-    return rc != PROBE_EINVAL;
-}
-
 /* How to look at a report: the end of the last line on stderr. */
 static void
 run_open_hint(cmd_buf *b, const char *format, const char *path)
@@ -425,21 +407,54 @@ static const char *const run_env_vars[] = {
     "PROBE_MEM", "PROBE_MEM_OUTPUT", "PROBE_MEM_FORMAT",
 };
 
-static char **
-run_environment(const run_config *c)
+/* PROGRAM's environment: @p vec for execve, and the strings built for it, which
+ * run_env_free() frees (the inherited ones belong to environ). */
+typedef struct run_env {
+    char **vec;
+    char *built[8];
+    size_t nbuilt;
+} run_env;
+
+static void
+run_env_free(run_env *env)
+{
+    for (size_t i = 0; i < env->nbuilt; i++)
+        free(env->built[i]);
+    free(env->vec);
+    *env = (run_env){0};
+}
+
+/* Keeps @p b's string in @p env, to be freed with it. */
+static char *
+run_env_own(run_env *env, cmd_buf *b)
+{
+    char *s = b->failed ? NULL : b->data;
+
+    if (!s)
+        cmd_buf_free(b);
+    else
+        env->built[env->nbuilt++] = s;
+    *b = (cmd_buf){0};
+    return s;
+}
+
+/* @return 0, or -1 when out of memory (with nothing left to free). */
+static int
+run_environment(const run_config *c, run_env *out)
 {
     size_t n = 0;
 
     for (char **e = environ; *e; e++)
         n++;
 
-    char **env = calloc(n + 16, sizeof(*env));
+    run_env re = {.vec = calloc(n + 16, sizeof(char *))};
+    char **env = re.vec;
     size_t k = 0;
     const char *preload = getenv("LD_PRELOAD");
     cmd_buf b = {0};
 
     if (!env)
-        return NULL;
+        return -1;
     for (char **e = environ; *e; e++) {
         int ours = 0;
 
@@ -459,17 +474,14 @@ run_environment(const run_config *c)
         cmd_buf_puts(&b, ":");
     }
     cmd_buf_puts(&b, c->library);
-    env[k++] = b.data;
-    b = (cmd_buf){0};
+    env[k++] = run_env_own(&re, &b);
     cmd_buf_printf(&b, "PROBE_OUTPUT=%s", c->output ? c->output : "stderr");
-    env[k++] = b.data;
-    b = (cmd_buf){0};
+    env[k++] = run_env_own(&re, &b);
     cmd_buf_printf(&b, "PROBE_FORMAT=%s", c->format);
-    env[k++] = b.data;
+    env[k++] = run_env_own(&re, &b);
     env[k++] = c->wall ? "PROBE_SAMPLE=wall" : "PROBE_SAMPLE=cpu";
-    b = (cmd_buf){0};
     cmd_buf_printf(&b, "PROBE_SAMPLE_HZ=%lu", c->hz);
-    env[k++] = b.data;
+    env[k++] = run_env_own(&re, &b);
     if (!c->no_fault)
         env[k++] = "PROBE_FAULT=1";
     if (c->trace)
@@ -478,23 +490,22 @@ run_environment(const run_config *c)
     if (c->mem) {
         env[k++] = "PROBE_MEM=1";
         if (c->mem_output) {
-            b = (cmd_buf){0};
             cmd_buf_printf(&b, "PROBE_MEM_OUTPUT=%s", c->mem_output);
-            env[k++] = b.data;
+            env[k++] = run_env_own(&re, &b);
         }
     }
     if (c->push) {
-        b = (cmd_buf){0};
         cmd_buf_printf(&b, "PROBE_PUSH=%s", c->push);
-        env[k++] = b.data;
+        env[k++] = run_env_own(&re, &b);
     }
     for (size_t i = 0; i < k; i++) {
         if (!env[i]) {
-            free(env);
-            return NULL; /* an allocation failed */
+            run_env_free(&re);
+            return -1; /* an allocation failed */
         }
     }
-    return env;
+    *out = re;
+    return 0;
 }
 
 /* ---- running it ------------------------------------------------------------------ */
@@ -763,11 +774,11 @@ cmd_run(int argc, char **argv)
                                path);
     if (!format)
         format = "tree";
-    if (!*format || !run_format_known(format))
-        return cmd_usage_error(NAME,
-                               "unknown format '%s' (use tree, text, json, pprof, chrome, "
-                               "speedscope, collapsed, callgrind or html)",
-                               format);
+
+    char why[512];
+
+    if (probe_format_check(format, why, sizeof(why)) < 0)
+        return cmd_usage_error(NAME, "%s", why);
     c.format = format;
 
     int rc = run_find_program(argv[optind], program, sizeof(program));
@@ -791,21 +802,22 @@ cmd_run(int argc, char **argv)
     }
     c.mem_output = abs_mem;
 
-    char **env = run_environment(&c);
+    run_env env;
 
-    if (!env) {
+    if (run_environment(&c, &env) < 0) {
         cmd_error(NAME, "out of memory");
         free(abs_output);
+        free(abs_mem);
         return CMD_EXIT_FAILURE;
     }
 
     time_t since = time(NULL);
 
-    rc = run_program(program, argv + optind, env);
+    rc = run_program(program, argv + optind, env.vec);
     if (path && rc != CMD_EXIT_FAILURE)
         run_summary(&c, path, since);
     free(abs_output);
     free(abs_mem);
-    free(env); /* the strings built for it are left: the command is ending */
+    run_env_free(&env);
     return rc;
 }

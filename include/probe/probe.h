@@ -9,6 +9,7 @@
  *                     PROBE_LINE(), PROBE_COUNT(name, delta)
  *   Reports           <probe/report.h>: probe_snapshot_take(), accessors,
  *                     probe_report_write(), probe_report_fd(), probe_formatter_register()
+ *                     probe_format_check() (why a format name is refused)
  *                     saved reports: probe_snapshot_load(), probe_snapshot_merge()
  *   Resource usage    <probe/rusage.h>: probe_getrusage(), probe_rusage_diff(),
  *                     probe_rusage_format(), probe_current_rss(), probe_getrlimit(),

@@ -516,6 +516,23 @@ PROBE_EXPORT int probe_snapshot_format(const probe_snapshot *snap, const char *f
                                        char **ret_buf, size_t *ret_len);
 
 /**
+ * Check a format name and its options, without formatting anything, and say what is
+ * wrong with them: for a bad option, the option, its value and what it accepts.
+ *
+ * @param format  A format name, optionally with ":options".
+ * @param msg     Optional (NULL): a one-line reason on PROBE_EINVAL, "" on success,
+ *                NUL-terminated and truncated to @p size.
+ * @param size    The size of @p msg.
+ * @retval 0             @p format names a registered formatter that accepts the options
+ *                       (a formatter registered by the program accepts any).
+ * @retval PROBE_EINVAL  @p format is NULL, names no registered formatter, or has an
+ *                       option its formatter refuses.
+ * @retval PROBE_ENOMEM  Out of memory (text's filter= compiles its expression).
+ * @note Thread-safe. Not async-signal-safe.
+ */
+PROBE_EXPORT int probe_format_check(const char *format, char *msg, size_t size);
+
+/**
  * Write a snapshot to @p fd in @p format.
  * @retval 0 Success. @retval PROBE_EINVAL bad format or NULL. @retval PROBE_EBADF
  *         @p fd is negative. @retval PROBE_EIO write(2) failed; errno is kept.
@@ -599,7 +616,10 @@ PROBE_EXPORT probe_snapshot *probe_snapshot_load_buffer(const void *buf, size_t 
  * and taken snapshots do); edges and call-tree paths matched by their sites and
  * summed; counters, losses and samples summed; threads kept apart, each named
  * "pid P: NAME" after the process its snapshot came from. With @p n == 1, a copy.
- * Timeline events are kept, each input's on its own (renumbered) threads.
+ * Timeline events are kept, each input's on its own (renumbered) threads. Tagged
+ * memory is summed by tag name, the heap profiler's totals and top sites by their
+ * frames; their peaks and the heap's timeline are dropped with several inputs (the
+ * formatters say so; docs/probe-command.md).
  *
  * @return A snapshot to free with probe_snapshot_free(), or NULL with errno EINVAL
  *         (@p snaps NULL, @p n 0, or a NULL element) or ENOMEM.
@@ -636,6 +656,7 @@ PROBE_EXPORT probe_snapshot *probe_snapshot_merge(const probe_snapshot *const *s
 #define probe_writer_puts probe__off_writer_puts
 #define probe_writer_printf probe__off_writer_printf
 #define probe_formatter_register probe__off_formatter_register
+#define probe_format_check probe__off_format_check
 #define probe_formatter_unregister probe__off_formatter_unregister
 #define probe_snapshot_format probe__off_snapshot_format
 #define probe_snapshot_write_fd probe__off_snapshot_write_fd
@@ -789,6 +810,13 @@ PROBE__STUB int probe_writer_printf(probe_writer *w, const char *fmt, ...)
 {
     (void)w;
     (void)fmt;
+    return PROBE_EDISABLED;
+}
+PROBE__STUB int probe_format_check(const char *format, char *msg, size_t size)
+{
+    (void)format;
+    if (msg && size)
+        msg[0] = '\0';
     return PROBE_EDISABLED;
 }
 PROBE__STUB int probe_formatter_register(const probe_formatter *f)

@@ -56,6 +56,12 @@ struct probe_snapshot {
     void *mem;                      /* probe_mem_snapshot; NULL when nothing tracked */
     void (*mem_free)(void *);
     struct heapsum *heap;           /* the sampled heap (core/heapsum.h); or NULL */
+    /* Set by probe_snapshot_merge() of several reports (and kept by a report saved
+     * from one), for the formatters to say what a merge could not keep exactly:
+     * the heap's and the tags' peaks (not known: dropped), and the heap's top sites
+     * (each report carries only its own top HEAPSUM_SITES: summed over those). */
+    int peaks_unknown;
+    int heap_sites_partial;
 };
 
 /* The most of /proc/self/cmdline a snapshot keeps: whole arguments only. */

@@ -58,11 +58,11 @@ autoreport_write_once(void)
         rc = probe_report_write(path, format);
     /* Nobody can be returned an error at exit: say it once on stderr. */
     if (rc < 0) {
-        char names[512];
+        char why[512];
 
-        if (rc == PROBE_EINVAL && !registry_describe(format, names, sizeof(names)))
-            dprintf(STDERR_FILENO, "libprobe: PROBE_FORMAT=%s names no format; "
-                    "valid names: %s\n", format, names);
+        /* A bad option is named with its value and what it accepts. */
+        if (rc == PROBE_EINVAL && probe_format_check(format, why, sizeof(why)) < 0)
+            dprintf(STDERR_FILENO, "libprobe: PROBE_FORMAT=%s: %s\n", format, why);
         else
             dprintf(STDERR_FILENO, "libprobe: cannot write the %s report to %s: %s\n",
                     format, path, probe_strerror(rc));

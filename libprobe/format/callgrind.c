@@ -44,8 +44,10 @@ struct callgrind {
 
 /* "events=ns" (the default) or "events=ns+calls". */
 static int
-callgrind_parse_options(const char *options, struct callgrind_options *out)
+callgrind_parse_options(const char *options, struct callgrind_options *out,
+                        struct options_error *err)
 {
+    const char *all = options;
     struct callgrind_options o = {0};
     struct option_kv kv;
     int more;
@@ -55,20 +57,23 @@ callgrind_parse_options(const char *options, struct callgrind_options *out)
             o.calls = 0;
         else if (options_key(&kv, "events") && options_value(&kv, "ns+calls"))
             o.calls = 1;
+        else if (options_key(&kv, "events"))
+            return options_fail(err, "callgrind", &kv, "events is ns or ns+calls");
         else
-            return PROBE_EINVAL;
+            return options_fail_key(err, "callgrind", &kv, "events=ns|ns+calls");
     }
-    TRY(more);
+    if (more < 0)
+        return options_fail_empty(err, "callgrind", all);
     *out = o;
     return 0;
 }
 
 int
-callgrind_check_options(const char *options)
+callgrind_check_options(const char *options, struct options_error *err)
 {
     struct callgrind_options o;
 
-    return callgrind_parse_options(options, &o);
+    return callgrind_parse_options(options, &o, err);
 }
 
 /* ---- names ------------------------------------------------------------------- */
@@ -508,7 +513,7 @@ callgrind_write(const probe_snapshot *snap, probe_writer *w, const char *options
     struct callgrind cg = {.w = w, .snap = snap};
 
     (void)user;
-    TRY(callgrind_parse_options(options, &cg.opts));
+    TRY(callgrind_parse_options(options, &cg.opts, NULL));
 
     int r = callgrind_index(&cg);
 

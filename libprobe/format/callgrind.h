@@ -6,7 +6,8 @@
 #include <probe/report.h>
 
 /* Options: "events=ns|ns+calls"; anything else is PROBE_EINVAL. */
-int callgrind_check_options(const char *options);
+struct options_error;
+int callgrind_check_options(const char *options, struct options_error *err);
 
 /* The formatter's write callback. */
 int callgrind_write(const probe_snapshot *snap, probe_writer *w, const char *options,

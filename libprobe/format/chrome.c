@@ -8,6 +8,7 @@
  * Documented in docs/formats.md.
  */
 #include "chrome.h"
+#include "options.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -296,15 +297,15 @@ chrome_other_data(struct chrome_ctx *c, int timeline)
 }
 
 int
-chrome_check_options(const char *options)
+chrome_check_options(const char *options, struct options_error *err)
 {
-    return options && *options ? PROBE_EINVAL : 0;
+    return options && *options ? options_fail_none(err, "chrome", options) : 0;
 }
 
 int
 chrome_write(const probe_snapshot *snap, probe_writer *w, const char *options, void *user)
 {
-    struct chrome_ctx c = {.snap = snap, .w = w, .pid = (long)getpid(), .first = 1};
+    struct chrome_ctx c = {.snap = snap, .w = w, .pid = (long)snap->pid, .first = 1};
     /* A program with no scopes has no aggregate to draw: its heap track is the
      * timeline then. */
     int timeline = probe_snapshot_event_count(snap) > 0 ||
@@ -312,7 +313,7 @@ chrome_write(const probe_snapshot *snap, probe_writer *w, const char *options, v
                     snap->heap->npoints > 1);
 
     (void)user;
-    TRY(chrome_check_options(options));
+    TRY(chrome_check_options(options, NULL));
     TRY(probe_writer_puts(w, "{\"traceEvents\":["));
     TRY(chrome_process_name(&c));
     TRY(timeline ? chrome_timeline(&c) : chrome_aggregate(&c));

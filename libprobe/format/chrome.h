@@ -5,7 +5,8 @@
 #include <probe/report.h>
 
 /* Takes no options: anything but "" is PROBE_EINVAL. */
-int chrome_check_options(const char *options);
+struct options_error;
+int chrome_check_options(const char *options, struct options_error *err);
 
 /* The formatter's write callback. */
 int chrome_write(const probe_snapshot *snap, probe_writer *w, const char *options,

@@ -71,32 +71,40 @@ collapsed_parse_source(const char *v, size_t len, enum collapsed_source *out)
 
 /* "key=value[,key=value...]"; the keys are "weight" and "source". */
 static int
-collapsed_parse_options(const char *options, struct collapsed_options *out)
+collapsed_parse_options(const char *options, struct collapsed_options *out,
+                        struct options_error *err)
 {
+    const char *all = options;
     struct collapsed_options o = {.weight = COLLAPSED_WEIGHT_DEFAULT,
                                   .source = COLLAPSED_SOURCE_AUTO};
     struct option_kv kv;
     int more;
 
     while ((more = options_next(&options, &kv)) > 0) {
-        if (options_key(&kv, "weight"))
-            TRY(collapsed_parse_weight(kv.value, kv.vlen, &o.weight));
-        else if (options_key(&kv, "source"))
-            TRY(collapsed_parse_source(kv.value, kv.vlen, &o.source));
-        else
-            return PROBE_EINVAL;
+        if (options_key(&kv, "weight")) {
+            if (collapsed_parse_weight(kv.value, kv.vlen, &o.weight) < 0)
+                return options_fail(err, "collapsed", &kv,
+                                    "weight is self_ns (or ns), calls or samples");
+        } else if (options_key(&kv, "source")) {
+            if (collapsed_parse_source(kv.value, kv.vlen, &o.source) < 0)
+                return options_fail(err, "collapsed", &kv, "source is samples or scopes");
+        } else {
+            return options_fail_key(err, "collapsed", &kv,
+                                    "weight=self_ns|ns|calls|samples, source=samples|scopes");
+        }
     }
-    TRY(more);
+    if (more < 0)
+        return options_fail_empty(err, "collapsed", all);
     *out = o;
     return 0;
 }
 
 int
-collapsed_check_options(const char *options)
+collapsed_check_options(const char *options, struct options_error *err)
 {
     struct collapsed_options o;
 
-    return collapsed_parse_options(options, &o);
+    return collapsed_parse_options(options, &o, err);
 }
 
 /* ---- lines ------------------------------------------------------------------- */
@@ -232,7 +240,7 @@ collapsed_write(const probe_snapshot *snap, probe_writer *w, const char *options
     unsigned deepest = 0;
 
     (void)user;
-    TRY(collapsed_parse_options(options, &o));
+    TRY(collapsed_parse_options(options, &o, NULL));
     if (o.source == COLLAPSED_SOURCE_SAMPLES ||
         (o.source == COLLAPSED_SOURCE_AUTO && probe_snapshot_sample_count(snap) > 0))
         return collapsed_samples(w, snap, &o);

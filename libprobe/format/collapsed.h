@@ -6,7 +6,8 @@
 #include <probe/report.h>
 
 /* Options: "weight=self_ns|calls"; anything else is PROBE_EINVAL. */
-int collapsed_check_options(const char *options);
+struct options_error;
+int collapsed_check_options(const char *options, struct options_error *err);
 
 /* The formatter's write callback. */
 int collapsed_write(const probe_snapshot *snap, probe_writer *w, const char *options,

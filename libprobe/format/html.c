@@ -7,6 +7,7 @@
  * facts. Nothing is fetched: no CDN, no font, no network.
  */
 #include "html.h"
+#include "options.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -229,7 +230,11 @@ html_facts(probe_writer *w, const probe_snapshot *snap)
         r = jsonstr_write_html(w, cmd);
     free(cmd);
     TRY(r);
-    TRY(probe_writer_printf(w, ",\"pid\":%ld", (long)getpid()));
+    /* The recorded process's, also for a loaded report; null when unknown. */
+    if (snap->pid)
+        TRY(probe_writer_printf(w, ",\"pid\":%" PRIu64, snap->pid));
+    else
+        TRY(probe_writer_puts(w, ",\"pid\":null"));
     if (c) {
         TRY(probe_writer_puts(w, ",\"clock\":"));
         TRY(jsonstr_write_html(w, c->name));
@@ -282,16 +287,16 @@ html_data(probe_writer *w, const probe_snapshot *snap)
 }
 
 int
-html_check_options(const char *options)
+html_check_options(const char *options, struct options_error *err)
 {
-    return options && *options ? PROBE_EINVAL : 0;
+    return options && *options ? options_fail_none(err, "html", options) : 0;
 }
 
 int
 html_write(const probe_snapshot *snap, probe_writer *w, const char *options, void *user)
 {
     (void)user;
-    TRY(html_check_options(options));
+    TRY(html_check_options(options, NULL));
     TRY(probe_writer_puts(w, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                              "<meta name=\"viewport\" content=\"width=device-width\">\n"
                              "<title>libprobe report</title>\n<style>\n"));

@@ -1,5 +1,6 @@
 /* The "json" formatter: schema "probe/1", documented in docs/json-schema.md. */
 #include "json.h"
+#include "options.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -380,7 +381,7 @@ json_losses(probe_writer *w, const probe_snapshot *snap)
 }
 
 static int
-json_mem_tag(probe_writer *w, const probe_mem_tag_info *t)
+json_mem_tag(probe_writer *w, const probe_mem_tag_info *t, int peaks_unknown)
 {
     int f = 1;
 
@@ -388,7 +389,12 @@ json_mem_tag(probe_writer *w, const probe_mem_tag_info *t)
     TRY(json_str(w, &f, "tag", t->name));
     TRY(json_i64(w, &f, "live_count", t->live_count));
     TRY(json_i64(w, &f, "live_bytes", t->live_bytes));
-    TRY(json_u64(w, &f, "peak_bytes", t->peak_bytes));
+    if (peaks_unknown) { /* merged from several processes: not known */
+        TRY(json_key(w, &f, "peak_bytes"));
+        TRY(probe_writer_puts(w, "null"));
+    } else {
+        TRY(json_u64(w, &f, "peak_bytes", t->peak_bytes));
+    }
     TRY(json_u64(w, &f, "allocs", t->allocs));
     TRY(json_u64(w, &f, "frees", t->frees));
     TRY(json_u64(w, &f, "alloc_bytes", t->alloc_bytes));
@@ -422,7 +428,7 @@ json_memory(probe_writer *w, const probe_snapshot *snap)
     for (size_t i = 0; i < probe_mem_snapshot_tag_count(m); i++) {
         TRY(json_sep(w, &ft));
         TRY(probe_writer_puts(w, "\n  "));
-        TRY(json_mem_tag(w, probe_mem_snapshot_tag(m, i)));
+        TRY(json_mem_tag(w, probe_mem_snapshot_tag(m, i), snap->peaks_unknown));
     }
     return probe_writer_puts(w, "]}");
 }
@@ -445,7 +451,14 @@ json_heap(probe_writer *w, const probe_snapshot *snap)
     TRY(json_u64(w, &f, "allocated_blocks", (uint64_t)(h->alloc_objects + 0.5)));
     TRY(json_u64(w, &f, "inuse_bytes",
                  h->inuse_space > 0 ? (uint64_t)(h->inuse_space + 0.5) : 0));
-    TRY(json_u64(w, &f, "peak_bytes", (uint64_t)(h->peak_space + 0.5)));
+    if (snap->peaks_unknown) {
+        TRY(json_key(w, &f, "peak_bytes"));
+        TRY(probe_writer_puts(w, "null"));
+    } else {
+        TRY(json_u64(w, &f, "peak_bytes", (uint64_t)(h->peak_space + 0.5)));
+    }
+    if (snap->heap_sites_partial)
+        TRY(json_bool(w, &f, "sites_partial", 1));
     TRY(json_key(w, &f, "sites"));
     TRY(writer_putc(w, '['));
     for (size_t i = 0; i < h->nsites; i++) {
@@ -680,9 +693,9 @@ json_events(probe_writer *w, const probe_snapshot *snap)
 }
 
 int
-json_check_options(const char *options)
+json_check_options(const char *options, struct options_error *err)
 {
-    return options && *options ? PROBE_EINVAL : 0;
+    return options && *options ? options_fail_none(err, "json", options) : 0;
 }
 
 int
@@ -695,7 +708,7 @@ json_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
     };
 
     (void)user;
-    TRY(json_check_options(options));
+    TRY(json_check_options(options, NULL));
     TRY(probe_writer_puts(w, "{\"schema\":\"" PROBE_SCHEMA "\""));
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
         TRY(probe_writer_puts(w, ",\n"));

@@ -12,9 +12,11 @@
 #include <probe/report.h>
 #include <probe/sampler.h>
 
+#include "core/heapsum.h"
 #include "core/samples.h"
 #include "core/snapshot.h"
 #include "jsonread.h"
+#include "mem/msnap.h"
 
 struct ld {
     const struct jdoc *d;
@@ -76,6 +78,22 @@ ld_u64(struct ld *l, const struct jv *obj, const char *where, const char *key, i
 {
     const struct jv *v = ld_member(l, obj, where, key, JV_INT, req, 0);
     return v ? v->u : 0;
+}
+
+/* A signed 64-bit integer member, 0 when absent. */
+static int64_t
+ld_i64(struct ld *l, const struct jv *obj, const char *where, const char *key)
+{
+    const struct jv *v = jv_get(l->d, obj, key);
+
+    if (!v)
+        return 0;
+    if (v->type != JV_INT ||
+        (v->neg ? v->u > (uint64_t)INT64_MAX + 1 : v->u > INT64_MAX)) {
+        ld_fail(l, v, PROBE_EINVAL, "%s.%s: expected a signed 64-bit integer", where, key);
+        return 0;
+    }
+    return v->neg ? (int64_t)(0 - v->u) : (int64_t)v->u;
 }
 
 /* An index below @n, or @none for null. */
@@ -237,6 +255,14 @@ ld_sites(struct ld *l, const struct jv *root, probe_snapshot *snap)
             s->major_faults = ld_u64(l, u, uw, "major_faults", 1);
             s->voluntary_switches = ld_u64(l, u, uw, "voluntary_switches", 1);
             s->involuntary_switches = ld_u64(l, u, uw, "involuntary_switches", 1);
+        }
+        const struct jv *m = ld_member(l, o, where, "mem", JV_OBJ, 0, 1);
+        if (m) {
+            char mw[64];
+            snprintf(mw, sizeof(mw), "%s.mem", where);
+            s->mem_allocs = ld_u64(l, m, mw, "allocs", 1);
+            s->mem_bytes = ld_u64(l, m, mw, "bytes", 1);
+            s->mem_freed = ld_u64(l, m, mw, "freed_bytes", 1);
         }
         snap->hist_at[i] = nb;
         if (ld_hist(l, o, where, snap, &nb, cap) || l->rc)
@@ -632,6 +658,145 @@ ld_samples(struct ld *l, const struct jv *root, probe_snapshot *snap)
     return l->rc;
 }
 
+/* ---- memory and heap -------------------------------------------------------------- */
+
+static void
+loaded_mem_free(void *p)
+{
+    probe_mem_snapshot_free(p);
+}
+
+/* "memory": the tagged objects' figures (json.c's json_memory), as the tracker's
+ * own snapshot (mem/msnap.h), so that the formatters show them as they did. */
+static int
+ld_memory(struct ld *l, const struct jv *root, probe_snapshot *snap)
+{
+    const struct jv *o = ld_member(l, root, "report", "memory", JV_OBJ, 0, 1);
+
+    if (!o)
+        return l->rc;
+
+    const struct jv *arr = ld_member(l, o, "memory", "tags", JV_ARR, 1, 0);
+
+    if (!arr)
+        return l->rc;
+
+    probe_mem_snapshot *m = calloc(1, sizeof(*m));
+    size_t n = arr->count;
+
+    if (!m || !(m->tags = calloc(n ? n : 1, sizeof(*m->tags))) ||
+        !(m->names = calloc(n ? n : 1, PROBE_MEM_TAG_MAX_LEN + 1))) {
+        probe_mem_snapshot_free(m);
+        return ld_fail(l, arr, PROBE_ENOMEM, "out of memory");
+    }
+    snap->mem = m;
+    snap->mem_free = loaded_mem_free;
+    m->info.live_count = ld_i64(l, o, "memory", "live_count");
+    m->info.live_bytes = ld_i64(l, o, "memory", "live_bytes");
+    m->info.table_slots = ld_u64(l, o, "memory", "table_slots", 0);
+    m->info.table_full = ld_u64(l, o, "memory", "table_full", 0);
+    m->info.tags_dropped = ld_u64(l, o, "memory", "tags_dropped", 0);
+    m->info.fork_lost = ld_u64(l, o, "memory", "fork_lost", 0);
+
+    int64_t positive = 0;
+    size_t i = 0;
+
+    for (const struct jv *e = jv_first(l->d, arr); e && !l->rc; e = jv_next(l->d, e), i++) {
+        char where[48];
+        snprintf(where, sizeof(where), "memory.tags[%zu]", i);
+        const struct jv *t = ld_elem_obj(l, e, where);
+        if (!t)
+            break;
+        probe_mem_tag_info *x = &m->tags[i];
+        char *name = m->names + i * (PROBE_MEM_TAG_MAX_LEN + 1);
+        const char *tag = ld_str(l, t, where, "tag", 1, 0);
+
+        snprintf(name, PROBE_MEM_TAG_MAX_LEN + 1, "%s", tag ? tag : "");
+        x->name = name;
+        x->live_count = ld_i64(l, t, where, "live_count");
+        x->live_bytes = ld_i64(l, t, where, "live_bytes");
+        const struct jv *peak = ld_member(l, t, where, "peak_bytes", JV_INT, 0, 1);
+        x->peak_bytes = peak ? peak->u : 0;
+        /* null: merged from several processes, not known */
+        if (jv_get(l->d, t, "peak_bytes") && !peak && !l->rc)
+            snap->peaks_unknown = 1;
+        x->allocs = ld_u64(l, t, where, "allocs", 0);
+        x->frees = ld_u64(l, t, where, "frees", 0);
+        x->alloc_bytes = ld_u64(l, t, where, "alloc_bytes", 0);
+        x->avg_bytes = ld_u64(l, t, where, "avg_bytes", 0);
+        x->growth_count = ld_i64(l, t, where, "growth_count");
+        x->growth_bytes = ld_i64(l, t, where, "growth_bytes");
+        x->untracked_frees = ld_u64(l, t, where, "untracked_frees", 0);
+        x->double_frees = ld_u64(l, t, where, "double_frees", 0);
+        positive += x->live_bytes > 0 ? x->live_bytes : 0;
+    }
+    m->info.tags = i;
+    /* Not saved (the report keeps integers): computed as the tracker does. */
+    for (size_t k = 0; k < i; k++)
+        m->tags[k].share = positive && m->tags[k].live_bytes > 0
+                               ? (double)m->tags[k].live_bytes / (double)positive : 0;
+    return l->rc;
+}
+
+/* "heap": the heap profiler's totals and top sites (json.c's json_heap). Its
+ * timeline of bytes in use is not in the report: a loaded heap has none. */
+static int
+ld_heap(struct ld *l, const struct jv *root, probe_snapshot *snap)
+{
+    const struct jv *o = ld_member(l, root, "report", "heap", JV_OBJ, 0, 1);
+
+    if (!o)
+        return l->rc;
+
+    const struct jv *arr = ld_member(l, o, "heap", "sites", JV_ARR, 1, 0);
+
+    if (!arr)
+        return l->rc;
+
+    struct heapsum *h = calloc(1, sizeof(*h));
+    size_t n = arr->count;
+
+    if (!h || !(h->sites = calloc(n ? n : 1, sizeof(*h->sites)))) {
+        heapsum_free(h);
+        return ld_fail(l, arr, PROBE_ENOMEM, "out of memory");
+    }
+    snap->heap = h;
+    h->mean = ld_u64(l, o, "heap", "sample_bytes", 0);
+    h->samples = ld_u64(l, o, "heap", "samples", 0);
+    h->alloc_space = (double)ld_u64(l, o, "heap", "allocated_bytes", 0);
+    h->alloc_objects = (double)ld_u64(l, o, "heap", "allocated_blocks", 0);
+    h->inuse_space = (double)ld_u64(l, o, "heap", "inuse_bytes", 0);
+    const struct jv *peak = ld_member(l, o, "heap", "peak_bytes", JV_INT, 0, 1);
+    h->peak_space = peak ? (double)peak->u : 0;
+    if (jv_get(l->d, o, "peak_bytes") && !peak && !l->rc)
+        snap->peaks_unknown = 1;
+    snap->heap_sites_partial = ld_bool(l, o, "heap", "sites_partial", 0);
+
+    size_t i = 0;
+
+    for (const struct jv *e = jv_first(l->d, arr); e && !l->rc; e = jv_next(l->d, e), i++) {
+        char where[48];
+        snprintf(where, sizeof(where), "heap.sites[%zu]", i);
+        const struct jv *t = ld_elem_obj(l, e, where);
+        if (!t)
+            break;
+        struct heapsum_site *x = &h->sites[i];
+        const struct jv *fr = ld_member(l, t, where, "frames", JV_ARR, 1, 0);
+        if (!fr)
+            break;
+        for (const struct jv *f = jv_first(l->d, fr); f && x->nframes < HEAPSUM_FRAMES;
+             f = jv_next(l->d, f)) {
+            if (f->type != JV_STR)
+                return ld_fail(l, f, PROBE_EINVAL, "%s.frames: expected strings", where);
+            snprintf(x->frames[x->nframes++], HEAPSUM_NAME, "%s", f->s);
+        }
+        x->bytes = (double)ld_u64(l, t, where, "bytes", 1);
+        x->blocks = (double)ld_u64(l, t, where, "blocks", 1);
+    }
+    h->nsites = i;
+    return l->rc;
+}
+
 /* ---- entry points --------------------------------------------------------------- */
 
 static probe_snapshot *
@@ -682,7 +847,8 @@ probe_snapshot_load_buffer(const void *buf, size_t len, probe_load_error *err)
                ld_threads(&l, root, snap) || ld_events(&l, root, snap) ||
                ld_strings(&l, root, "command", &snap->command, &snap->command_len) ||
                ld_strings(&l, root, "children", &snap->children, &snap->children_len) ||
-               ld_samples(&l, root, snap));
+               ld_samples(&l, root, snap) || ld_memory(&l, root, snap) ||
+               ld_heap(&l, root, snap));
     if (!snap->events)
         snap->events = calloc(1, sizeof(*snap->events));
     if (!l.rc && !snap->events)

@@ -10,9 +10,11 @@
 
 #include <probe/report.h>
 
+#include "core/heapsum.h"
 #include "core/samples.h"
 #include "core/snapshot.h"
 #include "core/stats.h"
+#include "mem/msnap.h"
 
 struct arena {
     char *buf;
@@ -310,6 +312,193 @@ merge_command(probe_snapshot *out, const probe_snapshot *const *in, size_t n)
     return 0;
 }
 
+static void
+merge_mem_free(void *p)
+{
+    probe_mem_snapshot_free(p);
+}
+
+static int
+merge_by_live_bytes(const void *pa, const void *pb)
+{
+    const probe_mem_tag_info *a = pa, *b = pb;
+
+    if (a->live_bytes != b->live_bytes)
+        return a->live_bytes > b->live_bytes ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+/* Tagged memory: tags matched by name, every count summed; a tag's peak is not
+ * known across processes (each peaked at its own time): with several inputs the
+ * peaks are dropped (peaks_unknown), not guessed. */
+static int
+merge_memory(probe_snapshot *out, const probe_snapshot *const *in, size_t n)
+{
+    size_t cap = 0, have = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        const probe_mem_snapshot *m = in[k]->mem;
+        if (m) {
+            cap += m->info.tags;
+            have++;
+        }
+    }
+    if (!have)
+        return 0;
+
+    probe_mem_snapshot *o = calloc(1, sizeof(*o));
+
+    if (!o || !(o->tags = calloc(cap ? cap : 1, sizeof(*o->tags))) ||
+        !(o->names = calloc(cap ? cap : 1, PROBE_MEM_TAG_MAX_LEN + 1))) {
+        probe_mem_snapshot_free(o);
+        return -1;
+    }
+    out->mem = o;
+    out->mem_free = merge_mem_free;
+    for (size_t k = 0; k < n; k++) {
+        const probe_mem_snapshot *m = in[k]->mem;
+        if (!m)
+            continue;
+        o->info.table_slots = o->info.table_slots > m->info.table_slots
+                                  ? o->info.table_slots : m->info.table_slots;
+        o->info.table_full += m->info.table_full;
+        o->info.tags_dropped += m->info.tags_dropped;
+        o->info.fork_lost += m->info.fork_lost;
+        o->info.is_diff |= m->info.is_diff;
+        for (size_t i = 0; i < m->info.tags; i++) {
+            const probe_mem_tag_info *t = &m->tags[i];
+            size_t j = 0;
+
+            /* Tags are few (PROBE_MEM_MAX_TAGS per process): a scan will do. */
+            while (j < o->info.tags && strcmp(o->tags[j].name, t->name) != 0)
+                j++;
+            probe_mem_tag_info *x = &o->tags[j];
+            if (j == o->info.tags) {
+                char *name = o->names + j * (PROBE_MEM_TAG_MAX_LEN + 1);
+                snprintf(name, PROBE_MEM_TAG_MAX_LEN + 1, "%s", t->name);
+                x->name = name;
+                o->info.tags++;
+            }
+            x->live_count += t->live_count;
+            x->live_bytes += t->live_bytes;
+            x->peak_bytes = have == 1 ? t->peak_bytes : 0;
+            x->allocs += t->allocs;
+            x->frees += t->frees;
+            x->alloc_bytes += t->alloc_bytes;
+            x->growth_count += t->growth_count;
+            x->growth_bytes += t->growth_bytes;
+            x->untracked_frees += t->untracked_frees;
+            x->double_frees += t->double_frees;
+        }
+    }
+
+    int64_t positive = 0;
+
+    for (size_t j = 0; j < o->info.tags; j++) {
+        probe_mem_tag_info *x = &o->tags[j];
+        x->avg_bytes = x->allocs ? x->alloc_bytes / x->allocs : 0;
+        o->info.live_count += x->live_count;
+        o->info.live_bytes += x->live_bytes;
+        positive += x->live_bytes > 0 ? x->live_bytes : 0;
+    }
+    for (size_t j = 0; j < o->info.tags; j++) {
+        probe_mem_tag_info *x = &o->tags[j];
+        if (!o->info.is_diff)
+            x->share = positive && x->live_bytes > 0 ? (double)x->live_bytes / positive : 0;
+        else
+            x->share = have == 1 ? x->share : 0;
+    }
+    if (have > 1) /* one keeps its order */
+        qsort(o->tags, o->info.tags, sizeof(*o->tags), merge_by_live_bytes);
+    return 0;
+}
+
+static int
+merge_heap_site_cmp(const void *pa, const void *pb)
+{
+    const struct heapsum_site *a = pa, *b = pb;
+
+    if (a->bytes != b->bytes)
+        return a->bytes > b->bytes ? -1 : 1;
+    return 0;
+}
+
+static int
+heap_site_same(const struct heapsum_site *a, const struct heapsum_site *b)
+{
+    if (a->nframes != b->nframes)
+        return 0;
+    for (unsigned f = 0; f < a->nframes; f++)
+        if (strcmp(a->frames[f], b->frames[f]) != 0)
+            return 0;
+    return 1;
+}
+
+/* The sampled heap: totals summed; top sites matched by their frames and summed,
+ * the largest HEAPSUM_SITES kept. Exact for one input. With several, each brought
+ * only its own top sites (heap_sites_partial), and the peak and the timeline are
+ * dropped (peaks_unknown): processes peak at their own times. */
+static int
+merge_heap(probe_snapshot *out, const probe_snapshot *const *in, size_t n)
+{
+    size_t cap = 0, npoints = 0, have = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        if (in[k]->heap) {
+            cap += in[k]->heap->nsites;
+            npoints = in[k]->heap->npoints;
+            have++;
+        }
+    }
+    if (!have)
+        return 0;
+
+    struct heapsum *h = calloc(1, sizeof(*h));
+
+    if (!h || !(h->sites = calloc(cap ? cap : 1, sizeof(*h->sites)))) {
+        heapsum_free(h);
+        return -1;
+    }
+    out->heap = h;
+    if (have == 1 && npoints) {
+        if (!(h->points = malloc(npoints * sizeof(*h->points))))
+            return -1;
+    }
+    for (size_t k = 0; k < n; k++) {
+        const struct heapsum *x = in[k]->heap;
+        if (!x)
+            continue;
+        h->mean = h->mean > x->mean ? h->mean : x->mean;
+        h->samples += x->samples;
+        h->alloc_space += x->alloc_space;
+        h->alloc_objects += x->alloc_objects;
+        h->inuse_space += x->inuse_space;
+        if (have == 1) {
+            h->peak_space = x->peak_space;
+            if (x->npoints)
+                memcpy(h->points, x->points, x->npoints * sizeof(*h->points));
+            h->npoints = x->npoints;
+        }
+        for (size_t i = 0; i < x->nsites; i++) {
+            size_t j = 0;
+
+            while (j < h->nsites && !heap_site_same(&h->sites[j], &x->sites[i]))
+                j++;
+            if (j == h->nsites)
+                h->sites[h->nsites++] = (struct heapsum_site){
+                    .nframes = x->sites[i].nframes};
+            memcpy(h->sites[j].frames, x->sites[i].frames, sizeof(h->sites[j].frames));
+            h->sites[j].bytes += x->sites[i].bytes;
+            h->sites[j].blocks += x->sites[i].blocks;
+        }
+    }
+    if (have > 1) /* one keeps its order */
+        qsort(h->sites, h->nsites, sizeof(*h->sites), merge_heap_site_cmp);
+    if (h->nsites > HEAPSUM_SITES)
+        h->nsites = HEAPSUM_SITES;
+    return 0;
+}
+
 static probe_snapshot *
 merge_fail(probe_snapshot *out, size_t *map, struct table *t, uint64_t *h)
 {
@@ -406,6 +595,9 @@ probe_snapshot_merge(const probe_snapshot *const *in, size_t n)
             int had = o->calls != 0;
             o->loaded |= s->loaded;
             o->has_usage |= s->has_usage;
+            o->mem_allocs += s->mem_allocs;
+            o->mem_bytes += s->mem_bytes;
+            o->mem_freed += s->mem_freed;
             if (!s->calls)
                 continue;
             o->calls += s->calls;
@@ -568,8 +760,19 @@ probe_snapshot_merge(const probe_snapshot *const *in, size_t n)
     }
     if (merge_samples(out, in, n, &ar, thread_base) < 0 ||
         merge_events(out, in, n, &ar, map, site_base, thread_base) < 0 ||
-        merge_command(out, in, n) < 0)
+        merge_command(out, in, n) < 0 || merge_memory(out, in, n) < 0 ||
+        merge_heap(out, in, n) < 0)
         return merge_fail(out, map, &t, h);
+    /* What several inputs could not keep exactly; one input keeps its own marks. */
+    size_t nmem = 0, nheap = 0;
+    for (size_t k = 0; k < n; k++) {
+        nmem += in[k]->mem != NULL;
+        nheap += in[k]->heap != NULL;
+        out->peaks_unknown |= in[k]->peaks_unknown;
+        out->heap_sites_partial |= in[k]->heap_sites_partial;
+    }
+    out->peaks_unknown |= nmem > 1 || nheap > 1;
+    out->heap_sites_partial |= nheap > 1;
     free(map);
     free(t.slot);
     return out;

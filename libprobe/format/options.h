@@ -21,4 +21,24 @@ int options_key(const struct option_kv *kv, const char *key);
 /* Is @kv's value @value? */
 int options_value(const struct option_kv *kv, const char *value);
 
+/* Why options were refused, for a message: filled by the parsers when not NULL. */
+struct options_error {
+    char msg[256];
+};
+
+/* "FORMAT option KEY=VALUE: ACCEPTED" (or "unknown option KEY", "empty option"),
+ * into @err when not NULL. @return PROBE_EINVAL. */
+int options_fail(struct options_error *err, const char *format, const struct option_kv *kv,
+                 const char *accepted);
+
+/* For an unknown key: "FORMAT has no option KEY (it takes: ACCEPTED)". */
+int options_fail_key(struct options_error *err, const char *format,
+                     const struct option_kv *kv, const char *accepted);
+
+/* For options_next()'s error on @options: an empty pair. */
+int options_fail_empty(struct options_error *err, const char *format, const char *options);
+
+/* For a format that takes none: "FORMAT takes no options (got 'OPTIONS')". */
+int options_fail_none(struct options_error *err, const char *format, const char *options);
+
 #endif

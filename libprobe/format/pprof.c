@@ -10,6 +10,7 @@
  * set; the program's first); each distinct (name, source file) one function.
  * Documented in docs/formats.md. */
 #include "pprof.h"
+#include "options.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -262,9 +263,9 @@ pprof_table_get(struct pprof_table *t, uint64_t a, uint64_t b, uint64_t **out,
 }
 
 int
-pprof_check_options(const char *options)
+pprof_check_options(const char *options, struct options_error *err)
 {
-    return options && *options ? PROBE_EINVAL : 0;
+    return options && *options ? options_fail_none(err, "pprof", options) : 0;
 }
 
 /* A ValueType{type, unit} submessage. */
@@ -574,7 +575,7 @@ pprof_write(const probe_snapshot *snap, probe_writer *w, const char *options, vo
     struct pprof_state st = {.snap = snap};
 
     (void)user;
-    TRY(pprof_check_options(options));
+    TRY(pprof_check_options(options, NULL));
 
     /* pprof takes the first mapping for the program's: the snapshot lists it first. */
     int r = pprof_number_mappings(&st);

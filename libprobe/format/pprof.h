@@ -6,7 +6,8 @@
 #include <probe/report.h>
 
 /* No options: anything but "" is PROBE_EINVAL. */
-int pprof_check_options(const char *options);
+struct options_error;
+int pprof_check_options(const char *options, struct options_error *err);
 
 /* The formatter's write callback. */
 int pprof_write(const probe_snapshot *snap, probe_writer *w, const char *options,

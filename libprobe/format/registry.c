@@ -14,6 +14,7 @@
 #include "collapsed.h"
 #include "html.h"
 #include "json.h"
+#include "options.h"
 #include "pprof.h"
 #include "speedscope.h"
 #include "text.h"
@@ -270,10 +271,11 @@ registry_put(struct registry_ref *ref)
 
 /*
  * Find the formatter for "name[:options]" and hold it. Built-in formatters check
- * their options here, before a snapshot is taken or a file created.
+ * their options here, before a snapshot is taken or a file created; why they refuse
+ * them goes to @err when not NULL.
  */
 static int
-registry_get(const char *format, struct registry_ref *ref)
+registry_get_err(const char *format, struct registry_ref *ref, struct options_error *err)
 {
     if (!format)
         return PROBE_EINVAL;
@@ -303,7 +305,7 @@ registry_get(const char *format, struct registry_ref *ref)
 
     ref->options = colon ? colon + 1 : "";
     if (check) {
-        int r = check(ref->options);
+        int r = check(ref->options, err);
 
         if (r < 0) {
             registry_put(ref);
@@ -311,6 +313,41 @@ registry_get(const char *format, struct registry_ref *ref)
         }
     }
     return 0;
+}
+
+static int
+registry_get(const char *format, struct registry_ref *ref)
+{
+    return registry_get_err(format, ref, NULL);
+}
+
+PROBE_EXPORT int
+probe_format_check(const char *format, char *msg, size_t size)
+{
+    struct registry_ref ref;
+    struct options_error err = {{0}};
+    int r = registry_get_err(format, &ref, &err);
+
+    if (r == 0) {
+        registry_put(&ref);
+        if (msg && size)
+            msg[0] = '\0';
+        return 0;
+    }
+    if (msg && size) {
+        char names[512];
+
+        if (err.msg[0])
+            snprintf(msg, size, "%s", err.msg);
+        else if (!format)
+            snprintf(msg, size, "no format given");
+        else if (!registry_describe(format, names, sizeof(names)))
+            snprintf(msg, size, "unknown format '%.*s' (known: %s)",
+                     (int)strcspn(format, ":"), format, names);
+        else
+            snprintf(msg, size, "format '%s': %s", format, probe_strerror(r));
+    }
+    return r;
 }
 
 /* The writer's failure comes first: a formatter may report it as something else. */

@@ -13,8 +13,11 @@
 typedef int registry_write_fn(const probe_snapshot *snap, probe_writer *w,
                               const char *options, void *user);
 
-/* Signature of a built-in formatter's option check, run before any output. */
-typedef int registry_check_fn(const char *options);
+struct options_error;
+
+/* Signature of a built-in formatter's option check, run before any output; it says
+ * why in @err (when not NULL) on PROBE_EINVAL. */
+typedef int registry_check_fn(const char *options, struct options_error *err);
 
 /* 1 when @format ("name[:options]") names an active formatter, else 0; either way
  * @names gets the active names, comma-separated (truncated to @size). */

@@ -8,6 +8,7 @@
  * their frames are the native ones, after the sites'. Documented in docs/formats.md.
  */
 #include "speedscope.h"
+#include "options.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -406,9 +407,9 @@ speedscope_sampler(struct speedscope_ctx *c)
 /* ---- document ---------------------------------------------------------------- */
 
 int
-speedscope_check_options(const char *options)
+speedscope_check_options(const char *options, struct options_error *err)
 {
-    return options && *options ? PROBE_EINVAL : 0;
+    return options && *options ? options_fail_none(err, "speedscope", options) : 0;
 }
 
 int
@@ -426,7 +427,7 @@ speedscope_write(const probe_snapshot *snap, probe_writer *w, const char *option
     int r;
 
     (void)user;
-    TRY(speedscope_check_options(options));
+    TRY(speedscope_check_options(options, NULL));
     c.frame = calloc(c.site_count ? c.site_count : 1, sizeof(*c.frame));
     if (!c.frame)
         return PROBE_ENOMEM;

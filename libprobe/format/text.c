@@ -92,16 +92,28 @@ text_options_free(struct text_options *o)
     }
 }
 
+#define TEXT_OPTIONS "sort=total|self|calls|name, limit=N, filter=REGEX (last)"
+
 /* A POSIX extended regex, matched against scope names. */
 static int
-text_parse_filter(const char *v, size_t len, struct text_options *o)
+text_parse_filter(const char *v, size_t len, struct text_options *o,
+                  struct options_error *err)
 {
     char *src = strndup(v, len);
+    int rc;
 
     if (!src)
         return PROBE_ENOMEM;
     text_options_free(o);
-    if (regcomp(&o->re, src, REG_EXTENDED | REG_NOSUB) != 0) {
+    if ((rc = regcomp(&o->re, src, REG_EXTENDED | REG_NOSUB)) != 0) {
+        if (err) {
+            char why[96];
+
+            regerror(rc, &o->re, why, sizeof(why));
+            snprintf(err->msg, sizeof(err->msg),
+                     "text option filter=%s: %s; use a POSIX extended regular expression",
+                     src, why);
+        }
         free(src);
         return PROBE_EINVAL;
     }
@@ -113,27 +125,31 @@ text_parse_filter(const char *v, size_t len, struct text_options *o)
  * the string, commas included (a regex may hold one), so it comes last. On success
  * the caller frees @out with text_options_free(). */
 static int
-text_parse_options(const char *options, struct text_options *out)
+text_parse_options(const char *options, struct text_options *out, struct options_error *err)
 {
+    const char *all = options;
     struct text_options o = {.sort = TEXT_SORT_TOTAL, .limit = SIZE_MAX};
     struct option_kv kv;
     int more, r = 0;
 
     while (r == 0) {
         if (options && strncmp(options, "filter=", 7) == 0) {
-            r = text_parse_filter(options + 7, strlen(options + 7), &o);
+            r = text_parse_filter(options + 7, strlen(options + 7), &o, err);
             break;
         }
         if ((more = options_next(&options, &kv)) <= 0) {
-            r = more;
+            r = more < 0 ? options_fail_empty(err, "text", all) : 0;
             break;
         }
-        if (options_key(&kv, "sort"))
-            r = text_parse_sort(kv.value, kv.vlen, &o.sort);
-        else if (options_key(&kv, "limit"))
-            r = text_parse_limit(kv.value, kv.vlen, &o.limit);
-        else
-            r = PROBE_EINVAL;
+        if (options_key(&kv, "sort")) {
+            if ((r = text_parse_sort(kv.value, kv.vlen, &o.sort)) < 0)
+                options_fail(err, "text", &kv, "sort by total, self, calls or name");
+        } else if (options_key(&kv, "limit")) {
+            if ((r = text_parse_limit(kv.value, kv.vlen, &o.limit)) < 0)
+                options_fail(err, "text", &kv, "limit takes a number of rows (0, 1, 2, ...)");
+        } else {
+            r = options_fail_key(err, "text", &kv, TEXT_OPTIONS);
+        }
     }
     if (r < 0) {
         text_options_free(&o);
@@ -144,10 +160,10 @@ text_parse_options(const char *options, struct text_options *out)
 }
 
 int
-text_check_options(const char *options)
+text_check_options(const char *options, struct options_error *err)
 {
     struct text_options o;
-    int r = text_parse_options(options, &o);
+    int r = text_parse_options(options, &o, err);
 
     if (r == 0)
         text_options_free(&o);
@@ -1005,6 +1021,11 @@ text_sections(probe_writer *w, const probe_snapshot *snap, const struct text_opt
     TRY(text_lines(w, snap));
     TRY(text_threads(w, snap));
     TRY(memtext_write(w, probe_snapshot_mem(snap)));
+    /* probe_snapshot_merge() of several reports: say what it could not keep. */
+    if (snap->peaks_unknown && (probe_snapshot_mem(snap) || snap->heap))
+        TRY(probe_writer_puts(w, "note: merged from several processes: the peaks of the "
+                                 "tags and of the heap are not known (each process "
+                                 "peaked at its own time), so none is shown\n"));
     TRY(text_rusage(w, snap));
     return text_children(w, snap);
 }
@@ -1015,7 +1036,7 @@ text_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
     struct text_options o;
 
     (void)user;
-    TRY(text_parse_options(options ? options : "", &o));
+    TRY(text_parse_options(options ? options : "", &o, NULL));
 
     int r = text_sections(w, snap, &o);
 

@@ -5,7 +5,8 @@
 #include <probe/report.h>
 
 /* Options: "sort=total|self|calls|name" (comma-separated key=value). */
-int text_check_options(const char *options);
+struct options_error;
+int text_check_options(const char *options, struct options_error *err);
 
 /* The formatter's write callback. */
 int text_write(const probe_snapshot *snap, probe_writer *w, const char *options,

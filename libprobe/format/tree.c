@@ -94,33 +94,40 @@ tree_parse_threshold(const char *v, size_t len, double *out)
 
 /* "key=value[,key=value...]"; keys "threshold" (0..100) and "hide_libs" (0|1). */
 static int
-tree_parse_options(const char *options, struct tree_options *out)
+tree_parse_options(const char *options, struct tree_options *out, struct options_error *err)
 {
+    const char *all = options;
     struct tree_options o = {.threshold = 1.0, .hide_libs = 0};
     struct option_kv kv;
     int more;
 
     while ((more = options_next(&options, &kv)) > 0) {
-        if (options_key(&kv, "threshold"))
-            TRY(tree_parse_threshold(kv.value, kv.vlen, &o.threshold));
-        else if (options_key(&kv, "hide_libs") && options_value(&kv, "0"))
+        if (options_key(&kv, "threshold")) {
+            if (tree_parse_threshold(kv.value, kv.vlen, &o.threshold) < 0)
+                return options_fail(err, "tree", &kv,
+                                    "threshold is a percentage from 0 to 100");
+        } else if (options_key(&kv, "hide_libs") && options_value(&kv, "0")) {
             o.hide_libs = 0;
-        else if (options_key(&kv, "hide_libs") && options_value(&kv, "1"))
+        } else if (options_key(&kv, "hide_libs") && options_value(&kv, "1")) {
             o.hide_libs = 1;
-        else
-            return PROBE_EINVAL;
+        } else if (options_key(&kv, "hide_libs")) {
+            return options_fail(err, "tree", &kv, "hide_libs is 0 or 1");
+        } else {
+            return options_fail_key(err, "tree", &kv, "threshold=PCT, hide_libs=0|1");
+        }
     }
-    TRY(more);
+    if (more < 0)
+        return options_fail_empty(err, "tree", all);
     *out = o;
     return 0;
 }
 
 int
-tree_check_options(const char *options)
+tree_check_options(const char *options, struct options_error *err)
 {
     struct tree_options o;
 
-    return tree_parse_options(options, &o);
+    return tree_parse_options(options, &o, err);
 }
 
 /* ---- cells ------------------------------------------------------------------- */
@@ -550,6 +557,10 @@ tree_heap(probe_writer *w, const probe_snapshot *snap)
     TRY(probe_writer_printf(w, "\nHeap: top allocation sites (PROBE_MEM=1, estimated from "
                                "%" PRIu64 " samples, one per %" PRIu64 " bytes):\n",
                             h->samples, h->mean));
+    if (snap->heap_sites_partial)
+        TRY(probe_writer_printf(w, "  (merged: summed over each process's own top %d "
+                                   "sites; a site below one's top %d misses its share)\n",
+                                HEAPSUM_SITES, HEAPSUM_SITES));
     if (!h->nsites)
         return probe_writer_puts(w, "  none sampled\n");
     TRY(probe_writer_puts(w, "         bytes       blocks  site\n"));
@@ -575,7 +586,7 @@ tree_write(const probe_snapshot *snap, probe_writer *w, const char *options, voi
     size_t count = probe_snapshot_sample_count(snap);
 
     (void)user;
-    TRY(tree_parse_options(options, &t.o));
+    TRY(tree_parse_options(options, &t.o, NULL));
     if (count == 0) {
         const probe_sampler_info *si = probe_snapshot_sampler_info(snap);
 

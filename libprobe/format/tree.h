@@ -7,7 +7,8 @@
 
 /* Options: "threshold=PCT" (0..100) and "hide_libs=0|1", comma-separated; anything
  * else is PROBE_EINVAL. */
-int tree_check_options(const char *options);
+struct options_error;
+int tree_check_options(const char *options, struct options_error *err);
 
 /* The formatter's write callback. */
 int tree_write(const probe_snapshot *snap, probe_writer *w, const char *options,

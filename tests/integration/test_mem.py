@@ -278,6 +278,86 @@ def case_sites():
     shutil.rmtree(d)
 
 
+def report(args):
+    """Run 'probe report' with @args; @return (status, stdout, stderr)."""
+    p = subprocess.run([PROBE, 'report'] + args, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120)
+    return (p.returncode, p.stdout.decode('utf-8', 'replace'),
+            p.stderr.decode('utf-8', 'replace'))
+
+
+def text_section(text, heading):
+    """The lines of the section of a text report that starts with @heading."""
+    lines = text.splitlines()
+    at = [i for i, l in enumerate(lines) if l.startswith(heading)]
+    if not at:
+        return None
+    end = at[0]
+    while end < len(lines) and lines[end].strip():
+        end += 1
+    return lines[at[0]:end]
+
+
+def case_loaded():
+    """A saved report read back keeps its heap and memory sections: the text report
+    shows the same tables as the program's own, json writes them again as they were,
+    and two merged sum them and drop the peaks, saying so."""
+    d = tempfile.mkdtemp()
+    saved = os.path.join(d, 'saved.json')
+    own = os.path.join(d, 'own.txt')
+    for args in (['-o', saved], ['-f', 'text', '-o', own]):
+        rc, _, err = run(['--mem=/dev/null'] + args + [SCOPES])
+        check(rc == 0, 'loaded: probe run %s: %d %s' % (args, rc, err))
+    rc, text, err = report([saved, '-f', 'text'])
+    check(rc == 0, 'loaded: report -f text: %d %s' % (rc, err))
+    own_text = open(own).read()
+    # Both runs allocate the same blocks under the same scopes and tag: exact figures.
+    for heading in ('Heap by scope', 'Memory (tagged objects)'):
+        want = text_section(own_text, heading)
+        got = text_section(text, heading)
+        check(want and got == want, 'loaded: %s: %r, the program wrote %r'
+              % (heading, got, want))
+
+    again = os.path.join(d, 'again.json')
+    rc, _, err = report([saved, '-f', 'json', '-o', again])
+    check(rc == 0, 'loaded: report -f json: %d %s' % (rc, err))
+    a, b = json.load(open(saved)), json.load(open(again))
+    for key in ('memory', 'heap'):
+        check(a.get(key) and a.get(key) == b.get(key),
+              'loaded: %s written back as %r, saved %r' % (key, b.get(key), a.get(key)))
+    check([s.get('mem') for s in a['sites']] == [s.get('mem') for s in b['sites']],
+          'loaded: the sites\' mem figures changed')
+
+    # Two merged: counts summed, by tag name and by heap site; peaks dropped (null).
+    merged = os.path.join(d, 'merged.json')
+    rc, _, err = report([saved, again, '-f', 'json', '-o', merged])
+    check(rc == 0, 'loaded: merge: %d %s' % (rc, err))
+    m = json.load(open(merged))
+    tag = {t['tag']: t for t in a['memory']['tags']}
+    for t in m['memory']['tags']:
+        one = tag.get(t['tag'], {})
+        check(t['allocs'] == 2 * one.get('allocs', -1) and
+              t['alloc_bytes'] == 2 * one.get('alloc_bytes', -1) and
+              t['peak_bytes'] is None, 'loaded: merged tag %r from %r' % (t, one))
+    h, mh = a['heap'], m['heap']
+    check(mh['allocated_bytes'] == 2 * h['allocated_bytes'] and
+          mh['samples'] == 2 * h['samples'] and mh['peak_bytes'] is None and
+          mh.get('sites_partial') is True,
+          'loaded: merged heap %r from %r' % (dict(mh, sites=None), dict(h, sites=None)))
+    check([(s['frames'], s['bytes']) for s in mh['sites']] ==
+          [(s['frames'], 2 * s['bytes']) for s in h['sites']],
+          'loaded: merged heap sites %r from %r' % (mh['sites'], h['sites']))
+    rc, text, _ = report([saved, again, '-f', 'text'])
+    check('peaks of the tags and of the heap are not known' in text,
+          'loaded: no note on the dropped peaks:\n' + text)
+    # The merged report, read back and written again, keeps its nulls and marks.
+    rc, out, _ = report([merged, '-f', 'json'])
+    check(rc == 0 and json.loads(out).get('heap') == mh and
+          json.loads(out).get('memory') == m['memory'],
+          'loaded: merged report written back differently')
+    shutil.rmtree(d)
+
+
 def main():
     fn = globals().get('case_' + CASE)
     if not fn:

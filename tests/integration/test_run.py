@@ -30,9 +30,19 @@ def check(cond, msg):
     return cond
 
 
+# In a sanitizer build, the sanitizer's runtime (TEST_SANITIZER_RUNTIME) must be loaded
+# before the libprobe.so that probe run preloads into programs built without it.
+SANITIZER_RUNTIME = os.environ.get('TEST_SANITIZER_RUNTIME', '')
+
+
 def probe(args, **kwargs):
     """Run probe with @args; @return (exit status, stdout, stderr) as text."""
     kwargs.setdefault('timeout', 60)
+    if SANITIZER_RUNTIME:
+        env = dict(kwargs.get('env') or os.environ)
+        env['LD_PRELOAD'] = ':'.join(p for p in (SANITIZER_RUNTIME,
+                                                 env.get('LD_PRELOAD', '')) if p)
+        kwargs['env'] = env
     p = subprocess.run([PROBE] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        **kwargs)
     return (p.returncode, p.stdout.decode('utf-8', 'replace'),
@@ -253,7 +263,10 @@ def case_errors():
         (['-o', os.path.join(d, 'no', 'dir', 'x.json')] + touch, 125, 'cannot write'),
         (['-o', os.path.join(d, 'link.json')] + touch, 125, 'symbolic link'),
         (['-f', 'nosuch'] + touch, 2, "unknown format 'nosuch'"),
-        (['-f', 'text:nosuch=1'] + touch, 2, 'unknown format'),
+        (['-f', 'text:nosuch=1'] + touch, 2, "text has no option 'nosuch'"),
+        (['-f', 'text:limit=x'] + touch, 2, 'text option limit=x: limit takes a number'),
+        (['-f', 'tree:threshold=200'] + touch, 2, 'tree option threshold=200: threshold '
+                                                  'is a percentage from 0 to 100'),
         (['-o', os.path.join(d, 'out.xyz')] + touch, 2, 'cannot tell the format'),
         (['--hz', '0'] + touch, 2, '--hz=0'),
         (['--hz', '20001'] + touch, 2, '--hz=20001'),
@@ -274,6 +287,13 @@ def case_errors():
             os.unlink(marker)
     if not STATIC:
         print('no static executable could be built: that case is not checked')
+    # PROBE_FORMAT with a bad option, read at exit by the library itself.
+    env = dict(os.environ, PROBE_OUTPUT=out, PROBE_FORMAT='text:limit=x')
+    p = subprocess.run([SCOPES], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                       timeout=60)
+    err = p.stderr.decode('utf-8', 'replace')
+    check('PROBE_FORMAT=text:limit=x: text option limit=x: limit takes a number' in err,
+          'PROBE_FORMAT=text:limit=x: stderr %r' % err)
     shutil.rmtree(d)
 
 

@@ -51,7 +51,7 @@
             dl.appendChild(el('dt', null, k));
             dl.appendChild(el('dd', warn ? 'warn' : null, v));
         }
-        add('written by', (f.written_by || '?') + '  (pid ' + f.pid + ')');
+        add('written by', (f.written_by || '?') + '  (pid ' + (f.pid || '?') + ')');
         if (f.clock)
             add('clock', f.clock + ', ' + (f.ps_per_tick / 1000) + ' ns/tick, ' +
                 fmtNs(f.elapsed_ns) + ' recorded');
