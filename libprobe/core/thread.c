@@ -845,15 +845,22 @@ push_fast(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t g
 {
     uint32_t d = t->depth;
     struct frame *f = &t->stack[d];
+    struct cct_node *parent = f->node, *n;
 
-    if (unlikely(st->node_parent != f->node))
+    if (likely(st->node_parent == parent))
+        n = st->node; /* NULL under a dropped path (stats.h) */
+    else if (parent && parent->kid_site == id)
+        n = parent->kid; /* recursion, or a site under several parents */
+    else
         return push_full(t, st, id, marks);
+    /* The exit adds to the node: ask for its line now, while the scope runs. */
+    __builtin_prefetch(n);
     /* The depth first: a signal handler's scope in between opens above this frame
      * (pop_maybe_traced). */
     t->depth = d + 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     f[1].st = st;
-    f[1].node = st->node; /* NULL under a dropped path (stats.h) */
+    f[1].node = n;
     f[1].id = id;
     f[1].gen = gen | marks;
     f[1].child = 0;
