@@ -368,30 +368,54 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t, uint32_t *map,
     return 0;
 }
 
-/* Add chunk @i of @n threads' statistics to @agg. */
+/* Ask for the histogram groups site @j of @c uses, as its line (asked for earlier)
+ * tells. A racy read of another thread's site, for a hint only: a group not
+ * published yet is skipped. */
+static inline void
+prefetch_groups(const struct stats_chunk *c, unsigned j)
+{
+    const struct site_stats *st = &c->sites[j];
+
+    for (uint32_t m = load_relaxed(&st->groups); m; m &= m - 1) {
+        unsigned ref = load_relaxed(&st->hist[__builtin_ctz(m)]);
+        if (!ref)
+            continue;
+        if (!(ref & STATS_HIST_SEG)) {
+            __builtin_prefetch((const char *)st + (size_t)ref * 64u);
+            continue;
+        }
+        ref &= ~STATS_HIST_SEG;
+        const struct stats_group *seg = load_relaxed(&c->segs[ref / STATS_SEG_GROUPS]);
+        if (seg)
+            __builtin_prefetch(&seg[ref % STATS_SEG_GROUPS]);
+    }
+}
+
+/* Add chunk @i of @n threads' statistics to @agg. Reading other threads' statistics
+ * is a cache miss per line, so the reads run ahead as a pipeline: while thread k's
+ * site j is added, thread k+2's same site (both lines) is asked for, and thread
+ * k+1's histogram groups, from its site's line asked for a chunk earlier. */
 static int
 fold_chunk(struct aggregate *agg, struct thread_state *const *ts, size_t n, uint32_t i)
 {
-    const struct stats_chunk *next = NULL;
+    const struct stats_chunk *c = n > 0 ? load_acquire(&ts[0]->chunks[i]) : NULL;
+    const struct stats_chunk *next = n > 1 ? load_acquire(&ts[1]->chunks[i]) : NULL;
 
     for (size_t k = 0; k < n; k++) {
-        const struct stats_chunk *c = k ? next : load_acquire(&ts[k]->chunks[i]);
-        next = k + 1 < n ? load_acquire(&ts[k + 1]->chunks[i]) : NULL;
-        if (!c)
-            continue;
-        for (uint32_t j = 0; j < THREAD_CHUNK_SITES; j++) {
-            uint32_t id = i * THREAD_CHUNK_SITES + j;
-            /* Reading other threads' statistics is a cache miss per line: ask for
-             * the next thread's same site (both lines) and its likely histogram
-             * group (groups are handed out in order) a whole chunk ahead. */
-            if (next) {
-                __builtin_prefetch(&next->sites[j]);
-                __builtin_prefetch((const char *)&next->sites[j] + 64);
-                __builtin_prefetch(&next->groups[j]);
+        const struct stats_chunk *after = k + 2 < n ? load_acquire(&ts[k + 2]->chunks[i])
+                                                    : NULL;
+        for (uint32_t j = 0; c && j < THREAD_CHUNK_SITES; j++) {
+            if (after) {
+                __builtin_prefetch(&after->sites[j]);
+                __builtin_prefetch((const char *)&after->sites[j] + 64);
             }
-            if (agg_add_site(agg, id, c, j) < 0)
+            if (next)
+                prefetch_groups(next, j);
+            if (agg_add_site(agg, i * THREAD_CHUNK_SITES + j, c, j) < 0)
                 return -1;
         }
+        c = next;
+        next = after;
     }
     return 0;
 }
