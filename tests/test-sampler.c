@@ -11,8 +11,18 @@
 #include <sys/wait.h>
 
 #include "common.h"
-
 #include <probe/sampler.h>
+
+/* The fork tests start a thread in a child forked while the parent's sampler threads
+ * run. TSan kills such a child (its die_after_fork); ASan's allocator (GCC 12's
+ * runtime) is not reset at fork, so the child's first allocation can wait forever on
+ * a lock a parent thread held at that moment (seen in 1 of 6 runs beside two busy
+ * loops). glibc's malloc is reset at fork: the plain build runs them. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SAMPLER_FORK_UNSAFE 1
+#else
+#define SAMPLER_FORK_UNSAFE 0
+#endif
 
 START_TEST(sampler_rejects_bad_options)
 {
@@ -654,7 +664,7 @@ START_TEST(sampler_survives_sigprof_storm)
 }
 END_TEST
 
-#ifndef __SANITIZE_THREAD__ /* not registered under TSan: see sampler_suite() */
+#if !SAMPLER_FORK_UNSAFE /* not registered under the sanitizers: see sampler_suite() */
 /* Timers are not inherited: the child starts with the sampler stopped, and can
  * start its own. */
 START_TEST(sampler_fork_child_starts_stopped)
@@ -730,7 +740,7 @@ START_TEST(sampler_chains_previous_sigprof_handler)
 }
 END_TEST
 
-#ifndef __SANITIZE_THREAD__ /* not registered under TSan: see sampler_suite() */
+#if !SAMPLER_FORK_UNSAFE /* not registered under the sanitizers: see sampler_suite() */
 /* The sampler thread is not inherited: the child starts stopped and may start again. */
 START_TEST(sampler_wall_fork_child_starts_stopped)
 {
@@ -775,7 +785,7 @@ sampler_suite(void)
     tcase_add_test(tc, sampler_reset_forgets_samples);
     tcase_add_test(tc, sampler_threads_come_and_go);
     tcase_add_test(tc, sampler_survives_sigprof_storm);
-#ifndef __SANITIZE_THREAD__ /* see below */
+#if !SAMPLER_FORK_UNSAFE /* see below */
     tcase_add_test(tc, sampler_fork_child_starts_stopped);
 #endif
     tcase_add_loop_test(tc, sampler_cpu_split_is_true, 0, 2);
@@ -784,8 +794,7 @@ sampler_suite(void)
     tcase_add_test(tc, sampler_wall_long_block_is_exact);
     tcase_add_test(tc, sampler_wall_reset_mid_block);
     tcase_add_test(tc, sampler_wall_survives_dlclose);
-#ifndef __SANITIZE_THREAD__ /* TSan kills a child that starts a thread after a
-                               multi-threaded fork (its die_after_fork) */
+#if !SAMPLER_FORK_UNSAFE
     tcase_add_test(tc, sampler_wall_fork_child_starts_stopped);
 #endif
     tcase_add_test(tc, sampler_chains_previous_sigprof_handler);
