@@ -797,13 +797,6 @@ node_miss(struct thread_state *t, struct site_stats *st, struct cct_node *p, uin
     return n;
 }
 
-/* The node children of a new frame hang under: the top frame's, or the root. */
-static inline struct cct_node *
-parent_node(const struct thread_state *t)
-{
-    return t->stack[t->depth].node;
-}
-
 /* ---- scopes --------------------------------------------------------------------- */
 
 /* A frame's generation with its marks: neither ever equals hot_key, so a marked
@@ -915,6 +908,20 @@ overflow_close(struct thread_state *t, int all)
         t->stack[t->depth].gen &= ~FRAME_OVERFLOW;
 }
 
+/* A frame that records nothing (an unrecorded PROBE_BEGIN or function, @marks),
+ * so that its END or exit still finds it. The caller checked the depth. */
+static COLD probe__token
+push_unrecorded(struct thread_state *t, uint32_t marks)
+{
+    uint32_t d = t->depth + 1;
+
+    /* The depth before the frame, as in push_fast(). */
+    t->depth = d;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    t->stack[d] = (struct frame){.gen = t->gen | marks, .node = t->stack[d - 1].node};
+    return (probe__token)d;
+}
+
 static COLD probe__token
 enter_slow(struct probe__site *site, uint32_t begin)
 {
@@ -930,9 +937,7 @@ enter_slow(struct probe__site *site, uint32_t begin)
         if (!begin)
             return 0;
         /* A PROBE_BEGIN that is not recorded still needs a frame for its END. */
-        t->stack[t->depth + 1] = (struct frame){.gen = t->gen | FRAME_BEGIN,
-                                                .node = parent_node(t)};
-        return (probe__token)++t->depth;
+        return push_unrecorded(t, FRAME_BEGIN);
     }
     return push(t, st, id, begin);
 }
@@ -1102,6 +1107,18 @@ pop(struct thread_state *t, uint64_t now)
     pop_maybe_traced(t, &t->stack[t->depth], now, 1);
 }
 
+/* Close frame @k once the frames above it, left open (a longjmp, a PROBE_BEGIN
+ * without END), are dropped as unbalanced. */
+static COLD void
+pop_down_to(struct thread_state *t, uint32_t k, uint64_t now)
+{
+    while (t->depth > k) {
+        t->depth--;
+        owner_add(&t->loss.unbalanced, 1);
+    }
+    pop(t, now);
+}
+
 /* A token that does not match the top of the stack: frames above it were left open
  * (a longjmp, a PROBE_BEGIN without END), or its frame is already gone. */
 static COLD void
@@ -1119,11 +1136,7 @@ exit_slow(struct thread_state *t, probe__token token, uint64_t now)
     }
     owner_add(&t->loss.unbalanced, t->overflow_open);
     overflow_close(t, 1);
-    while (t->depth > (uint32_t)token) {
-        t->depth--;
-        owner_add(&t->loss.unbalanced, 1);
-    }
-    pop(t, now);
+    pop_down_to(t, (uint32_t)token, now);
 }
 
 /* probe__scope_exit() for everything but an untraced scope timed by the TSC. */
@@ -1199,9 +1212,7 @@ probe__scope_begin(struct probe__site *site)
             return 0;
         if (t->depth >= THREAD_MAX_DEPTH)
             return overflow(t);
-        t->stack[t->depth + 1] = (struct frame){.gen = t->gen | FRAME_BEGIN,
-                                                .node = parent_node(t)};
-        return (probe__token)++t->depth;
+        return push_unrecorded(t, FRAME_BEGIN);
     }
     struct thread_state *t = tls_thread;
     uint32_t id = load_relaxed(&site->id);
@@ -1245,11 +1256,8 @@ func_push_unrecorded(struct thread_state *t, void *fn)
         (void)overflow(t);
         return;
     }
-    uint32_t d = t->depth + 1;
-    t->fns[d] = (uintptr_t)fn;
-    t->stack[d] = (struct frame){.gen = t->gen | FRAME_FUNC | FRAME_NOREC,
-                                 .node = parent_node(t)};
-    t->depth = d;
+    t->fns[t->depth + 1] = (uintptr_t)fn;
+    (void)push_unrecorded(t, FRAME_FUNC | FRAME_NOREC);
 }
 
 static __attribute__((noinline)) void
@@ -1323,11 +1331,7 @@ func_exit_slow(void *fn, uint64_t tsc)
     for (uint32_t k = t->depth; k > 0; k--) {
         if (!(t->stack[k].gen & FRAME_FUNC) || t->fns[k] != (uintptr_t)fn)
             continue;
-        while (t->depth > k) {
-            t->depth--;
-            owner_add(&t->loss.unbalanced, 1);
-        }
-        pop(t, now);
+        pop_down_to(t, k, now);
         return;
     }
     /* An exit with no entry (the hooks were not yet there, or busy): nothing. */
