@@ -485,7 +485,11 @@ def case_run_push():
                                  os.path.join(tmp, 'report.json'), '--', CHILD, 'loop'],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env)
-        time.sleep(1.2)
+        # Three windows of 0.2 s, however long a loaded machine makes them take.
+        deadline = time.monotonic() + 20
+        while (time.monotonic() < deadline and
+               sum(n.startswith('runtest.cpu-') for n in os.listdir(tmp)) < 3):
+            time.sleep(0.1)
         out, err = proc.communicate(timeout=30)  # closes stdin: the program ends
         expect(proc.returncode == 0, 'probe run: %r %s' % (proc.returncode, err))
         names = [n for n in os.listdir(tmp) if n.startswith('runtest.cpu-')]
