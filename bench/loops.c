@@ -103,6 +103,40 @@ loops_recurse_floor(uint64_t n)
         recurse_floor(LOOPS_REC_DEPTH);
 }
 
+/* A body of 0 to 63 steps, chosen by a pseudo-random sequence: calls whose durations
+ * change histogram bucket in an order no predictor learns. */
+static inline void
+jitter_body(uint32_t *x)
+{
+    *x = *x * 1103515245u + 12345u;
+    for (unsigned j = *x >> 26; j; j--)
+        LOOPS_BARRIER();
+}
+
+__attribute__((noinline)) void
+loops_jitter(uint64_t n)
+{
+    static uint32_t x = 1;
+
+    for (uint64_t i = 0; i < n; i++) {
+        PROBE_SCOPE("jitter");
+        jitter_body(&x);
+    }
+}
+
+__attribute__((noinline)) void
+loops_jitter_floor(uint64_t n)
+{
+    static uint32_t x = 1;
+
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t t0 = loops_now();
+        jitter_body(&x);
+        uint64_t t1 = loops_now();
+        loops_floor_acc += t1 - t0;
+    }
+}
+
 uint64_t
 loops_floor_sum(void)
 {

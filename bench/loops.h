@@ -62,6 +62,13 @@ void loops_recurse(uint64_t n);
 /** Its floor: the same recursion, each level doing the floor's work. */
 void loops_recurse_floor(uint64_t n);
 
+/** PROBE_SCOPE("jitter") around a body of 0 to 63 steps picked pseudo-randomly, so
+ * that consecutive calls land in histogram buckets no branch predictor foresees. */
+void loops_jitter(uint64_t n);
+
+/** Its floor: the same bodies between two timestamps. */
+void loops_jitter_floor(uint64_t n);
+
 /** What loops_floor() added up on the calling thread, so it is not dead. */
 uint64_t loops_floor_sum(void);
 

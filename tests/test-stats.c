@@ -11,6 +11,7 @@
 
 #include <probe/report.h>
 
+#include "core/snapshot.h"
 #include "core/stats.h"
 #include "core/thread.h"
 
@@ -163,6 +164,67 @@ START_TEST(percentiles_after_reset)
     assert_within_resolution(si->p50_ns, 1000, npt, "p50");
     assert_within_resolution(si->p90_ns, 1000, npt, "p90");
     assert_within_resolution(si->p99_ns, 100000, npt, "p99");
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+/* Site @name's histogram in @snap, bucket by bucket, into @out. */
+static void
+hist_of(const probe_snapshot *snap, const char *name, uint64_t *out)
+{
+    const probe_site_info *si = test_site(snap, name);
+    size_t i = 0;
+
+    while (probe_snapshot_site(snap, i) != si)
+        i++;
+    memset(out, 0, STATS_HIST_BUCKETS * sizeof(*out));
+    const struct snap_bucket *b;
+    size_t n = snapshot_site_hist(snap, i, &b);
+    for (size_t k = 0; k < n; k++)
+        out[b[k].bucket] = b[k].count;
+}
+
+/* The exit counts a call in the bucket its path counted last through a pointer the
+ * path keeps (cct_node.hot), and finds the counter the long way when the bucket
+ * changes. Two sites of one chunk, each on two paths, stay in a bucket, move to the
+ * next one and back, and cross all 24 groups (so some groups are in a pool segment),
+ * with a reset in between: every bucket's count is exact. */
+START_TEST(histogram_exact_when_buckets_change)
+{
+    struct probe__site *sites = make_sites(4, "hop"); /* 0, 1 parents; 2, 3 children */
+    uint64_t want[2][STATS_HIST_BUCKETS] = {{0}}, got[STATS_HIST_BUCKETS];
+
+    for (unsigned round = 0; round < 2; round++) {
+        if (round == 1) {
+            probe_reset();
+            memset(want, 0, sizeof(want));
+        }
+        for (unsigned i = 0; i < 3000; i++) {
+            /* Each path's v-th call: B, B, B + 1, B, then B moves on by 5. */
+            unsigned child = i % 2, v = i / 4;
+            unsigned b = ((v / 4) * 5 + round + (v % 4 == 2)) % STATS_HIST_BUCKETS;
+            uint64_t ticks = stats_hist_lower(b) + (stats_hist_width(b) - 1) * (i % 3) / 2;
+            probe__token tok = probe__scope_enter(&sites[i / 2 % 2]);
+            ck_assert_int_gt(tok, 0);
+            thread_record_ticks(&sites[2 + child], ticks);
+            probe__scope_exit(tok);
+            want[child][stats_hist_bucket(ticks)]++;
+        }
+    }
+    probe_snapshot *snap = test_snap();
+    for (unsigned child = 0; child < 2; child++) {
+        uint64_t sum = 0;
+        hist_of(snap, child ? "hop3" : "hop2", got);
+        for (unsigned b = 0; b < STATS_HIST_BUCKETS; b++) {
+            ck_assert_msg(got[b] == want[child][b], "hop%u bucket %u: %llu, want %llu",
+                          2 + child, b, (unsigned long long)got[b],
+                          (unsigned long long)want[child][b]);
+            sum += got[b];
+        }
+        ck_assert_uint_eq(sum, 1500);
+        ck_assert_uint_eq(test_site(snap, child ? "hop3" : "hop2")->calls, 1500);
+    }
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->stats_dropped, 0);
     probe_snapshot_free(snap);
 }
 END_TEST
@@ -372,6 +434,7 @@ stats_suite(void)
     tcase_add_test(tc, merged_percentiles_exact);
     tcase_add_test(tc, histogram_group_lost_is_reported);
     tcase_add_test(tc, percentiles_after_reset);
+    tcase_add_test(tc, histogram_exact_when_buckets_change);
     suite_add_tcase(s, tc);
     tc = tcase_create("memory");
     tcase_add_checked_fixture(tc, test_setup, NULL);

@@ -35,8 +35,15 @@ struct cct_node {
      * primitive, in cProfile's words). A path's calls are primitive or not by its
      * shape alone, so the scope's exit keeps no count of open frames per site. */
     uint32_t nested;
-    uint32_t unused_;
-    uint64_t unused2_;      /* pads the node to one cache line */
+    /* Owner only: the histogram bucket (plus one; 0: none yet) this path's last call
+     * landed in, and that bucket's counter in its site's histogram. The next call
+     * in the same bucket adds to a counter whose address is known since the entry;
+     * computed from the duration, that address waits for the clock's reading, and
+     * the store behind it cost a depth-1 scope a third of its time (docs/bench.md).
+     * Groups never move (a reset zeroes them in place): the pointer is good for the
+     * thread's life. */
+    uint32_t hot_b;
+    uint64_t *hot;
 };
 
 _Static_assert(sizeof(struct cct_node) == 64, "a node is one cache line");

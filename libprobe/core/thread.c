@@ -977,7 +977,7 @@ chunk_of(struct site_stats *st, uint32_t id)
 /* The first call of @st in histogram bucket @b's group: the group is taken from the
  * chunk's pool (a segment allocated if needed), counted, then published. Without
  * memory the call is counted as a loss, not in the histogram. */
-static COLD void
+static COLD uint64_t *
 hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned b)
 {
     struct stats_chunk *c = chunk_of(st, id);
@@ -990,7 +990,7 @@ hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
         void *p = NULL;
         if (alloc_fails() || posix_memalign(&p, sizeof(struct stats_group), SEG_BYTES) != 0) {
             owner_add(&t->loss.stats_dropped, 1);
-            return;
+            return NULL;
         }
         memset(p, 0, SEG_BYTES);
         stats_bytes_add(SEG_BYTES);
@@ -998,42 +998,69 @@ hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
     }
     c->ngroups = g;
     unsigned j = id % THREAD_CHUNK_SITES, ref = stats_hist_ref(j, g);
-    owner_add(&stats_group_of(c, j, ref)->n[b % STATS_HIST_GROUP], 1);
+    uint64_t *n = &stats_group_of(c, j, ref)->n[b % STATS_HIST_GROUP];
+    owner_add(n, 1);
     store_release(&st->hist[b / STATS_HIST_GROUP], (uint16_t)ref);
     store_release(&st->groups, st->groups | 1u << (b / STATS_HIST_GROUP));
+    return n;
 }
 
-/* A call whose histogram group is in a segment, or not taken yet. */
-static __attribute__((noinline)) void
-hist_other(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned b,
-           unsigned ref)
+/* Count a call of @st in histogram bucket @b, the group found (or taken) from the
+ * site's table. Returns the bucket's counter, or NULL when there was no memory for
+ * its group (the call is then counted as a loss, not in the histogram). */
+static uint64_t *
+hist_count(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned b)
 {
-    if (!ref) {
-        hist_first(t, st, id, b);
-        return;
-    }
-    struct stats_chunk *c = chunk_of(st, id);
-    owner_add(&stats_group_of(c, id % THREAD_CHUNK_SITES, ref)->n[b % STATS_HIST_GROUP], 1);
+    unsigned ref = st->hist[b / STATS_HIST_GROUP];
+
+    if (!ref)
+        return hist_first(t, st, id, b);
+    uint64_t *n = &stats_group_of(chunk_of(st, id), id % THREAD_CHUNK_SITES, ref)
+                       ->n[b % STATS_HIST_GROUP];
+    owner_add64(n, 1);
+    return n;
 }
 
-/* What a call of @st lasting @dur adds to the site itself, whatever its path: min,
- * max and the histogram. Last in the exit, so that anything but a group in the chunk
- * is a tail call. */
+/* A call of path @n whose bucket @b is not the one it last counted: count it, and
+ * remember the bucket for the next call. */
+static __attribute__((noinline)) void
+hist_other(struct thread_state *t, struct site_stats *st, struct cct_node *n, uint32_t id,
+           unsigned b)
+{
+    uint64_t *c = hist_count(t, st, id, b);
+
+    if (c) {
+        n->hot = c;
+        n->hot_b = b + 1u;
+    }
+}
+
+/* The site's shortest and longest call. */
 static inline __attribute__((always_inline)) void
-site_times(struct thread_state *t, struct site_stats *st, uint32_t id, uint64_t dur)
+site_min_max(struct site_stats *st, uint64_t dur)
 {
     if (dur > st->max)
         store_relaxed(&st->max, dur);
     if (dur < st->min)
         store_relaxed(&st->min, dur);
-    /* A group in the chunk is @ref cache lines from the site (stats_hist_ref). */
-    unsigned b = stats_hist_bucket(dur), ref = st->hist[b / STATS_HIST_GROUP];
-    if (unlikely(!ref || (ref & STATS_HIST_SEG))) {
-        hist_other(t, st, id, b, ref);
+}
+
+/* What a call of @st on path @n lasting @dur adds to the site itself: min, max and
+ * the histogram. Last in the exit, so that a call in another bucket than the path's
+ * last is a tail call. */
+static inline __attribute__((always_inline)) void
+site_times(struct thread_state *t, struct site_stats *st, struct cct_node *n, uint32_t id,
+           uint64_t dur)
+{
+    site_min_max(st, dur);
+    /* Predicted, not computed: the counter's address is the node's, known since the
+     * scope's entry (cct_node.hot). */
+    unsigned b = stats_hist_bucket(dur);
+    if (unlikely(b + 1u != n->hot_b)) {
+        hist_other(t, st, n, id, b);
         return;
     }
-    struct stats_group *grp = (struct stats_group *)((char *)st + (size_t)ref * 64u);
-    owner_add64(&grp->n[b % STATS_HIST_GROUP], 1);
+    owner_add64(n->hot, 1);
 }
 
 /* The end of a call on a dropped path (no node: the thread's table was full, or
@@ -1056,7 +1083,8 @@ pop_unpathed(struct thread_state *t, const struct frame *f, struct site_stats *s
     store_release(&st->self, st->self + self);
     owner_add(&t->scopes_unpathed, 1);
     owner_add(&t->loss.edges_dropped, 1);
-    site_times(t, st, id, dur);
+    site_min_max(st, dur);
+    (void)hist_count(t, st, id, stats_hist_bucket(dur));
 }
 
 /* Close frame @f, the top of @t's stack, at @now. @full: any frame (a PROBE_BEGIN's
@@ -1098,7 +1126,7 @@ pop_maybe_traced(struct thread_state *t, struct frame *f, uint64_t now, int full
     owner_add64(&n->calls, 1);
     owner_add64(&n->total, dur);
     owner_add64_release(&n->self, self);
-    site_times(t, st, id, dur);
+    site_times(t, st, n, id, dur);
 }
 
 static inline __attribute__((always_inline)) void
