@@ -1021,13 +1021,13 @@ hist_count(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
     return n;
 }
 
-/* A call of path @n whose bucket @b is not the one it last counted: count it, and
- * remember the bucket for the next call. */
+/* A call of path @n (of site @st) whose bucket @b is not the one it last counted:
+ * count it, and remember the bucket for the next call. The scope's exit passes no
+ * more than it must: its fast path then keeps every value in a scratch register. */
 static __attribute__((noinline)) void
-hist_other(struct thread_state *t, struct site_stats *st, struct cct_node *n, uint32_t id,
-           unsigned b)
+hist_other(struct site_stats *st, struct cct_node *n, unsigned b)
 {
-    uint64_t *c = hist_count(t, st, id, b);
+    uint64_t *c = hist_count(tls_thread, st, n->site, b);
 
     if (c) {
         n->hot = c;
@@ -1049,15 +1049,14 @@ site_min_max(struct site_stats *st, uint64_t dur)
  * the histogram. Last in the exit, so that a call in another bucket than the path's
  * last is a tail call. */
 static inline __attribute__((always_inline)) void
-site_times(struct thread_state *t, struct site_stats *st, struct cct_node *n, uint32_t id,
-           uint64_t dur)
+site_times(struct site_stats *st, struct cct_node *n, uint64_t dur)
 {
     site_min_max(st, dur);
     /* Predicted, not computed: the counter's address is the node's, known since the
      * scope's entry (cct_node.hot). */
     unsigned b = stats_hist_bucket(dur);
     if (unlikely(b + 1u != n->hot_b)) {
-        hist_other(t, st, n, id, b);
+        hist_other(st, n, b);
         return;
     }
     owner_add64(n->hot, 1);
@@ -1096,12 +1095,21 @@ pop_unpathed(struct thread_state *t, const struct frame *f, struct site_stats *s
  * down (and the depth goes up before the frame is written), so that a handler
  * reuses only a slot no longer read. The signal fences cost no instruction; they
  * keep the compiler from moving the frame's reads and writes across the depth's. */
+static __attribute__((noinline)) void pop_full(struct thread_state *t, uint64_t now);
+
 static inline __attribute__((always_inline)) void
 pop_maybe_traced(struct thread_state *t, struct frame *f, uint64_t now, int full)
 {
+    struct cct_node *n = f->node;
+
+    /* A dropped path leaves the fast path before the rest is read: the site's id is
+     * then needed only out of line. */
+    if (!full && unlikely(!n)) {
+        pop_full(t, now);
+        return;
+    }
     struct site_stats *st = f->st;
     uint64_t dur = now - f->start, self = dur - f->child;
-    struct cct_node *n = f->node;
     uint32_t id = f->id, gen = frame_gen(f);
 
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -1126,13 +1134,19 @@ pop_maybe_traced(struct thread_state *t, struct frame *f, uint64_t now, int full
     owner_add64(&n->calls, 1);
     owner_add64(&n->total, dur);
     owner_add64_release(&n->self, self);
-    site_times(t, st, n, id, dur);
+    site_times(st, n, dur);
 }
 
 static inline __attribute__((always_inline)) void
 pop(struct thread_state *t, uint64_t now)
 {
     pop_maybe_traced(t, &t->stack[t->depth], now, 1);
+}
+
+static __attribute__((noinline)) void
+pop_full(struct thread_state *t, uint64_t now)
+{
+    pop(t, now);
 }
 
 /* Close frame @k once the frames above it, left open (a longjmp, a PROBE_BEGIN
