@@ -83,6 +83,11 @@ const char *loops_floor_clock(void);
  * site functions: a parent alternating between k child scopes. */
 void loops_siblings(unsigned k, uint64_t n);
 
+/** The same loop over k other sites, all entered from one call site (the scope's own
+ * entry and exit, called as PROBE_SCOPE calls them): the library's cost of k sites,
+ * without k copies of the program's code. */
+void loops_siblings_one_call_site(unsigned k, uint64_t n);
+
 /** The same loop, each call doing the floor's work instead of a scope. */
 void loops_siblings_floor(unsigned k, uint64_t n);
 

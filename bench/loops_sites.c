@@ -40,6 +40,30 @@ D4(SC, _)
 D3(FL, _)
 
 static void (*const sc_table[LOOPS_SITES])(void) = {D4(SC_PTR, _)};
+
+/* 1,000 more sites, entered from one call site (one_call) through the scope's own
+ * entry and exit, as PROBE_SCOPE expands to: the library's work for K sites with the
+ * program's code the same at every K. */
+#define ONE(n) PROBE__SITE_DECL(one_##n, PROBE_KIND_SCOPE, "one" #n);
+#define ONE_PTR(n) &one_##n,
+
+static struct probe__site *const *
+one_sites(void)
+{
+    D3(ONE, _)
+    static struct probe__site *const table[LOOPS_SIBLINGS_MAX] = {D3(ONE_PTR, _)};
+
+    return table;
+}
+
+static __attribute__((noinline)) void
+one_call(struct probe__site *site)
+{
+    probe__token t = probe__on() ? probe__scope_enter(site) : 0;
+    LOOPS_BARRIER();
+    if (t)
+        probe__scope_exit(t);
+}
 static void (*const fl_table[LOOPS_SIBLINGS_MAX])(void) = {D3(FL_PTR, _)};
 
 __attribute__((noinline)) void
@@ -50,6 +74,20 @@ loops_siblings(unsigned k, uint64_t n)
 
     for (uint64_t i = 0; i < n; i++) {
         sc_table[j]();
+        if (++j == k)
+            j = 0;
+    }
+}
+
+__attribute__((noinline)) void
+loops_siblings_one_call_site(unsigned k, uint64_t n)
+{
+    PROBE_SCOPE("one_parent");
+    struct probe__site *const *one_table = one_sites();
+    unsigned j = 0;
+
+    for (uint64_t i = 0; i < n; i++) {
+        one_call(one_table[j]);
         if (++j == k)
             j = 0;
     }

@@ -19,7 +19,8 @@
  *   (d) disabled  PROBE_SCOPE("x") compiled with -DPROBE_DISABLE
  *   (e) threads   (b) on two threads at once against (b) on one, in scopes per second
  *   (g) siblings  inside one parent scope, calls of K = 1, 2, 8, 100, 1000 child scopes
- *                 in turn, each against the same calls doing the floor's work (a_K)
+ *                 in turn, each against the same calls doing the floor's work (a_K);
+ *                 and K sites entered from one call site (g1): the library's part
  *   (h) first touch  a new thread entering 10,000 distinct sites once each
  *
  * Method: the machine this runs on is a shared, noisy VM, so nothing is measured once.
@@ -90,7 +91,8 @@ enum {
     V_TRACED,
     V_SIB,                      /* (g): NSIB scope variants, then NSIB floor variants */
     V_SIB_FLOOR = V_SIB + 5,
-    V_DEPTH3 = V_SIB_FLOOR + 5, /* (i), (j): and each one's floor after it */
+    V_SIB_ONE = V_SIB_FLOOR + 5, /* (g1): NSIB variants */
+    V_DEPTH3 = V_SIB_ONE + 5,   /* (i), (j): and each one's floor after it */
     V_DEPTH3_FLOOR,
     V_REC,
     V_REC_FLOOR,
@@ -128,7 +130,9 @@ static struct variant variants[V_COUNT] = {
     [V_SIB + i] = {.label = "(g) K=" ks " siblings: a child scope",                       \
                    .loop_k = loops_siblings, .k = kv, .rec = REC_ON},                     \
     [V_SIB_FLOOR + i] = {.label = "(a_K) K=" ks ": a call doing the floor",              \
-                         .loop_k = loops_siblings_floor, .k = kv, .rec = REC_ANY}
+                         .loop_k = loops_siblings_floor, .k = kv, .rec = REC_ANY},        \
+    [V_SIB_ONE + i] = {.label = "(g1) K=" ks " sites from one call site",                 \
+                       .loop_k = loops_siblings_one_call_site, .k = kv, .rec = REC_ON}
     SIB(0, "1", 1), SIB(1, "2", 2), SIB(2, "8", 8), SIB(3, "100", 100), SIB(4, "1000", 1000),
 #undef SIB
     [V_DEPTH3] = {.label = "(i) depth 3: three nested scopes", .loop = loops_depth3,
@@ -431,29 +435,37 @@ met(int ok)
 static void
 print_siblings(unsigned r, const double *ft_ms, const double *ft_x)
 {
-    static double x_k[NSIB][MAX_ROUNDS], x_k1[NSIB][MAX_ROUNDS];
-    double lo = 0, hi = 0;
+    static double x_k[NSIB][MAX_ROUNDS], x_k1[NSIB][MAX_ROUNDS], one_k1[NSIB][MAX_ROUNDS];
+    double lo = 0, hi = 0, one_lo = 0, one_hi = 0;
 
     for (int i = 0; i < NSIB; i++) {
         for (unsigned j = 0; j < r; j++) {
             x_k[i][j] = variants[V_SIB + i].ns[j] / variants[V_SIB_FLOOR + i].ns[j];
             x_k1[i][j] = x_k[i][j] / (variants[V_SIB].ns[j] / variants[V_SIB_FLOOR].ns[j]);
+            one_k1[i][j] = variants[V_SIB_ONE + i].ns[j] / variants[V_SIB_ONE].ns[j];
         }
-        double x = bench_median(x_k[i], r);
+        double x = bench_median(x_k[i], r), o = bench_median(variants[V_SIB_ONE + i].ns, r);
         lo = i == 0 || x < lo ? x : lo;
         hi = i == 0 || x > hi ? x : hi;
+        one_lo = i == 0 || o < one_lo ? o : one_lo;
+        one_hi = i == 0 || o > one_hi ? o : one_hi;
     }
     printf("\n(g) A parent alternating between K child scopes: ns per child scope, against"
            " the same calls doing the floor's work (a_K) and against (a).\n\n");
-    printf("| K | ns/scope (median) | a_K ns | × a_K | × (a) floor | × a_K, ÷ K=1 |\n");
-    printf("|---:|---:|---:|---:|---:|---:|\n");
+    printf("| K | ns/scope (median) | a_K ns | × a_K | × (a) floor | × a_K, ÷ K=1 |"
+           " (g1) one call site, ns | (g1) ÷ K=1 |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < NSIB; i++)
-        printf("| %u | %.2f | %.2f | %.2f | %.2f | %.3f |\n", sib_k[i],
+        printf("| %u | %.2f | %.2f | %.2f | %.2f | %.3f | %.2f | %.3f |\n", sib_k[i],
                bench_median(variants[V_SIB + i].ns, r),
                bench_median(variants[V_SIB_FLOOR + i].ns, r), bench_median(x_k[i], r),
-               bench_median(variants[V_SIB + i].x_floor, r), bench_median(x_k1[i], r));
+               bench_median(variants[V_SIB + i].x_floor, r), bench_median(x_k1[i], r),
+               bench_median(variants[V_SIB_ONE + i].ns, r), bench_median(one_k1[i], r));
     printf("\nSpread of × a_K over K: slowest ÷ fastest %.3f (target ≤ %.2f): %s.\n",
            hi / lo, TARGET_SIBLINGS_SPREAD, met(hi / lo <= TARGET_SIBLINGS_SPREAD));
+    printf("The library's own spread, K sites from one call site (g1): slowest ÷ fastest"
+           " %.3f. The rest of (g)'s is the program's code: K functions of their own.\n",
+           one_hi / one_lo);
     printf("\n(h) First touch of %d sites on a new thread: %.2f ms (median; min %.2f, max"
            " %.2f), %.0f ns per site, %.1f× (a) per site; target ≤ %.0f ms: %s.\n",
            FIRST_TOUCH_SITES, bench_median(ft_ms, r), bench_quantile(ft_ms, r, 0),
