@@ -79,9 +79,17 @@ const char *loops_floor_clock(void);
 #define LOOPS_SITES 10000
 #define LOOPS_SIBLINGS_MAX 1000
 
-/** Inside PROBE_SCOPE("sib_parent"): n calls, round robin, of the first k (<= 1000)
- * site functions: a parent alternating between k child scopes. */
+/** Inside PROBE_SCOPE("sib_parent"): n calls, round robin, of the first k site
+ * functions (k one of 1, 2, 8, 100, 1000; another k goes through the table): a parent
+ * alternating between k child scopes, the calls made directly in passes of k. */
 void loops_siblings(unsigned k, uint64_t n);
+
+/** The same calls made through a table of function pointers, as a dispatcher makes
+ * them: an indirect call whose target changes every time. */
+void loops_siblings_table(unsigned k, uint64_t n);
+
+/** loops_siblings_table() doing the floor's work instead of a scope. */
+void loops_siblings_table_floor(unsigned k, uint64_t n);
 
 /** The same loop over k other sites, all entered from one call site (the scope's own
  * entry and exit, called as PROBE_SCOPE calls them): the library's cost of k sites,

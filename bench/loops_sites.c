@@ -66,10 +66,76 @@ one_call(struct probe__site *site)
 }
 static void (*const fl_table[LOOPS_SIBLINGS_MAX])(void) = {D3(FL_PTR, _)};
 
+/* One pass over the first K functions, called directly one after the other: the
+ * branch predictor knows every call, so a pass costs its K scopes (or floors) and
+ * nothing for choosing them. */
+#define SC_CALL(n) sc_##n();
+#define FL_CALL(n) fl_##n();
+static __attribute__((noinline)) void sc_pass1(void) { sc__0000(); }
+static __attribute__((noinline)) void sc_pass2(void) { sc__0000(); sc__0001(); }
+static __attribute__((noinline)) void
+sc_pass8(void)
+{
+    sc__0000(); sc__0001(); sc__0002(); sc__0003();
+    sc__0004(); sc__0005(); sc__0006(); sc__0007();
+}
+static __attribute__((noinline)) void sc_pass100(void) { D2(SC_CALL, _00) }
+static __attribute__((noinline)) void sc_pass1000(void) { D3(SC_CALL, _0) }
+static __attribute__((noinline)) void fl_pass1(void) { fl__000(); }
+static __attribute__((noinline)) void fl_pass2(void) { fl__000(); fl__001(); }
+static __attribute__((noinline)) void
+fl_pass8(void)
+{
+    fl__000(); fl__001(); fl__002(); fl__003();
+    fl__004(); fl__005(); fl__006(); fl__007();
+}
+static __attribute__((noinline)) void fl_pass100(void) { D2(FL_CALL, _0) }
+static __attribute__((noinline)) void fl_pass1000(void) { D3(FL_CALL, _) }
+
+static void (*pass_of(unsigned k, int floor))(void)
+{
+    switch (k) {
+    case 1: return floor ? fl_pass1 : sc_pass1;
+    case 2: return floor ? fl_pass2 : sc_pass2;
+    case 8: return floor ? fl_pass8 : sc_pass8;
+    case 100: return floor ? fl_pass100 : sc_pass100;
+    case 1000: return floor ? fl_pass1000 : sc_pass1000;
+    default: return NULL;
+    }
+}
+
+/* n calls, in passes of k direct calls; the last n % k through @table. */
+static void
+run_passes(unsigned k, uint64_t n, int floor, void (*const *table)(void))
+{
+    void (*pass)(void) = pass_of(k, floor);
+    uint64_t i = 0;
+
+    if (pass)
+        for (; i + k <= n; i += k)
+            pass();
+    for (unsigned j = 0; i < n; i++, j = j + 1 == k ? 0 : j + 1)
+        table[j]();
+}
+
 __attribute__((noinline)) void
 loops_siblings(unsigned k, uint64_t n)
 {
     PROBE_SCOPE("sib_parent");
+
+    run_passes(k, n, 0, sc_table);
+}
+
+__attribute__((noinline)) void
+loops_siblings_floor(unsigned k, uint64_t n)
+{
+    run_passes(k, n, 1, fl_table);
+}
+
+__attribute__((noinline)) void
+loops_siblings_table(unsigned k, uint64_t n)
+{
+    PROBE_SCOPE("sib_table_parent");
     unsigned j = 0;
 
     for (uint64_t i = 0; i < n; i++) {
@@ -94,7 +160,7 @@ loops_siblings_one_call_site(unsigned k, uint64_t n)
 }
 
 __attribute__((noinline)) void
-loops_siblings_floor(unsigned k, uint64_t n)
+loops_siblings_table_floor(unsigned k, uint64_t n)
 {
     unsigned j = 0;
 
