@@ -1055,11 +1055,20 @@ site_times(struct site_stats *st, struct cct_node *n, uint64_t dur)
     /* Predicted, not computed: the counter's address is the node's, known since the
      * scope's entry (cct_node.hot). */
     unsigned b = stats_hist_bucket(dur);
+    uint64_t *c = n->hot;
     if (unlikely(b + 1u != n->hot_b)) {
-        hist_other(st, n, b);
-        return;
+        /* Another bucket: a group in the chunk is @ref cache lines from the site
+         * (stats_hist_ref); one in a segment, or none yet, out of line. */
+        unsigned ref = st->hist[b / STATS_HIST_GROUP];
+        if (unlikely(!ref || (ref & STATS_HIST_SEG))) {
+            hist_other(st, n, b);
+            return;
+        }
+        c = &((struct stats_group *)((char *)st + (size_t)ref * 64u))->n[b % STATS_HIST_GROUP];
+        n->hot = c;
+        n->hot_b = b + 1u;
     }
-    owner_add64(n->hot, 1);
+    owner_add64(c, 1);
 }
 
 /* The end of a call on a dropped path (no node: the thread's table was full, or
