@@ -2,8 +2,10 @@
  * functions is a scope with no macro. What the example's check cannot reach: the
  * hooks while recording is stopped, a longjmp() over instrumented frames, a function
  * met first on two threads at once, and run-time sites beside static ones. */
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 
 #include "common.h"
 
@@ -195,6 +197,94 @@ START_TEST(recursion_beyond_the_depth_limit)
 }
 END_TEST
 
+/* ---- signal handlers ------------------------------------------------------------ */
+
+/* An instrumented handler, and the function it calls, can run between any two
+ * instructions of another function's hooks on the same thread: every call still
+ * pairs with its own exit. */
+#define INS_SIG_LOOPS 2000000
+#define INS_SIG_WANTED 5000     /* handled signals: more calls until there are this many */
+
+static volatile sig_atomic_t ins_handled;
+static volatile int ins_kicking;
+
+__attribute__((noinline)) static void
+ins_in_handler(void)
+{
+    sink++;
+}
+
+__attribute__((noinline)) static void
+ins_handler(int sig)
+{
+    int saved = errno;
+
+    (void)sig;
+    ins_in_handler();
+    ins_handled++;
+    errno = saved;
+}
+
+__attribute__((noinline)) static void
+ins_interrupted(int call_handler)
+{
+    sink++;
+    if (call_handler)
+        ins_handler(0);
+}
+
+static void *
+ins_kicker(void *arg)
+{
+    pthread_t target = *(const pthread_t *)arg;
+
+    while (__atomic_load_n(&ins_kicking, __ATOMIC_ACQUIRE))
+        pthread_kill(target, SIGUSR2);
+    return NULL;
+}
+
+START_TEST(signal_handler_functions_keep_pairs)
+{
+    struct sigaction sa = {.sa_handler = ins_handler, .sa_flags = SA_RESTART};
+    pthread_t self = pthread_self(), kicker;
+
+    /* The handler's paths are met outside it first: their first call allocates. */
+    ins_handler(0);
+    ins_interrupted(1);
+    probe_reset();
+    ins_handled = 0;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+    __atomic_store_n(&ins_kicking, 1, __ATOMIC_RELEASE);
+    ck_assert_int_eq(pthread_create(&kicker, NULL, ins_kicker, &self), 0);
+    uint64_t calls = 0;
+    while (calls < INS_SIG_LOOPS ||
+           (ins_handled < INS_SIG_WANTED && calls < 20ull * INS_SIG_LOOPS)) {
+        ins_interrupted(0);
+        calls++;
+    }
+    __atomic_store_n(&ins_kicking, 0, __ATOMIC_RELEASE);
+    pthread_join(kicker, NULL);
+    /* Every signal sent is handled by now: delivered on the join's way back. */
+    sigset_t block, pending;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &block, NULL);
+    sigpending(&pending);
+    ck_assert(!sigismember(&pending, SIGUSR2));
+
+    probe_snapshot *snap = test_snap();
+    ck_assert_uint_gt(ins_handled, 0);
+    ck_assert_uint_eq(test_site(snap, "ins_interrupted")->calls, calls);
+    ck_assert_uint_eq(test_site(snap, "ins_handler")->calls, (uint64_t)ins_handled);
+    ck_assert_uint_eq(test_site(snap, "ins_in_handler")->calls, (uint64_t)ins_handled);
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->unbalanced, 0);
+    probe_snapshot_free(snap);
+    pthread_sigmask(SIG_UNBLOCK, &block, NULL);
+    signal(SIGUSR2, SIG_DFL);
+}
+END_TEST
+
 static Suite *
 instrument_suite(void)
 {
@@ -209,6 +299,7 @@ instrument_suite(void)
     tcase_add_test(tc, runtime_sites_nest_with_macro_scopes);
     tcase_add_test(tc, stop_inside_a_recursion_keeps_pairs);
     tcase_add_test(tc, recursion_beyond_the_depth_limit);
+    tcase_add_test(tc, signal_handler_functions_keep_pairs);
     suite_add_tcase(s, tc);
     return s;
 }

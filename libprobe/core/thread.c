@@ -807,9 +807,11 @@ frame_gen(const struct frame *f)
     return f->gen & ~FRAME_MARKS;
 }
 
-/* @marks: FRAME_BEGIN or FRAME_FUNC, or 0. */
+/* @marks: FRAME_BEGIN or FRAME_FUNC, or 0; with FRAME_FUNC, @fn is the function
+ * (thread_state.fns). */
 static inline __attribute__((always_inline)) probe__token
-push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t marks)
+push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t marks,
+     uintptr_t fn)
 {
     uint32_t d = t->depth;
     /* The site's cached node, if it was last entered under the same parent: whatever
@@ -825,6 +827,8 @@ push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t marks)
     /* The depth before the frame, as in push_fast(). */
     t->depth = d + 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (marks & FRAME_FUNC)
+        t->fns[d + 1] = fn;
     struct frame *f = &t->stack[d + 1];
     f->st = st;
     f->id = id;
@@ -849,16 +853,17 @@ push(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t marks)
 #endif
 
 static __attribute__((noinline)) probe__token
-push_full(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t marks)
+push_full(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t marks,
+          uintptr_t fn)
 {
-    return push(t, st, id, marks);
+    return push(t, st, id, marks, fn);
 }
 
 /* @gen is the thread's generation (the caller compared it with hot_key): the TSC
  * and no trace. */
 static inline __attribute__((always_inline)) probe__token
 push_fast(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t gen,
-          uint32_t marks)
+          uint32_t marks, uintptr_t fn)
 {
     uint32_t d = t->depth;
     struct frame *f = &t->stack[d];
@@ -869,13 +874,16 @@ push_fast(struct thread_state *t, struct site_stats *st, uint32_t id, uint32_t g
     else if (parent && parent->kid_site == id)
         n = parent->kid; /* recursion, or a site under several parents */
     else
-        return push_full(t, st, id, marks);
+        return push_full(t, st, id, marks, fn);
     /* The exit adds to the node: ask for its line now, while the scope runs. */
     __builtin_prefetch(n);
     /* The depth first: a signal handler's scope in between opens above this frame
-     * (pop_maybe_traced). */
+     * (pop_maybe_traced), and so do its instrumented functions, which would
+     * otherwise overwrite this one's in fns[]. */
     t->depth = d + 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (marks & FRAME_FUNC)
+        t->fns[d + 1] = fn;
     f[1].st = st;
     f[1].node = n;
     f[1].id = id;
@@ -911,13 +919,15 @@ overflow_close(struct thread_state *t, int all)
 /* A frame that records nothing (an unrecorded PROBE_BEGIN or function, @marks),
  * so that its END or exit still finds it. The caller checked the depth. */
 static COLD probe__token
-push_unrecorded(struct thread_state *t, uint32_t marks)
+push_unrecorded(struct thread_state *t, uint32_t marks, uintptr_t fn)
 {
     uint32_t d = t->depth + 1;
 
     /* The depth before the frame, as in push_fast(). */
     t->depth = d;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (marks & FRAME_FUNC)
+        t->fns[d] = fn;
     t->stack[d] = (struct frame){.gen = t->gen | marks, .node = t->stack[d - 1].node};
     return (probe__token)d;
 }
@@ -937,9 +947,9 @@ enter_slow(struct probe__site *site, uint32_t begin)
         if (!begin)
             return 0;
         /* A PROBE_BEGIN that is not recorded still needs a frame for its END. */
-        return push_unrecorded(t, FRAME_BEGIN);
+        return push_unrecorded(t, FRAME_BEGIN, 0);
     }
-    return push(t, st, id, begin);
+    return push(t, st, id, begin, 0);
 }
 
 /* probe__scope_enter() when hot_key sends it off its fast path: a trace, another
@@ -953,7 +963,7 @@ enter_full(struct probe__site *site)
 
     if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH))
         return enter_slow(site, 0);
-    return push(t, st, id, 0);
+    return push(t, st, id, 0, 0);
 }
 
 PROBE_EXPORT NO_SLP probe__token
@@ -965,7 +975,7 @@ probe__scope_enter(struct probe__site *site)
 
     if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH))
         return enter_full(site);
-    return push_fast(t, st, id, key, 0);
+    return push_fast(t, st, id, key, 0, 0);
 }
 
 static inline struct stats_chunk *
@@ -1263,7 +1273,7 @@ probe__scope_begin(struct probe__site *site)
             return 0;
         if (t->depth >= THREAD_MAX_DEPTH)
             return overflow(t);
-        return push_unrecorded(t, FRAME_BEGIN);
+        return push_unrecorded(t, FRAME_BEGIN, 0);
     }
     struct thread_state *t = tls_thread;
     uint32_t id = load_relaxed(&site->id);
@@ -1272,8 +1282,8 @@ probe__scope_begin(struct probe__site *site)
     if (unlikely(!st || t->depth >= THREAD_MAX_DEPTH))
         return enter_slow(site, FRAME_BEGIN);
     if (unlikely(load_relaxed(&trace_on) || !tsc_ok()))
-        return push_full(t, st, id, FRAME_BEGIN);
-    return push_fast(t, st, id, t->gen, FRAME_BEGIN);
+        return push_full(t, st, id, FRAME_BEGIN, 0);
+    return push_fast(t, st, id, t->gen, FRAME_BEGIN, 0);
 }
 
 PROBE_EXPORT void
@@ -1307,8 +1317,7 @@ func_push_unrecorded(struct thread_state *t, void *fn)
         (void)overflow(t);
         return;
     }
-    t->fns[t->depth + 1] = (uintptr_t)fn;
-    (void)push_unrecorded(t, FRAME_FUNC | FRAME_NOREC);
+    (void)push_unrecorded(t, FRAME_FUNC | FRAME_NOREC, (uintptr_t)fn);
 }
 
 static __attribute__((noinline)) void
@@ -1337,10 +1346,8 @@ func_enter_slow(struct probe__site *site, void *fn)
         func_push_unrecorded(t, fn);
     else if (t->depth >= THREAD_MAX_DEPTH)
         (void)overflow(t);
-    else {
-        t->fns[t->depth + 1] = (uintptr_t)fn;
-        (void)push(t, st, id, FRAME_FUNC);
-    }
+    else
+        (void)push(t, st, id, FRAME_FUNC, (uintptr_t)fn);
     t->fn_busy = 0;
 }
 
@@ -1361,8 +1368,7 @@ probe__func_enter(struct probe__site *site, void *fn)
         func_enter_slow(site, fn);
         return;
     }
-    t->fns[t->depth + 1] = (uintptr_t)fn;
-    (void)push_fast(t, st, id, key, FRAME_FUNC);
+    (void)push_fast(t, st, id, key, FRAME_FUNC, (uintptr_t)fn);
 }
 
 /* The innermost open entry of @fn is not on top, or is not one the fast path
