@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include "common.h"
+#include "kicker.h"
 
 static __thread volatile int sink; /* per thread: the race test runs 4 */
 static jmp_buf jump;
@@ -206,7 +207,6 @@ END_TEST
 #define INS_SIG_WANTED 5000     /* handled signals: more calls until there are this many */
 
 static volatile sig_atomic_t ins_handled;
-static volatile int ins_kicking;
 
 __attribute__((noinline)) static void
 ins_in_handler(void)
@@ -233,20 +233,10 @@ ins_interrupted(int call_handler)
         ins_handler(0);
 }
 
-static void *
-ins_kicker(void *arg)
-{
-    pthread_t target = *(const pthread_t *)arg;
-
-    while (__atomic_load_n(&ins_kicking, __ATOMIC_ACQUIRE))
-        pthread_kill(target, SIGUSR2);
-    return NULL;
-}
-
 START_TEST(signal_handler_functions_keep_pairs)
 {
     struct sigaction sa = {.sa_handler = ins_handler, .sa_flags = SA_RESTART};
-    pthread_t self = pthread_self(), kicker;
+    struct test_kicker kicker;
 
     /* The handler's paths are met outside it first: their first call allocates. */
     ins_handler(0);
@@ -255,23 +245,14 @@ START_TEST(signal_handler_functions_keep_pairs)
     ins_handled = 0;
     sigemptyset(&sa.sa_mask);
     ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
-    __atomic_store_n(&ins_kicking, 1, __ATOMIC_RELEASE);
-    ck_assert_int_eq(pthread_create(&kicker, NULL, ins_kicker, &self), 0);
+    test_kicker_start(&kicker, SIGUSR2, 0);
     uint64_t calls = 0;
     while (calls < INS_SIG_LOOPS ||
            (ins_handled < INS_SIG_WANTED && calls < 20ull * INS_SIG_LOOPS)) {
         ins_interrupted(0);
         calls++;
     }
-    __atomic_store_n(&ins_kicking, 0, __ATOMIC_RELEASE);
-    pthread_join(kicker, NULL);
-    /* Every signal sent is handled by now: delivered on the join's way back. */
-    sigset_t block, pending;
-    sigemptyset(&block);
-    sigaddset(&block, SIGUSR2);
-    pthread_sigmask(SIG_BLOCK, &block, NULL);
-    sigpending(&pending);
-    ck_assert(!sigismember(&pending, SIGUSR2));
+    test_kicker_stop(&kicker);
 
     probe_snapshot *snap = test_snap();
     ck_assert_uint_gt(ins_handled, 0);
@@ -280,8 +261,7 @@ START_TEST(signal_handler_functions_keep_pairs)
     ck_assert_uint_eq(test_site(snap, "ins_in_handler")->calls, (uint64_t)ins_handled);
     ck_assert_uint_eq(probe_snapshot_losses(snap)->unbalanced, 0);
     probe_snapshot_free(snap);
-    pthread_sigmask(SIG_UNBLOCK, &block, NULL);
-    signal(SIGUSR2, SIG_DFL);
+    test_kicker_done(&kicker);
 }
 END_TEST
 

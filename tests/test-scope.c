@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include "common.h"
+#include "kicker.h"
 
 #define NOINLINE __attribute__((noinline))
 
@@ -446,7 +447,6 @@ END_TEST
 #define SIG_MAX 100000
 
 static volatile sig_atomic_t sc_handled;
-static volatile int sc_kicking;
 
 static void
 sc_in_handler(void)
@@ -465,20 +465,10 @@ sc_handler(int sig)
     errno = saved;
 }
 
-static void *
-sc_kicker(void *arg)
-{
-    pthread_t target = *(const pthread_t *)arg;
-
-    for (int n = 0; n < SIG_MAX && __atomic_load_n(&sc_kicking, __ATOMIC_ACQUIRE); n++)
-        pthread_kill(target, SIGUSR2);
-    return NULL;
-}
-
 START_TEST(signal_handler_scopes_keep_counts_exact)
 {
     struct sigaction sa = {.sa_handler = sc_handler, .sa_flags = SA_RESTART};
-    pthread_t self = pthread_self(), kicker;
+    struct test_kicker kicker;
 
     /* The handler's paths are met outside it first: their first call allocates. */
     sc_in_handler();
@@ -489,21 +479,12 @@ START_TEST(signal_handler_scopes_keep_counts_exact)
     probe_reset();
     sigemptyset(&sa.sa_mask);
     ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
-    __atomic_store_n(&sc_kicking, 1, __ATOMIC_RELEASE);
-    ck_assert_int_eq(pthread_create(&kicker, NULL, sc_kicker, &self), 0);
+    test_kicker_start(&kicker, SIGUSR2, SIG_MAX);
     for (int i = 0; i < SIG_LOOPS; i++) {
         PROBE_SCOPE("sc_interrupted");
         __asm__ volatile("" ::: "memory");
     }
-    __atomic_store_n(&sc_kicking, 0, __ATOMIC_RELEASE);
-    pthread_join(kicker, NULL);
-    /* Every signal sent is handled by now: delivered on the join's way back. */
-    sigset_t block, pending;
-    sigemptyset(&block);
-    sigaddset(&block, SIGUSR2);
-    pthread_sigmask(SIG_BLOCK, &block, NULL);
-    sigpending(&pending);
-    ck_assert(!sigismember(&pending, SIGUSR2));
+    test_kicker_stop(&kicker);
 
     probe_snapshot *snap = test_snap();
     ck_assert_uint_eq(test_site(snap, "sc_interrupted")->calls, SIG_LOOPS);
@@ -512,7 +493,7 @@ START_TEST(signal_handler_scopes_keep_counts_exact)
     ck_assert_uint_eq(probe_snapshot_losses(snap)->unbalanced, 0);
     check_invariants(snap);
     probe_snapshot_free(snap);
-    pthread_sigmask(SIG_UNBLOCK, &block, NULL);
+    test_kicker_done(&kicker);
 }
 END_TEST
 
