@@ -1031,9 +1031,10 @@ hist_count(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
     return n;
 }
 
-/* A call of path @n (of site @st) whose bucket @b is not the one it last counted:
- * count it, and remember the bucket for the next call. The scope's exit passes no
- * more than it must: its fast path then keeps every value in a scratch register. */
+/* A call of path @n (of site @st) in bucket @b, whose group is in a pool segment or
+ * not taken yet: count it, and remember the bucket for the path's next call. The
+ * scope's exit passes no more than it must, so that its fast path keeps every value
+ * in a scratch register. */
 static __attribute__((noinline)) void
 hist_other(struct site_stats *st, struct cct_node *n, unsigned b)
 {
@@ -1074,7 +1075,8 @@ site_times(struct site_stats *st, struct cct_node *n, uint64_t dur)
             hist_other(st, n, b);
             return;
         }
-        c = &((struct stats_group *)((char *)st + (size_t)ref * 64u))->n[b % STATS_HIST_GROUP];
+        struct stats_group *grp = (struct stats_group *)((char *)st + (size_t)ref * 64u);
+        c = &grp->n[b % STATS_HIST_GROUP];
         n->hot = c;
         n->hot_b = b + 1u;
     }
