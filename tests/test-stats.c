@@ -6,6 +6,7 @@
  * entry and exit, with the exit's timestamp set), so that every call lands in a known
  * bucket whatever the load on the machine. Internal: links libprobe.a. */
 #include <pthread.h>
+#include <signal.h>
 
 #include "common.h"
 
@@ -229,6 +230,91 @@ START_TEST(histogram_exact_when_buckets_change)
 }
 END_TEST
 
+/* A signal handler's call of the same path can run between any two instructions of
+ * a call's exit, and move the path's prediction (cct_node.hot) there: every count
+ * still lands in its own bucket. The trap flag single-steps the interrupted calls,
+ * so the handler runs at every instruction of them. x86-64 only; not under
+ * ThreadSanitizer, which defers signals. */
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+#define TRAP_CALLS 20
+#define TRAP_TICKS 3 /* the handler's calls: shorter than any real scope */
+
+static struct probe__site *volatile trap_site;
+static volatile sig_atomic_t trap_handled;
+
+static void
+trap_handler(int sig)
+{
+    (void)sig;
+    if (!trap_site)
+        return;
+    thread_record_ticks(trap_site, TRAP_TICKS);
+    trap_handled++;
+}
+
+/* The trap flag on and off; the stack's red zone is stepped over first. */
+#define TRAP_FLAG(op)                                                                    \
+    __asm__ volatile("lea -128(%%rsp), %%rsp\n\tpushfq\n\t" op                           \
+                     "\n\tpopfq\n\tlea 128(%%rsp), %%rsp" ::: "memory", "cc")
+
+/* @site's histogram in @snap: the count in bucket @b, and the sum. */
+static uint64_t
+bucket_count(const probe_snapshot *snap, const char *site, unsigned b, uint64_t *sum)
+{
+    uint64_t h[STATS_HIST_BUCKETS];
+
+    hist_of(snap, site, h);
+    *sum = 0;
+    for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++)
+        *sum += h[i];
+    return h[b];
+}
+
+START_TEST(histogram_exact_under_a_handler_on_the_same_path)
+{
+    struct probe__site *sites = make_sites(2, "trapped"); /* 0: scopes; 1: ticks */
+    struct sigaction sa = {.sa_handler = trap_handler};
+    sig_atomic_t handled[2];
+
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGTRAP, &sa, NULL), 0);
+    for (unsigned k = 0; k < 2; k++) {
+        thread_record_ticks(&sites[k], TRAP_TICKS); /* the paths and groups exist */
+        thread_record_ticks(&sites[k], 1000);
+    }
+    probe_reset();
+    for (unsigned k = 0; k < 2; k++) {
+        trap_handled = 0;
+        for (int i = 0; i < TRAP_CALLS; i++) {
+            trap_site = &sites[k];
+            TRAP_FLAG("orq $0x100, (%%rsp)");
+            if (k == 0)
+                probe__scope_exit(probe__scope_enter(&sites[0])); /* the fast paths */
+            else
+                thread_record_ticks(&sites[1], 1000);
+            TRAP_FLAG("andq $~0x100, (%%rsp)");
+            trap_site = NULL;
+        }
+        handled[k] = trap_handled;
+        ck_assert_int_gt(handled[k], TRAP_CALLS);
+    }
+    signal(SIGTRAP, SIG_DFL);
+
+    probe_snapshot *snap = test_snap();
+    uint64_t sum;
+    ck_assert_uint_eq(bucket_count(snap, "trapped0", TRAP_TICKS, &sum), (uint64_t)handled[0]);
+    ck_assert_uint_eq(sum, TRAP_CALLS + (uint64_t)handled[0]);
+    ck_assert_uint_eq(test_site(snap, "trapped0")->calls, sum);
+    ck_assert_uint_eq(bucket_count(snap, "trapped1", TRAP_TICKS, &sum), (uint64_t)handled[1]);
+    ck_assert_uint_eq(bucket_count(snap, "trapped1", stats_hist_bucket(1000), &sum),
+                      TRAP_CALLS);
+    ck_assert_uint_eq(sum, TRAP_CALLS + (uint64_t)handled[1]);
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->unbalanced, 0);
+    probe_snapshot_free(snap);
+}
+END_TEST
+#endif
+
 START_TEST(histogram_group_lost_is_reported)
 {
     /* Three sites span at most two chunks, so one chunk holds at least two of them:
@@ -435,6 +521,9 @@ stats_suite(void)
     tcase_add_test(tc, histogram_group_lost_is_reported);
     tcase_add_test(tc, percentiles_after_reset);
     tcase_add_test(tc, histogram_exact_when_buckets_change);
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+    tcase_add_test(tc, histogram_exact_under_a_handler_on_the_same_path);
+#endif
     suite_add_tcase(s, tc);
     tc = tcase_create("memory");
     tcase_add_checked_fixture(tc, test_setup, NULL);

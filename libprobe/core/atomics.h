@@ -19,17 +19,23 @@
  * add to memory, where the C form is a load, an add and a store: the add is not
  * atomic as a read-modify-write, which one writer does not need, and an aligned
  * 8-byte store is seen whole by readers; x86 orders stores, and the asm statements
- * are volatile, so the compiler keeps them in order too. The sanitizers get the C
- * form, which they can see. */
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
+ * are volatile, so the compiler keeps them in order too. Being one instruction, it
+ * also keeps the add of a signal handler's scope on the same path, which can run
+ * between a load and a store. The sanitizers get an atomic add, which they can see
+ * and which is one instruction too; elsewhere the C form. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define ATOMICS_SANITIZED 1
+#elif defined(__x86_64__)
 #define ATOMICS_X86_ADD 1
 #endif
 
 static inline __attribute__((always_inline)) void
 owner_add64(uint64_t *p, uint64_t v)
 {
-#ifdef ATOMICS_X86_ADD
+#if defined(ATOMICS_X86_ADD)
     __asm__ volatile("addq %1, %0" : "+m"(*p) : "er"(v));
+#elif defined(ATOMICS_SANITIZED)
+    __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 #else
     store_relaxed(p, *p + v);
 #endif
@@ -38,8 +44,10 @@ owner_add64(uint64_t *p, uint64_t v)
 static inline __attribute__((always_inline)) void
 owner_add64_release(uint64_t *p, uint64_t v)
 {
-#ifdef ATOMICS_X86_ADD
+#if defined(ATOMICS_X86_ADD)
     __asm__ volatile("addq %1, %0" : "+m"(*p) : "er"(v) : "memory");
+#elif defined(ATOMICS_SANITIZED)
+    __atomic_fetch_add(p, v, __ATOMIC_RELEASE);
 #else
     store_release(p, *p + v);
 #endif

@@ -35,15 +35,16 @@ struct cct_node {
      * primitive, in cProfile's words). A path's calls are primitive or not by its
      * shape alone, so the scope's exit keeps no count of open frames per site. */
     uint32_t nested;
-    /* Owner only: the histogram bucket (plus one; 0: none yet) this path's last call
-     * landed in, and that bucket's counter in its site's histogram. The next call
-     * in the same bucket adds to a counter whose address is known since the entry;
+    uint32_t unused_;
+    /* Owner only: the histogram bucket this path's last call landed in and the
+     * address of its counter, in one word (stats_hot(); 0: none). The next call in
+     * the same bucket adds to a counter whose address is known since the entry;
      * computed from the duration, that address waits for the clock's reading, and
      * the store behind it cost a depth-1 scope a third of its time (docs/bench.md).
-     * Groups never move (a reset zeroes them in place): the pointer is good for the
-     * thread's life. */
-    uint32_t hot_b;
-    uint64_t *hot;
+     * One word, read and written whole, so that a signal handler's call on the
+     * same path, run in between, never leaves a bucket paired with another's
+     * counter. Groups never move (a reset zeroes them in place). */
+    uint64_t hot;
 };
 
 _Static_assert(sizeof(struct cct_node) == 64, "a node is one cache line");
@@ -156,6 +157,31 @@ stats_hist_ref(unsigned j, unsigned g)
     /* sites[] is STATS_CHUNK_SITES lines of 128 bytes, then groups[] (stats.h asserts
      * the layout): never 0, at most 2 * STATS_CHUNK_SITES + STATS_INLINE_GROUPS. */
     return (STATS_CHUNK_SITES - j) * 2u + g - 1u;
+}
+
+/* cct_node.hot is read and written whole only where a 64-bit word is (else there
+ * is no prediction: every call computes its counter). */
+#if defined(__GCC_ATOMIC_LLONG_LOCK_FREE) && __GCC_ATOMIC_LLONG_LOCK_FREE == 2
+#define STATS_HOT 1
+#else
+#define STATS_HOT 0
+#endif
+#define STATS_HOT_BUCKET 0xffffu    /* the bucket plus one, below the address */
+
+/* cct_node.hot for bucket @b counted at @counter; 0 (none) when the address does not
+ * fit in the 48 bits above the bucket. */
+static inline uint64_t
+stats_hot(unsigned b, const uint64_t *counter)
+{
+    uint64_t a = (uint64_t)(uintptr_t)counter;
+
+    return STATS_HOT && !(a >> 48) ? a << 16 | (b + 1u) : 0;
+}
+
+static inline uint64_t *
+stats_hot_counter(uint64_t hot)
+{
+    return (uint64_t *)(uintptr_t)(hot >> 16);
 }
 
 /* The group @ref (nonzero) refers to, for site @j of chunk @c. */

@@ -1031,8 +1031,32 @@ hist_count(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
     return n;
 }
 
+/* Path @n's predicted bucket and counter (cct_node.hot): one load, one store, so
+ * that a signal handler's update in between is seen whole or not at all. */
+static inline uint64_t
+hot_load(const struct cct_node *n)
+{
+#if STATS_HOT
+    return __atomic_load_n(&n->hot, __ATOMIC_RELAXED);
+#else
+    (void)n;
+    return 0;
+#endif
+}
+
+static inline void
+hot_store(struct cct_node *n, uint64_t hot)
+{
+#if STATS_HOT
+    __atomic_store_n(&n->hot, hot, __ATOMIC_RELAXED);
+#else
+    (void)n;
+    (void)hot;
+#endif
+}
+
 /* A call of path @n (of site @st) in bucket @b, whose group is in a pool segment or
- * not taken yet: count it, and remember the bucket for the path's next call. The
+ * not taken yet: count it, and predict its bucket for the path's next call. The
  * scope's exit passes no more than it must, so that its fast path keeps every value
  * in a scratch register. */
 static __attribute__((noinline)) void
@@ -1040,10 +1064,8 @@ hist_other(struct site_stats *st, struct cct_node *n, unsigned b)
 {
     uint64_t *c = hist_count(tls_thread, st, n->site, b);
 
-    if (c) {
-        n->hot = c;
-        n->hot_b = b + 1u;
-    }
+    if (c)
+        hot_store(n, stats_hot(b, c));
 }
 
 /* The site's shortest and longest call. */
@@ -1057,29 +1079,29 @@ site_min_max(struct site_stats *st, uint64_t dur)
 }
 
 /* What a call of @st on path @n lasting @dur adds to the site itself: min, max and
- * the histogram. Last in the exit, so that a call in another bucket than the path's
- * last is a tail call. */
+ * the histogram. The bucket is predicted, not computed: when it is the path's last
+ * (cct_node.hot), the counter's address was known since the scope's entry. Another
+ * bucket of a group in the chunk moves the prediction here; one in a segment, or a
+ * group not taken yet, goes out of line. */
 static inline __attribute__((always_inline)) void
 site_times(struct site_stats *st, struct cct_node *n, uint64_t dur)
 {
     site_min_max(st, dur);
-    /* Predicted, not computed: the counter's address is the node's, known since the
-     * scope's entry (cct_node.hot). */
     unsigned b = stats_hist_bucket(dur);
-    uint64_t *c = n->hot;
-    if (unlikely(b + 1u != n->hot_b)) {
-        /* Another bucket: a group in the chunk is @ref cache lines from the site
-         * (stats_hist_ref); one in a segment, or none yet, out of line. */
-        unsigned ref = st->hist[b / STATS_HIST_GROUP];
-        if (unlikely(!ref || (ref & STATS_HIST_SEG))) {
-            hist_other(st, n, b);
-            return;
-        }
-        struct stats_group *grp = (struct stats_group *)((char *)st + (size_t)ref * 64u);
-        c = &grp->n[b % STATS_HIST_GROUP];
-        n->hot = c;
-        n->hot_b = b + 1u;
+    uint64_t h = hot_load(n);
+    if (likely((h & STATS_HOT_BUCKET) == b + 1u)) {
+        owner_add64(stats_hot_counter(h), 1);
+        return;
     }
+    /* A group in the chunk is @ref cache lines from the site (stats_hist_ref). */
+    unsigned ref = st->hist[b / STATS_HIST_GROUP];
+    if (unlikely(!ref || (ref & STATS_HIST_SEG))) {
+        hist_other(st, n, b);
+        return;
+    }
+    struct stats_group *grp = (struct stats_group *)((char *)st + (size_t)ref * 64u);
+    uint64_t *c = &grp->n[b % STATS_HIST_GROUP];
+    hot_store(n, stats_hot(b, c));
     owner_add64(c, 1);
 }
 
