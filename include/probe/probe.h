@@ -218,7 +218,10 @@ probe__scope_cleanup(probe__token *token)
  * met the site and the path (the scopes it is nested in): the first call of a site
  * or of a path on a thread allocates, which is not async-signal-safe. Give a
  * handler's scopes a first call outside the handler (under the scopes the handler
- * may interrupt) when the handler can interrupt malloc(). */
+ * may interrupt) when the handler can interrupt malloc(). One figure is not exact
+ * there: when the handler's scope and the one it interrupts are the same site, and
+ * both set a new longest (or shortest) call, the site's max (or min) may keep the
+ * interrupted call's. */
 #define PROBE_SCOPE(name) PROBE__SCOPE_AT(PROBE__UNIQ(probe__site_), name)
 
 /** Time the rest of the enclosing block as a scope named after the function. */
