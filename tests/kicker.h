@@ -1,12 +1,16 @@
 /* A thread that sends a signal to another as fast as it can, so that the signal's
  * handler runs between any two instructions of the target's code: for tests of
- * what must stay exact under signal handlers. */
+ * what must stay exact under signal handlers. Not instrumented when the test is
+ * built with -finstrument-functions: a first call of these would take the hooks'
+ * slow path, during which the handler's own calls are not recorded. */
 #ifndef TESTS_KICKER_H
 #define TESTS_KICKER_H
 
 #include <check.h>
 #include <pthread.h>
 #include <signal.h>
+
+#define TEST_KICKER_FN static inline __attribute__((no_instrument_function))
 
 struct test_kicker {
     pthread_t target, thread;
@@ -15,7 +19,7 @@ struct test_kicker {
     int on;
 };
 
-static inline void *
+TEST_KICKER_FN void *
 test_kicker_main(void *arg)
 {
     struct test_kicker *k = arg;
@@ -29,7 +33,7 @@ test_kicker_main(void *arg)
 
 /* Start sending @sig (its handler installed) to the calling thread, at most @max
  * times (0: until test_kicker_stop()). */
-static inline void
+TEST_KICKER_FN void
 test_kicker_start(struct test_kicker *k, int sig, unsigned long max)
 {
     k->target = pthread_self();
@@ -41,7 +45,7 @@ test_kicker_start(struct test_kicker *k, int sig, unsigned long max)
 
 /* Stop sending, then block the signal on the calling thread and check that none is
  * pending: every signal sent was handled (delivered on the join's way back). */
-static inline void
+TEST_KICKER_FN void
 test_kicker_stop(struct test_kicker *k)
 {
     sigset_t block, pending;
@@ -56,7 +60,7 @@ test_kicker_stop(struct test_kicker *k)
 }
 
 /* Unblock the signal test_kicker_stop() blocked, and restore its default action. */
-static inline void
+TEST_KICKER_FN void
 test_kicker_done(struct test_kicker *k)
 {
     sigset_t block;
