@@ -184,12 +184,20 @@ stats_hot_counter(uint64_t hot)
     return (uint64_t *)(uintptr_t)(hot >> 16);
 }
 
+/* The group @ref refers to when it is in site @st's own chunk (not STATS_HIST_SEG):
+ * @ref cache lines from the site. */
+static inline struct stats_group *
+stats_group_in_chunk(struct site_stats *st, unsigned ref)
+{
+    return (struct stats_group *)((char *)st + (size_t)ref * 64u);
+}
+
 /* The group @ref (nonzero) refers to, for site @j of chunk @c. */
 static inline struct stats_group *
 stats_group_of(struct stats_chunk *c, unsigned j, unsigned ref)
 {
     if (__builtin_expect(!(ref & STATS_HIST_SEG), 1))
-        return (struct stats_group *)((char *)&c->sites[j] + (size_t)ref * 64u);
+        return stats_group_in_chunk(&c->sites[j], ref);
     ref &= ~STATS_HIST_SEG;
     return &__atomic_load_n(&c->segs[ref / STATS_SEG_GROUPS], __ATOMIC_RELAXED)
                 [ref % STATS_SEG_GROUPS];

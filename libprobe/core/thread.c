@@ -1093,14 +1093,12 @@ site_times(struct site_stats *st, struct cct_node *n, uint64_t dur)
         owner_add64(stats_hot_counter(h), 1);
         return;
     }
-    /* A group in the chunk is @ref cache lines from the site (stats_hist_ref). */
     unsigned ref = st->hist[b / STATS_HIST_GROUP];
     if (unlikely(!ref || (ref & STATS_HIST_SEG))) {
         hist_other(st, n, b);
         return;
     }
-    struct stats_group *grp = (struct stats_group *)((char *)st + (size_t)ref * 64u);
-    uint64_t *c = &grp->n[b % STATS_HIST_GROUP];
+    uint64_t *c = &stats_group_in_chunk(st, ref)->n[b % STATS_HIST_GROUP];
     hot_store(n, stats_hot(b, c));
     owner_add64(c, 1);
 }
