@@ -185,9 +185,9 @@ hist_of(const probe_snapshot *snap, const char *name, uint64_t *out)
         out[b[k].bucket] = b[k].count;
 }
 
-/* The exit counts a call in the bucket its path counted last through a pointer the
- * path keeps (cct_node.hot), and finds the counter the long way when the bucket
- * changes. Two sites of one chunk, each on two paths, stay in a bucket, move to the
+/* The exit counts a call in its path's node when the bucket is one of the two the
+ * path counts there (cct_node.hot), and moves the counts to the site's groups when
+ * it is not. Two sites of one chunk, each on two paths, stay in a bucket, move to the
  * next one and back, and cross all 24 groups (so some groups are in a pool segment),
  * with a reset in between: every bucket's count is exact. */
 START_TEST(histogram_exact_when_buckets_change)
@@ -230,9 +230,115 @@ START_TEST(histogram_exact_when_buckets_change)
 }
 END_TEST
 
-/* A signal handler's call of the same path can run between any two instructions of
- * a call's exit, and move the path's prediction (cct_node.hot) there: every count
- * still lands in its own bucket. The trap flag single-steps the interrupted calls,
+/* A path counts its calls in two buckets in its node (cct_node.hot), and moves them
+ * to the site's groups when a call lands in a third or a count is full: two buckets
+ * that alternate, one that fills its count many times over, and three in turn (a
+ * move on every call) all read exact, as does the site's total. */
+START_TEST(histogram_exact_in_the_node_counts)
+{
+    struct probe__site *sites = make_sites(3, "slots");
+    /* Site 0: two buckets in turn; 1: one bucket; 2: three in turn. */
+    static const uint64_t pattern[3][3] = {{40, 1000, 0}, {5000, 0, 0}, {3, 300, 30000}};
+    static const unsigned period[3] = {2, 1, 3};
+    uint64_t want[3][STATS_HIST_BUCKETS] = {{0}}, got[STATS_HIST_BUCKETS];
+    const unsigned calls = 3 * (1u << STATS_HOT_MAX_LOG) + 7;
+
+    for (unsigned i = 0; i < calls; i++)
+        for (unsigned k = 0; k < 3; k++) {
+            uint64_t ticks = pattern[k][i % period[k]];
+            thread_record_ticks(&sites[k], ticks);
+            want[k][stats_hist_bucket(ticks)]++;
+        }
+    probe_snapshot *snap = test_snap();
+    for (unsigned k = 0; k < 3; k++) {
+        char name[16];
+        uint64_t sum = 0;
+        snprintf(name, sizeof(name), "slots%u", k);
+        hist_of(snap, name, got);
+        for (unsigned b = 0; b < STATS_HIST_BUCKETS; b++) {
+            ck_assert_msg(got[b] == want[k][b], "%s bucket %u: %llu, want %llu", name, b,
+                          (unsigned long long)got[b], (unsigned long long)want[k][b]);
+            sum += got[b];
+        }
+        ck_assert_uint_eq(sum, calls);
+        ck_assert_uint_eq(test_site(snap, name)->calls, calls);
+    }
+    ck_assert_uint_eq(probe_snapshot_losses(snap)->stats_dropped, 0);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+/* A snapshot reads the site's groups before the nodes' counts, so that counts moved
+ * meanwhile are never read twice: while a thread records calls whose every one
+ * moves (three buckets in turn), no snapshot's histogram holds more calls than the
+ * site's count, and once it stops, exactly as many. */
+#define MOVER_SNAPSHOTS 200
+
+static struct probe__site *mover_site;
+static int mover_stop;
+static uint64_t mover_calls;
+
+static void *
+mover_main(void *arg)
+{
+    static const uint64_t ticks[3] = {10, 1000, 100000};
+    uint64_t n = 0;
+
+    (void)arg;
+    while (!__atomic_load_n(&mover_stop, __ATOMIC_ACQUIRE))
+        thread_record_ticks(mover_site, ticks[n++ % 3]);
+    __atomic_store_n(&mover_calls, n, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Site "mover0"'s calls and histogram total in @snap (0, 0 before its first call). */
+static void
+mover_counts(const probe_snapshot *snap, uint64_t *calls, uint64_t *hist)
+{
+    uint64_t h[STATS_HIST_BUCKETS];
+
+    *calls = *hist = 0;
+    for (size_t i = 0; i < probe_snapshot_site_count(snap); i++)
+        if (strcmp(probe_snapshot_site(snap, i)->name, "mover0") == 0 &&
+            probe_snapshot_site(snap, i)->calls) {
+            hist_of(snap, "mover0", h);
+            *calls = probe_snapshot_site(snap, i)->calls;
+            for (unsigned b = 0; b < STATS_HIST_BUCKETS; b++)
+                *hist += h[b];
+        }
+}
+
+START_TEST(histogram_never_read_twice_while_counts_move)
+{
+    pthread_t th;
+    uint64_t calls, hist, grew = 0, last = 0;
+
+    mover_site = make_sites(1, "mover");
+    ck_assert_int_eq(pthread_create(&th, NULL, mover_main, NULL), 0);
+    for (unsigned i = 0; i < MOVER_SNAPSHOTS; i++) {
+        probe_snapshot *snap = test_snap();
+        mover_counts(snap, &calls, &hist);
+        ck_assert_msg(hist <= calls, "snapshot %u: %llu calls in the histogram, %llu calls",
+                      i, (unsigned long long)hist, (unsigned long long)calls);
+        grew += calls > last;
+        last = calls;
+        probe_snapshot_free(snap);
+    }
+    __atomic_store_n(&mover_stop, 1, __ATOMIC_RELEASE);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_uint_gt(grew, 1); /* the snapshots ran while it recorded */
+
+    probe_snapshot *snap = test_snap();
+    mover_counts(snap, &calls, &hist);
+    ck_assert_uint_eq(calls, __atomic_load_n(&mover_calls, __ATOMIC_ACQUIRE));
+    ck_assert_uint_eq(hist, calls);
+    probe_snapshot_free(snap);
+}
+END_TEST
+
+/* A signal handler's call of the same site can run between any two instructions of
+ * a call's exit, and would move the path's counts (cct_node.hot) if it ran on the
+ * same path: every count still lands in its own bucket. The trap flag single-steps the interrupted calls,
  * so the handler runs at every instruction of them. x86-64 only; not under
  * ThreadSanitizer, which defers signals. */
 #if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
@@ -521,6 +627,8 @@ stats_suite(void)
     tcase_add_test(tc, histogram_group_lost_is_reported);
     tcase_add_test(tc, percentiles_after_reset);
     tcase_add_test(tc, histogram_exact_when_buckets_change);
+    tcase_add_test(tc, histogram_exact_in_the_node_counts);
+    tcase_add_test(tc, histogram_never_read_twice_while_counts_move);
 #if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
     tcase_add_test(tc, histogram_exact_under_a_handler_on_the_same_path);
 #endif

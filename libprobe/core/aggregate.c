@@ -111,6 +111,17 @@ agg_add_site(struct aggregate *agg, uint32_t id, const struct stats_chunk *c, un
     return 0;
 }
 
+int
+agg_add_hist(struct aggregate *agg, uint32_t id, unsigned b, uint64_t count)
+{
+    struct site_acc *a = site_slot(agg, id);
+
+    if (!a)
+        return -1;
+    a->hist[b < STATS_HIST_BUCKETS ? b : STATS_HIST_BUCKETS - 1u] += count;
+    return 0;
+}
+
 static size_t
 edge_hash(uint32_t caller, uint32_t callee)
 {

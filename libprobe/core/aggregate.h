@@ -55,6 +55,9 @@ struct aggregate {
 /* Read site @j of chunk @c (owned by a running thread) with atomic loads and add it
  * as site @id. */
 int agg_add_site(struct aggregate *agg, uint32_t id, const struct stats_chunk *c, unsigned j);
+/* Add @count calls in histogram bucket @b to site @id. Returns 0, or -1 when out of
+ * memory. */
+int agg_add_hist(struct aggregate *agg, uint32_t id, unsigned b, uint64_t count);
 int agg_add_edge(struct aggregate *agg, uint32_t caller, uint32_t callee, uint64_t calls,
                  uint64_t total);
 /* Add to the child of @parent for @site (created if new). Returns its index, or

@@ -36,14 +36,13 @@ struct cct_node {
      * shape alone, so the scope's exit keeps no count of open frames per site. */
     uint32_t nested;
     uint32_t unused_;
-    /* Owner only: the histogram bucket this path's last call landed in and the
-     * address of its counter, in one word (stats_hot(); 0: none). The next call in
-     * the same bucket adds to a counter whose address is known since the entry;
-     * computed from the duration, that address waits for the clock's reading, and
-     * the store behind it cost a depth-1 scope a third of its time (docs/bench.md).
-     * One word, read and written whole, so that a signal handler's call on the
-     * same path, run in between, never leaves a bucket paired with another's
-     * counter. Groups never move (a reset zeroes them in place). */
+    /* The path's calls in the two histogram buckets it was last seen in, not yet
+     * added to the site's groups (stats_hot_*): the exit adds to this line, which
+     * it writes anyway, instead of to a group's, a line more per site. A call in
+     * another bucket moves the counts into the groups first. Written by the owner
+     * only, and never while a signal handler's scope could be on the same path (the
+     * exit lowers the depth last); a snapshot adds it to the site's histogram
+     * (fold_nodes). */
     uint64_t hot;
 };
 
@@ -87,9 +86,9 @@ struct stats_group {
  * two. The site's own fields count lines, counters, and scope calls on a dropped
  * path (no node). */
 struct site_stats {
-    /* The first cache line holds all a scope's entry and exit touch for a call
-     * shorter than 2^33 ticks (histogram groups 0-15): a site costs them two lines,
-     * this one and its group's, beside its node. */
+    /* The first cache line holds all a scope's entry and exit touch here, beside
+     * the path's node; and, for a call shorter than 2^33 ticks (histogram groups
+     * 0-15), what a call in another bucket than the path's last reads. */
     /* Owner only: the node this site last got under node_parent. Zeroed memory
      * maps a dropped parent (NULL) to a dropped child (NULL), which is right. */
     struct cct_node *node_parent, *node;
@@ -159,29 +158,46 @@ stats_hist_ref(unsigned j, unsigned g)
     return (STATS_CHUNK_SITES - j) * 2u + g - 1u;
 }
 
-/* cct_node.hot is read and written whole only where a 64-bit word is (else there
- * is no prediction: every call computes its counter). */
+/* cct_node.hot is kept only where a 64-bit word is read and written whole (else
+ * every call adds to its group). It counts the path's calls in two buckets, so that
+ * durations that straddle a bucket's bound (12.5 % apart), or that fall in two
+ * places (a scope that returns early, or an empty one whose two clock reads the
+ * processor overlaps now and then), count without moving. Its bits: slot 0's bucket
+ * plus one, slot 1's (0: none; 0xff in slot 0 while the counts move to the groups),
+ * then a 24-bit count per slot. */
 #if defined(__GCC_ATOMIC_LLONG_LOCK_FREE) && __GCC_ATOMIC_LLONG_LOCK_FREE == 2
 #define STATS_HOT 1
 #else
 #define STATS_HOT 0
 #endif
-#define STATS_HOT_BUCKET 0xffffu    /* the bucket plus one, below the address */
+#define STATS_HOT_SLOTS 2
+#define STATS_HOT_MOVING 0xffu
+#define STATS_HOT_BUCKET(h, s) ((unsigned)((h) >> (8 * (s)) & 0xffu)) /* plus one */
+#define STATS_HOT_ONE(s) (1ull << (16 + 24 * (s)))
+#define STATS_HOT_COUNT(h, s) ((h) >> (16 + 24 * (s)) & 0xffffffu)
+/* A count reaching this many calls moves to its group, as if its bucket had been
+ * replaced: a snapshot that reads the group before the move and the node after it
+ * misses at most this many calls of the path per slot (fold_nodes). The exit tests
+ * both bits at once. */
+#define STATS_HOT_MAX_LOG 12
+#define STATS_HOT_FULL ((STATS_HOT_ONE(0) | STATS_HOT_ONE(1)) << STATS_HOT_MAX_LOG)
 
-/* cct_node.hot for bucket @b counted at @counter; 0 (none) when the address does not
- * fit in the 48 bits above the bucket. */
-static inline uint64_t
-stats_hot(unsigned b, const uint64_t *counter)
+_Static_assert(STATS_HIST_BUCKETS < STATS_HOT_MOVING, "a bucket plus one is not the mark");
+
+/* The calls @hot holds, counts[s] in bucket buckets[s]; 0 when none, or while they
+ * move (the groups may hold them already: a reader counts them there or not at
+ * all). */
+static inline int
+stats_hot_pending(uint64_t hot, unsigned buckets[STATS_HOT_SLOTS],
+                  uint64_t counts[STATS_HOT_SLOTS])
 {
-    uint64_t a = (uint64_t)(uintptr_t)counter;
-
-    return STATS_HOT && !(a >> 48) ? a << 16 | (b + 1u) : 0;
-}
-
-static inline uint64_t *
-stats_hot_counter(uint64_t hot)
-{
-    return (uint64_t *)(uintptr_t)(hot >> 16);
+    if (STATS_HOT_BUCKET(hot, 0) == STATS_HOT_MOVING)
+        return 0;
+    for (unsigned s = 0; s < STATS_HOT_SLOTS; s++) {
+        buckets[s] = STATS_HOT_BUCKET(hot, s) - 1u;
+        counts[s] = STATS_HOT_BUCKET(hot, s) ? STATS_HOT_COUNT(hot, s) : 0;
+    }
+    return 1;
 }
 
 /* The group @ref refers to when it is in site @st's own chunk (not STATS_HIST_SEG):

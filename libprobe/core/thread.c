@@ -339,6 +339,9 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t, uint32_t *map,
         const struct cct_node *c = node_at(t, i);
         struct node_acc a;
         uint32_t parent = map[c->parent];
+        /* The histogram's counts first (acquire): the calls read next include
+         * every call they hold. */
+        uint64_t hot = load_acquire(&c->hot);
         /* self is written after total (release): read first, with acquire, so
          * that the total read next includes every call self does. */
         a.self = load_acquire(&c->self);
@@ -357,6 +360,13 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t, uint32_t *map,
             a.mem_allocs = a.mem_bytes = a.mem_freed = 0;
         }
         a.site = c->site;
+        /* The path's calls in its two buckets, not in the site's groups yet. */
+        unsigned buckets[STATS_HOT_SLOTS];
+        uint64_t pending[STATS_HOT_SLOTS];
+        if (stats_hot_pending(hot, buckets, pending))
+            for (unsigned s = 0; s < STATS_HOT_SLOTS; s++)
+                if (pending[s] && agg_add_hist(agg, a.site, buckets[s], pending[s]) < 0)
+                    return -1;
         calls += a.calls;
         map[i] = parent == AGG_NODE_DROPPED ? AGG_NODE_DROPPED
                                             : agg_add_node_hint(agg, parent, &a, map[i]);
@@ -463,6 +473,11 @@ fold_all(struct aggregate *agg, struct thread_state *const *ts, size_t n,
     for (uint32_t i = 0; i < end; i++)
         if (fold_chunk(agg, ts, n, i) < 0)
             goto out;
+    /* The nodes after the histogram groups: a path's count read in both (moved
+     * between the two reads) would be counted twice, while one read in neither is
+     * at most STATS_HOT_FULL's calls per slot. The fence orders the groups' relaxed reads
+     * before the nodes', and pairs with the release of a count's move. */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
     for (size_t k = 0; k < n; k++)
         if (fold_rest(agg, ts[k], map, &scopes[k]) < 0)
             goto out;
@@ -624,7 +639,7 @@ catch_up(struct thread_state *t, uint32_t gen)
     }
     for (uint32_t i = 1; i < t->nnodes; i++) {
         struct cct_node *n = node_at(t, i);
-        n->calls = n->total = n->self = 0;
+        n->calls = n->total = n->self = n->hot = 0;
     }
     memacct_clear(t);
     t->scopes_unpathed = 0;
@@ -985,10 +1000,10 @@ chunk_of(struct site_stats *st, uint32_t id)
 }
 
 /* The first call of @st in histogram bucket @b's group: the group is taken from the
- * chunk's pool (a segment allocated if needed), counted, then published. Without
- * memory the call is counted as a loss, not in the histogram. */
+ * chunk's pool (a segment allocated if needed) and published. Returns the bucket's
+ * counter, or NULL without memory. */
 static COLD uint64_t *
-hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned b)
+hist_first(struct site_stats *st, uint32_t id, unsigned b)
 {
     struct stats_chunk *c = chunk_of(st, id);
     unsigned g = c->ngroups + 1u; /* never beyond STATS_SEGS segments: see stats.h */
@@ -998,41 +1013,46 @@ hist_first(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned 
 
     if (seg && !*seg) {
         void *p = NULL;
-        if (alloc_fails() || posix_memalign(&p, sizeof(struct stats_group), SEG_BYTES) != 0) {
-            owner_add(&t->loss.stats_dropped, 1);
+        if (alloc_fails() || posix_memalign(&p, sizeof(struct stats_group), SEG_BYTES) != 0)
             return NULL;
-        }
         memset(p, 0, SEG_BYTES);
         stats_bytes_add(SEG_BYTES);
         store_release(seg, (struct stats_group *)p);
     }
     c->ngroups = g;
     unsigned j = id % THREAD_CHUNK_SITES, ref = stats_hist_ref(j, g);
-    uint64_t *n = &stats_group_of(c, j, ref)->n[b % STATS_HIST_GROUP];
-    owner_add(n, 1);
     store_release(&st->hist[b / STATS_HIST_GROUP], (uint16_t)ref);
     store_release(&st->groups, st->groups | 1u << (b / STATS_HIST_GROUP));
-    return n;
+    return &stats_group_of(c, j, ref)->n[b % STATS_HIST_GROUP];
 }
 
-/* Count a call of @st in histogram bucket @b, the group found (or taken) from the
- * site's table. Returns the bucket's counter, or NULL when there was no memory for
- * its group (the call is then counted as a loss, not in the histogram). */
+/* The counter of @st's histogram bucket @b, its group taken if needed; NULL when
+ * there was no memory for it. */
 static uint64_t *
-hist_count(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned b)
+hist_counter(struct site_stats *st, uint32_t id, unsigned b)
 {
     unsigned ref = st->hist[b / STATS_HIST_GROUP];
 
     if (!ref)
-        return hist_first(t, st, id, b);
-    uint64_t *n = &stats_group_of(chunk_of(st, id), id % THREAD_CHUNK_SITES, ref)
-                       ->n[b % STATS_HIST_GROUP];
-    owner_add64(n, 1);
-    return n;
+        return hist_first(st, id, b);
+    return &stats_group_of(chunk_of(st, id), id % THREAD_CHUNK_SITES, ref)
+                ->n[b % STATS_HIST_GROUP];
 }
 
-/* Path @n's predicted bucket and counter (cct_node.hot): one load, one store, so
- * that a signal handler's update in between is seen whole or not at all. */
+/* Add @count calls in bucket @b to @st's group; without memory for the group,
+ * count them as lost (their other figures are kept). */
+static void
+hist_add(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned b,
+         uint64_t count)
+{
+    uint64_t *c = hist_counter(st, id, b < STATS_HIST_BUCKETS ? b : STATS_HIST_BUCKETS - 1u);
+
+    if (c)
+        owner_add64(c, count);
+    else
+        owner_add(&t->loss.stats_dropped, count);
+}
+
 static inline uint64_t
 hot_load(const struct cct_node *n)
 {
@@ -1048,24 +1068,60 @@ static inline void
 hot_store(struct cct_node *n, uint64_t hot)
 {
 #if STATS_HOT
-    __atomic_store_n(&n->hot, hot, __ATOMIC_RELAXED);
+    /* After the node's calls (fold_nodes reads them after it, with acquire). */
+    __atomic_store_n(&n->hot, hot, __ATOMIC_RELEASE);
 #else
     (void)n;
     (void)hot;
 #endif
 }
 
-/* A call of path @n (of site @st) in bucket @b, whose group is in a pool segment or
- * not taken yet: count it, and predict its bucket for the path's next call. The
- * scope's exit passes no more than it must, so that its fast path keeps every value
- * in a scratch register. */
-static __attribute__((noinline)) void
-hist_other(struct site_stats *st, struct cct_node *n, unsigned b)
+/* The last step of a scope's exit: its frame is free. Until then a signal handler's
+ * scope opens above it, as a child of the ending scope, and so never on its path:
+ * only the owner between two of its handlers' scopes writes a node. */
+static inline __attribute__((always_inline)) void
+depth_down(struct thread_state *t)
 {
-    uint64_t *c = hist_count(tls_thread, st, n->site, b);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    t->depth--;
+}
 
-    if (c)
-        hot_store(n, stats_hot(b, c));
+/* A call of path @n (of site @st) in bucket @b, in neither of the path's buckets,
+ * or in a full count (STATS_HOT_FULL): the counts move to their groups; @b takes
+ * slot 0 and the bucket that had more calls slot 1 (so two buckets that alternate
+ * settle in two moves), and this call is counted. The mark tells a snapshot that
+ * reads the node meanwhile not to count them there, since the groups may hold them
+ * already. Ends the exit (depth_down), as a tail call, so that the exit's fast path
+ * keeps every value in a scratch register. */
+static __attribute__((noinline)) void
+hist_move(struct thread_state *t, struct site_stats *st, struct cct_node *n, unsigned b)
+{
+    if (!STATS_HOT) {
+        hist_add(t, st, n->site, b, 1);
+        depth_down(t);
+        return;
+    }
+    uint64_t h = hot_load(n);
+    unsigned k0 = STATS_HOT_BUCKET(h, 0), k1 = STATS_HOT_BUCKET(h, 1);
+    uint64_t c0 = k0 ? STATS_HOT_COUNT(h, 0) : 0, c1 = k1 ? STATS_HOT_COUNT(h, 1) : 0;
+
+    if (c0 | c1) {
+        hot_store(n, h | STATS_HOT_MOVING);
+        /* Pairs with the snapshot's acquire fence: a group read with a count moved
+         * here comes with the mark, or with the node's counts cleared. */
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        if (c0)
+            hist_add(t, st, n->site, k0 - 1u, c0);
+        if (c1)
+            hist_add(t, st, n->site, k1 - 1u, c1);
+    }
+    uint64_t hot;
+    if (b + 1u == k0 || b + 1u == k1) /* a full count: the buckets stay */
+        hot = k0 | k1 << 8 | STATS_HOT_ONE(b + 1u == k1);
+    else
+        hot = (b + 1u) | (c1 > c0 ? k1 : k0) << 8 | STATS_HOT_ONE(0);
+    hot_store(n, hot);
+    depth_down(t);
 }
 
 /* The site's shortest and longest call. */
@@ -1076,31 +1132,6 @@ site_min_max(struct site_stats *st, uint64_t dur)
         store_relaxed(&st->max, dur);
     if (dur < st->min)
         store_relaxed(&st->min, dur);
-}
-
-/* What a call of @st on path @n lasting @dur adds to the site itself: min, max and
- * the histogram. The bucket is predicted, not computed: when it is the path's last
- * (cct_node.hot), the counter's address was known since the scope's entry. Another
- * bucket of a group in the chunk moves the prediction here; one in a segment, or a
- * group not taken yet, goes out of line. */
-static inline __attribute__((always_inline)) void
-site_times(struct site_stats *st, struct cct_node *n, uint64_t dur)
-{
-    site_min_max(st, dur);
-    unsigned b = stats_hist_bucket(dur);
-    uint64_t h = hot_load(n);
-    if (likely((h & STATS_HOT_BUCKET) == b + 1u)) {
-        owner_add64(stats_hot_counter(h), 1);
-        return;
-    }
-    unsigned ref = st->hist[b / STATS_HIST_GROUP];
-    if (unlikely(!ref || (ref & STATS_HIST_SEG))) {
-        hist_other(st, n, b);
-        return;
-    }
-    uint64_t *c = &stats_group_in_chunk(st, ref)->n[b % STATS_HIST_GROUP];
-    hot_store(n, stats_hot(b, c));
-    owner_add64(c, 1);
 }
 
 /* The end of a call on a dropped path (no node: the thread's table was full, or
@@ -1124,7 +1155,7 @@ pop_unpathed(struct thread_state *t, const struct frame *f, struct site_stats *s
     owner_add(&t->scopes_unpathed, 1);
     owner_add(&t->loss.edges_dropped, 1);
     site_min_max(st, dur);
-    (void)hist_count(t, st, id, stats_hist_bucket(dur));
+    hist_add(t, st, id, stats_hist_bucket(dur), 1);
 }
 
 /* Close frame @f, the top of @t's stack, at @now. @full: any frame (a PROBE_BEGIN's
@@ -1132,10 +1163,11 @@ pop_unpathed(struct thread_state *t, const struct frame *f, struct site_stats *s
  * of the thread's generation, not marked, with no trace.
  *
  * A signal handler's scopes may run between any two instructions here and in
- * push_fast(), on the same stack: the frame is read whole before the depth goes
- * down (and the depth goes up before the frame is written), so that a handler
- * reuses only a slot no longer read. The signal fences cost no instruction; they
- * keep the compiler from moving the frame's reads and writes across the depth's. */
+ * push_fast(), on the same stack: the depth goes down last here (depth_down), and
+ * goes up before the frame is written there, so that a handler uses only a slot no
+ * longer read, and never the path being closed. The signal fences cost no
+ * instruction; they keep the compiler from moving the frame's reads and writes
+ * across the depth's. */
 static __attribute__((noinline)) void pop_full(struct thread_state *t, uint64_t now);
 
 static inline __attribute__((always_inline)) void
@@ -1153,29 +1185,43 @@ pop_maybe_traced(struct thread_state *t, struct frame *f, uint64_t now, int full
     uint64_t dur = now - f->start, self = dur - f->child;
     uint32_t id = f->id, gen = frame_gen(f);
 
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    t->depth--;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (full) {
-        if (unlikely(!st))
+        if (unlikely(!st)) {
+            depth_down(t);
             return; /* an unrecorded PROBE_BEGIN or function */
+        }
         if (unlikely(load_relaxed(&trace_on)))
             trace_emit(t, PROBE_EVENT_END, id, now, 0);
     }
     f[-1].child += dur; /* the root's frame too: never read */
-    if (full && unlikely(gen != t->gen))
+    if (full && unlikely(gen != t->gen)) {
+        depth_down(t);
         return; /* opened before probe_reset(): not counted */
+    }
     /* The path's own figures; the site's calls and times are its nodes' sums
      * (stats.h), made at snapshot time, as is which calls were primitive. */
     if (unlikely(!n)) {
         pop_unpathed(t, f, st, id, dur, self);
+        depth_down(t);
         return;
     }
     /* calls, then total, then self (release): aggregate.c reads them backwards */
     owner_add64(&n->calls, 1);
     owner_add64(&n->total, dur);
     owner_add64_release(&n->self, self);
-    site_times(st, n, dur);
+    site_min_max(st, dur);
+    /* The histogram: in the path's count when the bucket is its last one's. */
+    unsigned b = stats_hist_bucket(dur);
+    uint64_t h = hot_load(n);
+    /* Branch-free but for one test, which fails only on a move: a path's calls may
+     * alternate between its two buckets. */
+    unsigned x = ((unsigned)h ^ (b + 1u) * 0x101u) & 0xffffu; /* 0 in a byte: that slot */
+    if (likely(STATS_HOT && (x & 0xffu) * (x >> 8) == 0 && !(h & STATS_HOT_FULL))) {
+        hot_store(n, h + ((x & 0xffu) ? STATS_HOT_ONE(1) : STATS_HOT_ONE(0)));
+        depth_down(t);
+        return;
+    }
+    hist_move(t, st, n, b);
 }
 
 static inline __attribute__((always_inline)) void
