@@ -9,6 +9,31 @@
 #define STATS_HIST_SUB 4        /* buckets per power of two: 12.5% resolution */
 #define STATS_HIST_BUCKETS 192  /* up to 2^49 ticks; longer calls land in the last */
 
+/* The bucket of @ticks on the histogram's scale carried on past its last bucket (up
+ * to 251 for 2^64 - 1): the scope's exit counts with it, and the group a count
+ * moves to clamps it (stats_hist_bucket). */
+static inline unsigned
+stats_hist_bucket_any(uint64_t ticks)
+{
+    if (ticks < STATS_HIST_SUB)
+        return (unsigned)ticks;
+    /* 63 ^ clz is the index of the top bit: one bsr on x86-64. */
+    unsigned msb = 63u ^ (unsigned)__builtin_clzll(ticks);
+    return msb * STATS_HIST_SUB + (unsigned)((ticks >> (msb - 2u)) & 3u) - STATS_HIST_SUB;
+}
+
+static inline unsigned
+stats_hist_bucket_clamp(unsigned b)
+{
+    return b < STATS_HIST_BUCKETS ? b : STATS_HIST_BUCKETS - 1u;
+}
+
+static inline unsigned
+stats_hist_bucket(uint64_t ticks)
+{
+    return stats_hist_bucket_clamp(stats_hist_bucket_any(ticks));
+}
+
 /* A node of the thread's calling-context tree: one per distinct path of scopes
  * from the thread's top level. Node 0 is the root (no site). parent, site and idx
  * are written once, before the node is published. The owner finds a child through
@@ -162,9 +187,11 @@ stats_hist_ref(unsigned j, unsigned g)
  * every call adds to its group). It counts the path's calls in two buckets, so that
  * durations that straddle a bucket's bound (12.5 % apart), or that fall in two
  * places (a scope that returns early, or an empty one whose two clock reads the
- * processor overlaps now and then), count without moving. Its bits: slot 0's bucket
- * plus one, slot 1's (0: none; 0xff in slot 0 while the counts move to the groups),
- * then a 24-bit count per slot. */
+ * processor overlaps now and then), count without moving. Its bits, from the
+ * lowest: slot 0's bucket and slot 1's (stats_hist_bucket_any; 0xff in slot 0
+ * while counts move to the groups), the calls both slots hold (which the exit
+ * tests for full, one bit), and each slot's calls. Zero is two slots of bucket 0
+ * with no calls, so a new node needs no setting. */
 #if defined(__GCC_ATOMIC_LLONG_LOCK_FREE) && __GCC_ATOMIC_LLONG_LOCK_FREE == 2
 #define STATS_HOT 1
 #else
@@ -172,21 +199,28 @@ stats_hist_ref(unsigned j, unsigned g)
 #endif
 #define STATS_HOT_SLOTS 2
 #define STATS_HOT_MOVING 0xffu
-#define STATS_HOT_BUCKET(h, s) ((unsigned)((h) >> (8 * (s)) & 0xffu)) /* plus one */
-#define STATS_HOT_ONE(s) (1ull << (16 + 24 * (s)))
-#define STATS_HOT_COUNT(h, s) ((h) >> (16 + 24 * (s)) & 0xffffffu)
-/* A count reaching this many calls moves to its group, as if its bucket had been
- * replaced: a snapshot that reads the group before the move and the node after it
- * misses at most this many calls of the path per slot (fold_nodes). The exit tests
- * both bits at once. */
+#define STATS_HOT_BUCKET(h, s) ((unsigned)((h) >> (8 * (s)) & 0xffu))
+/* The slots' calls reaching this many move to their groups, as if their buckets had
+ * been replaced: a snapshot that reads the groups before the move and the node
+ * after it misses at most this many calls of the path (fold_nodes). */
 #define STATS_HOT_MAX_LOG 12
-#define STATS_HOT_FULL ((STATS_HOT_ONE(0) | STATS_HOT_ONE(1)) << STATS_HOT_MAX_LOG)
+#define STATS_HOT_FULL (1ull << (16 + STATS_HOT_MAX_LOG))
+#define STATS_HOT_COUNT(h, s) ((h) >> (29 + 13 * (s)) & 0x1fffu)
+/* A call in slot @s: one more for both slots, and for the slot. */
+#define STATS_HOT_ONE(s) (1ull << 16 | 1ull << (29 + 13 * (s)))
 
-_Static_assert(STATS_HIST_BUCKETS < STATS_HOT_MOVING, "a bucket plus one is not the mark");
+/* stats_hist_bucket_any() gives at most 251. */
+_Static_assert(251 < STATS_HOT_MOVING, "a bucket is not the mark");
 
-/* The calls @hot holds, counts[s] in bucket buckets[s]; 0 when none, or while they
- * move (the groups may hold them already: a reader counts them there or not at
- * all). */
+/* cct_node.hot with buckets @k and calls @c in its slots. */
+static inline uint64_t
+stats_hot(const unsigned k[STATS_HOT_SLOTS], const uint64_t c[STATS_HOT_SLOTS])
+{
+    return k[0] | k[1] << 8 | (c[0] + c[1]) << 16 | c[0] << 29 | c[1] << 42;
+}
+
+/* The calls @hot holds, counts[s] in bucket buckets[s]; 0 while they move (the
+ * groups may hold them already: a reader counts them there or not at all). */
 static inline int
 stats_hot_pending(uint64_t hot, unsigned buckets[STATS_HOT_SLOTS],
                   uint64_t counts[STATS_HOT_SLOTS])
@@ -194,8 +228,8 @@ stats_hot_pending(uint64_t hot, unsigned buckets[STATS_HOT_SLOTS],
     if (STATS_HOT_BUCKET(hot, 0) == STATS_HOT_MOVING)
         return 0;
     for (unsigned s = 0; s < STATS_HOT_SLOTS; s++) {
-        buckets[s] = STATS_HOT_BUCKET(hot, s) - 1u;
-        counts[s] = STATS_HOT_BUCKET(hot, s) ? STATS_HOT_COUNT(hot, s) : 0;
+        buckets[s] = stats_hist_bucket_clamp(STATS_HOT_BUCKET(hot, s));
+        counts[s] = STATS_HOT_COUNT(hot, s);
     }
     return 1;
 }
@@ -217,18 +251,6 @@ stats_group_of(struct stats_chunk *c, unsigned j, unsigned ref)
     ref &= ~STATS_HIST_SEG;
     return &__atomic_load_n(&c->segs[ref / STATS_SEG_GROUPS], __ATOMIC_RELAXED)
                 [ref % STATS_SEG_GROUPS];
-}
-
-static inline unsigned
-stats_hist_bucket(uint64_t ticks)
-{
-    if (ticks < STATS_HIST_SUB)
-        return (unsigned)ticks;
-    /* 63 ^ clz is the index of the top bit: one bsr on x86-64. */
-    unsigned msb = 63u ^ (unsigned)__builtin_clzll(ticks);
-    unsigned idx = msb * STATS_HIST_SUB + (unsigned)((ticks >> (msb - 2u)) & 3u) -
-                   STATS_HIST_SUB;
-    return idx < STATS_HIST_BUCKETS ? idx : STATS_HIST_BUCKETS - 1u;
 }
 
 /* The smallest value that falls in bucket @idx, and the bucket's width. */

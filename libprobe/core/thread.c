@@ -97,9 +97,10 @@ thread_create(void)
 
     if (tls_dead)
         return NULL;
-    t = calloc(1, sizeof(*t));
-    if (!t)
+    void *p = NULL;
+    if (posix_memalign(&p, _Alignof(struct thread_state), sizeof(*t)) != 0)
         return NULL;
+    t = memset(p, 0, sizeof(*t));
     t->node_chunks[0] = node_chunk_alloc();
     if (!t->node_chunks[0]) {
         free(t);
@@ -1086,41 +1087,65 @@ depth_down(struct thread_state *t)
     t->depth--;
 }
 
-/* A call of path @n (of site @st) in bucket @b, in neither of the path's buckets,
- * or in a full count (STATS_HOT_FULL): the counts move to their groups; @b takes
- * slot 0 and the bucket that had more calls slot 1 (so two buckets that alternate
- * settle in two moves), and this call is counted. The mark tells a snapshot that
- * reads the node meanwhile not to count them there, since the groups may hold them
- * already. Ends the exit (depth_down), as a tail call, so that the exit's fast path
- * keeps every value in a scratch register. */
-static __attribute__((noinline)) void
-hist_move(struct thread_state *t, struct site_stats *st, struct cct_node *n, unsigned b)
+/* Move the calls of path @n's slots (@h, its cct_node.hot) that @out flags to
+ * their groups, marked meanwhile (STATS_HOT_MOVING) so that a snapshot that reads
+ * the node then does not count it: the groups may hold its calls already. */
+static inline __attribute__((always_inline)) void
+hot_move_out(struct thread_state *t, struct site_stats *st, struct cct_node *n, uint64_t h,
+             unsigned out)
+{
+    hot_store(n, h | STATS_HOT_MOVING);
+    /* Pairs with the snapshot's acquire fence: a group read with calls moved here
+     * comes with the mark, or with the node's counts cleared. */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    for (unsigned s = 0; s < STATS_HOT_SLOTS; s++)
+        if (out & 1u << s)
+            hist_add(t, st, n->site, stats_hist_bucket_clamp(STATS_HOT_BUCKET(h, s)),
+                     STATS_HOT_COUNT(h, s));
+}
+
+/* hist_move() for a bucket already in a slot (the slots full), or without slots. */
+static COLD void
+hist_move_full(struct thread_state *t, struct site_stats *st, struct cct_node *n,
+               unsigned b)
 {
     if (!STATS_HOT) {
-        hist_add(t, st, n->site, b, 1);
-        depth_down(t);
+        hist_add(t, st, n->site, stats_hist_bucket_clamp(b), 1);
         return;
     }
     uint64_t h = hot_load(n);
-    unsigned k0 = STATS_HOT_BUCKET(h, 0), k1 = STATS_HOT_BUCKET(h, 1);
-    uint64_t c0 = k0 ? STATS_HOT_COUNT(h, 0) : 0, c1 = k1 ? STATS_HOT_COUNT(h, 1) : 0;
+    unsigned k[STATS_HOT_SLOTS] = {STATS_HOT_BUCKET(h, 0), STATS_HOT_BUCKET(h, 1)};
+    uint64_t c[STATS_HOT_SLOTS] = {0, 0};
 
-    if (c0 | c1) {
-        hot_store(n, h | STATS_HOT_MOVING);
-        /* Pairs with the snapshot's acquire fence: a group read with a count moved
-         * here comes with the mark, or with the node's counts cleared. */
-        __atomic_thread_fence(__ATOMIC_RELEASE);
-        if (c0)
-            hist_add(t, st, n->site, k0 - 1u, c0);
-        if (c1)
-            hist_add(t, st, n->site, k1 - 1u, c1);
+    hot_move_out(t, st, n, h, 3u);
+    c[b == k[0] ? 0 : 1] = 1;
+    hot_store(n, stats_hot(k, c));
+}
+
+/* A call of path @n (of site @st) in bucket @b (stats_hist_bucket_any), in neither
+ * of the path's buckets, or with the slots full (STATS_HOT_FULL). A new bucket
+ * takes slot 0, slot 0's bucket and calls go to slot 1, and slot 1's calls move to
+ * their group: two buckets that alternate settle in one move, and a bucket no
+ * longer seen leaves in two. Full slots move to their groups and restart. Ends the
+ * exit (depth_down), as a tail call, so that the exit's fast path keeps every value
+ * in a scratch register. */
+static __attribute__((noinline)) void
+hist_move(struct thread_state *t, struct site_stats *st, struct cct_node *n, unsigned b)
+{
+    uint64_t h = hot_load(n);
+    unsigned k0 = STATS_HOT_BUCKET(h, 0);
+
+    if (unlikely(!STATS_HOT || (h & STATS_HOT_FULL) || b == k0 ||
+                 b == STATS_HOT_BUCKET(h, 1))) {
+        hist_move_full(t, st, n, b);
+        depth_down(t);
+        return;
     }
-    uint64_t hot;
-    if (b + 1u == k0 || b + 1u == k1) /* a full count: the buckets stay */
-        hot = k0 | k1 << 8 | STATS_HOT_ONE(b + 1u == k1);
-    else
-        hot = (b + 1u) | (c1 > c0 ? k1 : k0) << 8 | STATS_HOT_ONE(0);
-    hot_store(n, hot);
+    if (STATS_HOT_COUNT(h, 1))
+        hot_move_out(t, st, n, h, 2u);
+    const unsigned k[STATS_HOT_SLOTS] = {b, k0};
+    const uint64_t c[STATS_HOT_SLOTS] = {1, STATS_HOT_COUNT(h, 0)};
+    hot_store(n, stats_hot(k, c));
     depth_down(t);
 }
 
@@ -1210,12 +1235,12 @@ pop_maybe_traced(struct thread_state *t, struct frame *f, uint64_t now, int full
     owner_add64(&n->total, dur);
     owner_add64_release(&n->self, self);
     site_min_max(st, dur);
-    /* The histogram: in the path's count when the bucket is its last one's. */
-    unsigned b = stats_hist_bucket(dur);
+    /* The histogram: in the path's count when the bucket is one of its two. */
+    unsigned b = stats_hist_bucket_any(dur);
     uint64_t h = hot_load(n);
     /* Branch-free but for one test, which fails only on a move: a path's calls may
      * alternate between its two buckets. */
-    unsigned x = ((unsigned)h ^ (b + 1u) * 0x101u) & 0xffffu; /* 0 in a byte: that slot */
+    unsigned x = ((unsigned)h ^ b * 0x101u) & 0xffffu; /* 0 in a byte: that slot */
     if (likely(STATS_HOT && (x & 0xffu) * (x >> 8) == 0 && !(h & STATS_HOT_FULL))) {
         hot_store(n, h + ((x & 0xffu) ? STATS_HOT_ONE(1) : STATS_HOT_ONE(0)));
         depth_down(t);

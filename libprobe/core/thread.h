@@ -26,6 +26,7 @@
 #define THREAD_NAME_MAX 32
 #define THREAD_RETIRED_LISTED 256   /* exited threads listed by name; the rest counted */
 
+/* One cache line, so that a frame is found with a shift and touches one line. */
 struct frame {
     struct site_stats *st;      /* NULL: an unrecorded PROBE_BEGIN */
     struct cct_node *node;      /* parent of child frames' nodes; NULL when the
@@ -36,7 +37,10 @@ struct frame {
     uint32_t id;
     uint32_t gen;               /* recording generation at entry (see probe_reset),
                                  * with FRAME_BEGIN and FRAME_OVERFLOW */
+    uint64_t unused_[3];
 };
+
+_Static_assert(sizeof(struct frame) == 64, "a frame is one cache line");
 
 /* Marks in frame.gen, never in a generation: opened by PROBE_BEGIN; the top frame
  * while scopes beyond THREAD_MAX_DEPTH are open; a function's (-finstrument-functions,
@@ -49,6 +53,11 @@ struct frame {
 #define FRAME_GEN_MASK 0x07ffffffu  /* the generations: they wrap within it */
 
 struct thread_state {
+    /* stack[0] is the root's frame, never popped (its node is the root), so that
+     * every open scope has a frame below it; the open scopes are stack[1..depth].
+     * First, so that a frame's address is the state's plus a shift (thread_create
+     * aligns the state to a line). */
+    _Alignas(64) struct frame stack[THREAD_MAX_DEPTH + 1];
     struct thread_state *next, *prev;
     uint32_t gen;               /* the generation its statistics belong to */
     uint32_t depth;
@@ -81,9 +90,6 @@ struct thread_state {
     struct node_mem *mem_chunks[THREAD_NODE_CHUNKS];
     uint32_t chunks_end;        /* 1 + the highest chunk allocated; release */
     struct stats_chunk *chunks[THREAD_MAX_CHUNKS];
-    /* stack[0] is the root's frame, never popped (its node is the root), so that
-     * every open scope has a frame below it; the open scopes are stack[1..depth]. */
-    struct frame stack[THREAD_MAX_DEPTH + 1];
     /* fns[d]: the function whose frame stack[d] is, when it has FRAME_FUNC. */
     uintptr_t fns[THREAD_MAX_DEPTH + 1];
 };
