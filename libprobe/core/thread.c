@@ -1087,9 +1087,10 @@ depth_down(struct thread_state *t)
     t->depth--;
 }
 
-/* Move the calls of path @n's slots (@h, its cct_node.hot) that @out flags to
- * their groups, marked meanwhile (STATS_HOT_MOVING) so that a snapshot that reads
- * the node then does not count it: the groups may hold its calls already. */
+/* Move the calls of path @n's slots (@h, its cct_node.hot) that @out flags, those
+ * that have any, to their groups, marked meanwhile (STATS_HOT_MOVING) so that a
+ * snapshot that reads the node then does not count it: the groups may hold its
+ * calls already. */
 static inline __attribute__((always_inline)) void
 hot_move_out(struct thread_state *t, struct site_stats *st, struct cct_node *n, uint64_t h,
              unsigned out)
@@ -1099,12 +1100,13 @@ hot_move_out(struct thread_state *t, struct site_stats *st, struct cct_node *n, 
      * comes with the mark, or with the node's counts cleared. */
     __atomic_thread_fence(__ATOMIC_RELEASE);
     for (unsigned s = 0; s < STATS_HOT_SLOTS; s++)
-        if (out & 1u << s)
+        if ((out & 1u << s) && STATS_HOT_COUNT(h, s))
             hist_add(t, st, n->site, stats_hist_bucket_clamp(STATS_HOT_BUCKET(h, s)),
                      STATS_HOT_COUNT(h, s));
 }
 
-/* hist_move() for a bucket already in a slot (the slots full), or without slots. */
+/* hist_move() with the slots full, or without slots: every count moves out, and a
+ * bucket in neither slot takes slot 0 as in hist_move(). */
 static COLD void
 hist_move_full(struct thread_state *t, struct site_stats *st, struct cct_node *n,
                unsigned b)
@@ -1118,6 +1120,10 @@ hist_move_full(struct thread_state *t, struct site_stats *st, struct cct_node *n
     uint64_t c[STATS_HOT_SLOTS] = {0, 0};
 
     hot_move_out(t, st, n, h, 3u);
+    if (b != k[0] && b != k[1]) {
+        k[1] = k[0];
+        k[0] = b;
+    }
     c[b == k[0] ? 0 : 1] = 1;
     hot_store(n, stats_hot(k, c));
 }
