@@ -188,17 +188,15 @@ stats_hist_ref(unsigned j, unsigned g)
  * durations that straddle a bucket's bound (12.5 % apart), or that fall in two
  * places (a scope that returns early, or an empty one whose two clock reads the
  * processor overlaps now and then), count without moving. Its bits, from the
- * lowest: slot 0's bucket and slot 1's (stats_hist_bucket_any; 0xff in slot 0
- * while counts move to the groups), the calls both slots hold (which the exit
- * tests for full, one bit), and each slot's calls. Zero is two slots of bucket 0
- * with no calls, so a new node needs no setting. */
+ * lowest: slot 0's bucket and slot 1's (stats_hist_bucket_any), the calls both
+ * slots hold (which the exit tests for full, one bit), and each slot's calls. Zero
+ * is two slots of bucket 0 with no calls, so a new node needs no setting. */
 #if defined(__GCC_ATOMIC_LLONG_LOCK_FREE) && __GCC_ATOMIC_LLONG_LOCK_FREE == 2
 #define STATS_HOT 1
 #else
 #define STATS_HOT 0
 #endif
 #define STATS_HOT_SLOTS 2
-#define STATS_HOT_MOVING 0xffu
 #define STATS_HOT_BUCKET(h, s) ((unsigned)((h) >> (8 * (s)) & 0xffu))
 /* The slots' calls reaching this many move to their groups, as if their buckets had
  * been replaced: a snapshot that reads the groups before the move and the node
@@ -209,9 +207,6 @@ stats_hist_ref(unsigned j, unsigned g)
 /* A call in slot @s: one more for both slots, and for the slot. */
 #define STATS_HOT_ONE(s) (1ull << 16 | 1ull << (29 + 13 * (s)))
 
-/* stats_hist_bucket_any() gives at most 251. */
-_Static_assert(251 < STATS_HOT_MOVING, "a bucket is not the mark");
-
 /* cct_node.hot with buckets @k and calls @c in its slots. */
 static inline uint64_t
 stats_hot(const unsigned k[STATS_HOT_SLOTS], const uint64_t c[STATS_HOT_SLOTS])
@@ -219,19 +214,15 @@ stats_hot(const unsigned k[STATS_HOT_SLOTS], const uint64_t c[STATS_HOT_SLOTS])
     return k[0] | k[1] << 8 | (c[0] + c[1]) << 16 | c[0] << 29 | c[1] << 42;
 }
 
-/* The calls @hot holds, counts[s] in bucket buckets[s]; 0 while they move (the
- * groups may hold them already: a reader counts them there or not at all). */
-static inline int
+/* The calls @hot holds: counts[s] in bucket buckets[s]. */
+static inline void
 stats_hot_pending(uint64_t hot, unsigned buckets[STATS_HOT_SLOTS],
                   uint64_t counts[STATS_HOT_SLOTS])
 {
-    if (STATS_HOT_BUCKET(hot, 0) == STATS_HOT_MOVING)
-        return 0;
     for (unsigned s = 0; s < STATS_HOT_SLOTS; s++) {
         buckets[s] = stats_hist_bucket_clamp(STATS_HOT_BUCKET(hot, s));
         counts[s] = STATS_HOT_COUNT(hot, s);
     }
-    return 1;
 }
 
 /* The group @ref refers to when it is in site @st's own chunk (not STATS_HIST_SEG):

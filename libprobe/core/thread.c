@@ -364,10 +364,10 @@ fold_nodes(struct aggregate *agg, const struct thread_state *t, uint32_t *map,
         /* The path's calls in its two buckets, not in the site's groups yet. */
         unsigned buckets[STATS_HOT_SLOTS];
         uint64_t pending[STATS_HOT_SLOTS];
-        if (stats_hot_pending(hot, buckets, pending))
-            for (unsigned s = 0; s < STATS_HOT_SLOTS; s++)
-                if (pending[s] && agg_add_hist(agg, a.site, buckets[s], pending[s]) < 0)
-                    return -1;
+        stats_hot_pending(hot, buckets, pending);
+        for (unsigned s = 0; s < STATS_HOT_SLOTS; s++)
+            if (pending[s] && agg_add_hist(agg, a.site, buckets[s], pending[s]) < 0)
+                return -1;
         calls += a.calls;
         map[i] = parent == AGG_NODE_DROPPED ? AGG_NODE_DROPPED
                                             : agg_add_node_hint(agg, parent, &a, map[i]);
@@ -474,10 +474,10 @@ fold_all(struct aggregate *agg, struct thread_state *const *ts, size_t n,
     for (uint32_t i = 0; i < end; i++)
         if (fold_chunk(agg, ts, n, i) < 0)
             goto out;
-    /* The nodes after the histogram groups: a path's count read in both (moved
-     * between the two reads) would be counted twice, while one read in neither is
-     * at most STATS_HOT_FULL's calls per slot. The fence orders the groups' relaxed reads
-     * before the nodes', and pairs with the release of a count's move. */
+    /* The nodes after the histogram groups: calls that move from a node to a group
+     * between the two reads are then read in neither place (at most the 4,096 a
+     * node holds), never in both (hist_move). The fence orders the groups' relaxed
+     * reads before the nodes', and pairs with the release of a move's add. */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     for (size_t k = 0; k < n; k++)
         if (fold_rest(agg, ts[k], map, &scopes[k]) < 0)
@@ -1040,18 +1040,33 @@ hist_counter(struct site_stats *st, uint32_t id, unsigned b)
                 ->n[b % STATS_HIST_GROUP];
 }
 
-/* Add @count calls in bucket @b to @st's group; without memory for the group,
- * count them as lost (their other figures are kept). */
-static void
+/* hist_add() for a group in a pool segment or not taken yet. */
+static __attribute__((noinline)) void
+hist_add_other(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned b,
+               uint64_t count)
+{
+    uint64_t *c = hist_counter(st, id, b);
+
+    if (c)
+        owner_add64_release(c, count); /* after the node's word (hist_move) */
+    else
+        owner_add(&t->loss.stats_dropped, count);
+}
+
+/* Add @count calls in bucket @b (at most the last) to @st's group; without memory
+ * for the group, count them as lost (their other figures are kept). A group in the
+ * site's chunk is found inline, from the site's line. */
+static inline __attribute__((always_inline)) void
 hist_add(struct thread_state *t, struct site_stats *st, uint32_t id, unsigned b,
          uint64_t count)
 {
-    uint64_t *c = hist_counter(st, id, b < STATS_HIST_BUCKETS ? b : STATS_HIST_BUCKETS - 1u);
+    unsigned ref = st->hist[b / STATS_HIST_GROUP];
 
-    if (c)
-        owner_add64(c, count);
-    else
-        owner_add(&t->loss.stats_dropped, count);
+    if (likely(ref && !(ref & STATS_HIST_SEG))) {
+        owner_add64_release(&stats_group_in_chunk(st, ref)->n[b % STATS_HIST_GROUP], count);
+        return;
+    }
+    hist_add_other(t, st, id, b, count);
 }
 
 static inline uint64_t
@@ -1087,24 +1102,6 @@ depth_down(struct thread_state *t)
     t->depth--;
 }
 
-/* Move the calls of path @n's slots (@h, its cct_node.hot) that @out flags, those
- * that have any, to their groups, marked meanwhile (STATS_HOT_MOVING) so that a
- * snapshot that reads the node then does not count it: the groups may hold its
- * calls already. */
-static inline __attribute__((always_inline)) void
-hot_move_out(struct thread_state *t, struct site_stats *st, struct cct_node *n, uint64_t h,
-             unsigned out)
-{
-    hot_store(n, h | STATS_HOT_MOVING);
-    /* Pairs with the snapshot's acquire fence: a group read with calls moved here
-     * comes with the mark, or with the node's counts cleared. */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    for (unsigned s = 0; s < STATS_HOT_SLOTS; s++)
-        if ((out & 1u << s) && STATS_HOT_COUNT(h, s))
-            hist_add(t, st, n->site, stats_hist_bucket_clamp(STATS_HOT_BUCKET(h, s)),
-                     STATS_HOT_COUNT(h, s));
-}
-
 /* hist_move() with the slots full, or without slots: every count moves out, and a
  * bucket in neither slot takes slot 0 as in hist_move(). */
 static COLD void
@@ -1112,6 +1109,7 @@ hist_move_full(struct thread_state *t, struct site_stats *st, struct cct_node *n
                unsigned b)
 {
     if (!STATS_HOT) {
+        depth_down(t);
         hist_add(t, st, n->site, stats_hist_bucket_clamp(b), 1);
         return;
     }
@@ -1119,40 +1117,48 @@ hist_move_full(struct thread_state *t, struct site_stats *st, struct cct_node *n
     unsigned k[STATS_HOT_SLOTS] = {STATS_HOT_BUCKET(h, 0), STATS_HOT_BUCKET(h, 1)};
     uint64_t c[STATS_HOT_SLOTS] = {0, 0};
 
-    hot_move_out(t, st, n, h, 3u);
     if (b != k[0] && b != k[1]) {
         k[1] = k[0];
         k[0] = b;
     }
     c[b == k[0] ? 0 : 1] = 1;
     hot_store(n, stats_hot(k, c));
+    depth_down(t);
+    for (unsigned s = 0; s < STATS_HOT_SLOTS; s++)
+        if (STATS_HOT_COUNT(h, s))
+            hist_add(t, st, n->site, stats_hist_bucket_clamp(STATS_HOT_BUCKET(h, s)),
+                     STATS_HOT_COUNT(h, s));
 }
 
 /* A call of path @n (of site @st) in bucket @b (stats_hist_bucket_any), in neither
  * of the path's buckets, or with the slots full (STATS_HOT_FULL). A new bucket
  * takes slot 0, slot 0's bucket and calls go to slot 1, and slot 1's calls move to
  * their group: two buckets that alternate settle in one move, and a bucket no
- * longer seen leaves in two. Full slots move to their groups and restart. Ends the
- * exit (depth_down), as a tail call, so that the exit's fast path keeps every value
- * in a scratch register. */
+ * longer seen leaves in two. Full slots move to their groups and restart.
+ *
+ * The node's word is stored before the calls it gave up are added to the group
+ * (with release): a snapshot, which reads the groups before the nodes, then finds
+ * them in one place or, when the move falls between its two reads, in neither;
+ * never in both. The exit ends (depth_down) before the group's add, which is then a
+ * tail call: a signal handler's call on this path may run from there, and its adds
+ * are single instructions as the owner's are. */
 static __attribute__((noinline)) void
 hist_move(struct thread_state *t, struct site_stats *st, struct cct_node *n, unsigned b)
 {
     uint64_t h = hot_load(n);
-    unsigned k0 = STATS_HOT_BUCKET(h, 0);
+    unsigned k0 = STATS_HOT_BUCKET(h, 0), k1 = STATS_HOT_BUCKET(h, 1);
 
-    if (unlikely(!STATS_HOT || (h & STATS_HOT_FULL) || b == k0 ||
-                 b == STATS_HOT_BUCKET(h, 1))) {
+    if (unlikely(!STATS_HOT || (h & STATS_HOT_FULL) || b == k0 || b == k1)) {
         hist_move_full(t, st, n, b);
-        depth_down(t);
         return;
     }
-    if (STATS_HOT_COUNT(h, 1))
-        hot_move_out(t, st, n, h, 2u);
     const unsigned k[STATS_HOT_SLOTS] = {b, k0};
     const uint64_t c[STATS_HOT_SLOTS] = {1, STATS_HOT_COUNT(h, 0)};
+    uint64_t out = STATS_HOT_COUNT(h, 1);
     hot_store(n, stats_hot(k, c));
     depth_down(t);
+    if (out)
+        hist_add(t, st, n->site, stats_hist_bucket_clamp(k1), out);
 }
 
 /* The site's shortest and longest call. */
