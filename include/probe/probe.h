@@ -198,12 +198,10 @@ probe__on(void)
     return __builtin_expect(__atomic_load_n(&probe__recording, __ATOMIC_RELAXED), 1);
 }
 
-/* The exit's call falls through: a recorded scope's inline code then takes no
- * branch of its own, which matters to a program with many instrumented functions. */
 static inline void
 probe__scope_cleanup(probe__token *token)
 {
-    if (__builtin_expect(*token != 0, 1))
+    if (*token)
         probe__scope_exit(*token);
 }
 
