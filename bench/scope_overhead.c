@@ -25,9 +25,10 @@
  *   (h) first touch  a new thread entering 10,000 distinct sites once each
  *
  * Method: the machine this runs on is a shared, noisy VM, so nothing is measured once.
- * (a)-(d) run pinned to one CPU, interleaved in rounds (the order rotates every round),
- * each for about --ms milliseconds per round; (e) runs two worker threads pinned to two
- * CPUs in the same rounds. Each figure is the median over the rounds, and every ratio is
+ * (a)-(d) run pinned to one CPU, interleaved in rounds (the order rotates every round;
+ * a variant with a floor of its own, (g) to (k), runs right beside it, in turn before
+ * and after), each for about --ms milliseconds per round; (e) runs two worker threads
+ * pinned to two CPUs in the same rounds. Each figure is the median over the rounds, and every ratio is
  * the median of the ratios taken within one round, so slow drift of the host cancels.
  *
  * It prints a Markdown table and exits 0 whether or not a target is met (it reports, it
@@ -590,6 +591,29 @@ print_report(const struct options *o, const struct cpus *c, int threads,
 
 /* ---- the two modes ----------------------------------------------------------------- */
 
+#define PARTNER_NONE (-1)
+#define PARTNER_LEAD (-2) /* @i is the floor of another variant, measured with it */
+
+/* The floor that variant @i's ratio is taken against, measured right before or after
+ * it in every round (in turn), so that a burst of the host's other work falls on
+ * both sides of the ratio more often than on one; PARTNER_NONE or PARTNER_LEAD. */
+static int
+partner_of(int i)
+{
+    if (i >= V_SIB && i < V_SIB + NSIB)
+        return V_SIB_FLOOR + (i - V_SIB);
+    if (i >= V_SIB_TABLE && i < V_SIB_TABLE + NSIB)
+        return V_SIB_TABLE_FLOOR + (i - V_SIB_TABLE);
+    if (i == V_DEPTH3 || i == V_REC || i == V_JIT)
+        return i + 1;
+    if ((i >= V_SIB_FLOOR && i < V_SIB_FLOOR + NSIB) ||
+        (i >= V_SIB_TABLE_FLOOR && i < V_SIB_TABLE_FLOOR + NSIB) || i == V_DEPTH3_FLOOR ||
+        i == V_REC_FLOOR || i == V_JIT_FLOOR)
+        return PARTNER_LEAD;
+    return PARTNER_NONE;
+}
+
+
 static int
 run_timed(const struct options *o)
 {
@@ -618,8 +642,15 @@ run_timed(const struct options *o)
 
     for (unsigned r = 0; r < o->rounds; r++) {
         for (int k = 0; k < V_COUNT; k++) {
-            struct variant *v = &variants[(r + k) % V_COUNT];
+            int i = (int)((r + (unsigned)k) % V_COUNT), p = partner_of(i);
+            if (p == PARTNER_LEAD)
+                continue; /* runs beside the variant it is the floor of */
+            struct variant *v = &variants[i], *f = p >= 0 ? &variants[p] : NULL;
+            if (f && r % 2)
+                f->ns[r] = batch_ns(f, f->n);
             v->ns[r] = batch_ns(v, v->n);
+            if (f && !(r % 2))
+                f->ns[r] = batch_ns(f, f->n);
         }
         for (int i = 0; i < V_COUNT; i++)
             variants[i].x_floor[r] = variants[i].ns[r] / variants[V_FLOOR].ns[r];
