@@ -240,7 +240,11 @@ typedef struct probe_clock_info {
 
 /**
  * Freeze everything recorded so far into a snapshot. Other threads may keep
- * recording; each count is read whole (never torn).
+ * recording; each count is read whole (never torn). A thread that records while it
+ * is read is read one figure after another, not at one instant: a scope's histogram
+ * never holds more calls than its call count, and may lack calls made during the
+ * snapshot (up to 4,096 per call path more); a thread that is not recording meanwhile
+ * is read exactly.
  *
  * @return A snapshot the caller frees with probe_snapshot_free(), or NULL when out of
  *         memory (errno is ENOMEM).
