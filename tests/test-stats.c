@@ -233,15 +233,15 @@ END_TEST
 /* A path counts its calls in two buckets in its node (cct_node.hot), and moves them
  * to the site's groups when a call lands in a third or the counts are full: two
  * buckets that alternate, one that fills the counts many times over, three in turn
- * (a move on every call), and a new bucket just after the counts filled all read
- * exact, as does the site's total. */
+ * (a move on every call), a new bucket just after the counts filled, and calls
+ * longer than the last bucket all read exact, as does the site's total. */
 START_TEST(histogram_exact_in_the_node_counts)
 {
-    struct probe__site *sites = make_sites(4, "slots");
+    struct probe__site *sites = make_sites(5, "slots");
     /* Site 0: two buckets in turn; 1: one bucket; 2: three in turn. */
     static const uint64_t pattern[3][3] = {{40, 1000, 0}, {5000, 0, 0}, {3, 300, 30000}};
     static const unsigned period[3] = {2, 1, 3};
-    uint64_t want[4][STATS_HIST_BUCKETS] = {{0}}, got[STATS_HIST_BUCKETS];
+    uint64_t want[5][STATS_HIST_BUCKETS] = {{0}}, got[STATS_HIST_BUCKETS];
     const unsigned calls = 3 * (1u << STATS_HOT_MAX_LOG) + 7;
 
     for (unsigned i = 0; i < calls; i++)
@@ -257,8 +257,15 @@ START_TEST(histogram_exact_in_the_node_counts)
         thread_record_ticks(&sites[3], ticks);
         want[3][stats_hist_bucket(ticks)]++;
     }
+    /* Site 4: calls beyond the last bucket (2^49 ticks) in turn with one inside. */
+    static const uint64_t longest[3] = {1ull << 50, 100, 1ull << 62};
+    for (unsigned i = 0; i < 300; i++) {
+        thread_record_ticks(&sites[4], longest[i % 3]);
+        want[4][stats_hist_bucket(longest[i % 3])]++;
+    }
+    ck_assert_uint_eq(want[4][STATS_HIST_BUCKETS - 1], 200);
     probe_snapshot *snap = test_snap();
-    for (unsigned k = 0; k < 4; k++) {
+    for (unsigned k = 0; k < 5; k++) {
         char name[16];
         uint64_t sum = 0;
         snprintf(name, sizeof(name), "slots%u", k);
@@ -268,7 +275,7 @@ START_TEST(histogram_exact_in_the_node_counts)
                           (unsigned long long)got[b], (unsigned long long)want[k][b]);
             sum += got[b];
         }
-        ck_assert_uint_eq(sum, k < 3 ? calls : 2 * full + 2);
+        ck_assert_uint_eq(sum, k < 3 ? calls : k == 3 ? 2 * full + 2 : 300);
         ck_assert_uint_eq(test_site(snap, name)->calls, sum);
     }
     ck_assert_uint_eq(probe_snapshot_losses(snap)->stats_dropped, 0);

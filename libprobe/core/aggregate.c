@@ -90,7 +90,7 @@ agg_add_site(struct aggregate *agg, uint32_t id, const struct stats_chunk *c, un
     if (b.max > a->max)
         a->max = b.max;
     /* Only the groups in use: the acquire of the mask pairs with its release after
-     * the group's index, the segment's pointer and the group's first count. */
+     * the group's index and the segment's pointer. */
     for (uint32_t m = load_acquire(&st->groups); m; m &= m - 1) {
         unsigned g = (unsigned)__builtin_ctz(m), idx = load_relaxed(&st->hist[g]);
         const struct stats_group *grp = stats_group_of((struct stats_chunk *)c, j, idx);

@@ -119,8 +119,8 @@ struct site_stats {
     struct cct_node *node_parent, *node;
     uint64_t min;           /* UINT64_MAX until a call (stats_site_init) */
     uint64_t max;
-    /* Group g of the histogram: 0 while no call landed in it, else where it is
-     * (stats_hist_ref). Stored with release after the group's first count. */
+    /* Group g of the histogram: 0 while no call was added to it, else where it is
+     * (stats_hist_ref). Stored with release once the group is taken (zeroed). */
     uint16_t hist[STATS_HIST_GROUPS];
     /* Bit g set once hist[g] is (release, after it): a snapshot reads the groups in
      * use without scanning all of hist[]. */

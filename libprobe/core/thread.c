@@ -1140,8 +1140,9 @@ hist_move_full(struct thread_state *t, struct site_stats *st, struct cct_node *n
  * (with release): a snapshot, which reads the groups before the nodes, then finds
  * them in one place or, when the move falls between its two reads, in neither;
  * never in both. The exit ends (depth_down) before the group's add, which is then a
- * tail call: a signal handler's call on this path may run from there, and its adds
- * are single instructions as the owner's are. */
+ * tail call: a signal handler's call on this path may run from there. Its adds to a
+ * group are single instructions, as the owner's are; taking a new group is not
+ * async-signal-safe (a handler's first calls, see PROBE_SCOPE). */
 static __attribute__((noinline)) void
 hist_move(struct thread_state *t, struct site_stats *st, struct cct_node *n, unsigned b)
 {
@@ -1238,8 +1239,10 @@ pop_maybe_traced(struct thread_state *t, struct frame *f, uint64_t now, int full
     /* The path's own figures; the site's calls and times are its nodes' sums
      * (stats.h), made at snapshot time, as is which calls were primitive. */
     if (unlikely(!n)) {
-        pop_unpathed(t, f, st, id, dur, self);
+        /* No node to write: the frame is free first, as it was read whole, so that
+         * a handler's scope in between runs at this depth, not on a dropped path. */
         depth_down(t);
+        pop_unpathed(t, f, st, id, dur, self);
         return;
     }
     /* calls, then total, then self (release): aggregate.c reads them backwards */
