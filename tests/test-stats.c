@@ -6,6 +6,7 @@
  * entry and exit, with the exit's timestamp set), so that every call lands in a known
  * bucket whatever the load on the machine. Internal: links libprobe.a. */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 
 #include "common.h"
@@ -287,11 +288,13 @@ END_TEST
  * meanwhile are never read twice: while a thread records calls whose every one
  * moves (three buckets in turn), no snapshot's histogram holds more calls than the
  * site's count, and once it stops, exactly as many. */
-#define MOVER_SNAPSHOTS 200
+#define MOVER_SNAPSHOTS 1000
+
+#define MOVER_STEP 100 /* calls the recorder makes between two snapshots, at least */
 
 static struct probe__site *mover_site;
 static int mover_stop;
-static uint64_t mover_calls;
+static uint64_t mover_calls; /* so far, then all of them (release) */
 
 static void *
 mover_main(void *arg)
@@ -300,10 +303,21 @@ mover_main(void *arg)
     uint64_t n = 0;
 
     (void)arg;
-    while (!__atomic_load_n(&mover_stop, __ATOMIC_ACQUIRE))
+    while (!__atomic_load_n(&mover_stop, __ATOMIC_ACQUIRE)) {
         thread_record_ticks(mover_site, ticks[n++ % 3]);
+        __atomic_store_n(&mover_calls, n, __ATOMIC_RELEASE);
+    }
     __atomic_store_n(&mover_calls, n, __ATOMIC_RELEASE);
     return NULL;
+}
+
+/* Wait until the recorder made MOVER_STEP calls more than @since: on a loaded machine
+ * it may not have run at all for a while. */
+static void
+mover_wait(uint64_t since)
+{
+    while (__atomic_load_n(&mover_calls, __ATOMIC_ACQUIRE) < since + MOVER_STEP)
+        sched_yield();
 }
 
 /* Site "mover0"'s calls and histogram total in @snap (0, 0 before its first call). */
@@ -331,6 +345,7 @@ START_TEST(histogram_never_read_twice_while_counts_move)
     mover_site = make_sites(1, "mover");
     ck_assert_int_eq(pthread_create(&th, NULL, mover_main, NULL), 0);
     for (unsigned i = 0; i < MOVER_SNAPSHOTS; i++) {
+        mover_wait(last); /* and it runs on while the snapshot is taken */
         probe_snapshot *snap = test_snap();
         mover_counts(snap, &calls, &hist);
         ck_assert_msg(hist <= calls, "snapshot %u: %llu calls in the histogram, %llu calls",
@@ -341,7 +356,7 @@ START_TEST(histogram_never_read_twice_while_counts_move)
     }
     __atomic_store_n(&mover_stop, 1, __ATOMIC_RELEASE);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
-    ck_assert_uint_gt(grew, 1); /* the snapshots ran while it recorded */
+    ck_assert_uint_eq(grew, MOVER_SNAPSHOTS); /* each saw calls the last did not */
 
     probe_snapshot *snap = test_snap();
     mover_counts(snap, &calls, &hist);
