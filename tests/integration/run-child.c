@@ -37,6 +37,13 @@ thread_cpu_ns(void)
 
 BURNER(spin, 12345ull)
 
+/* CPU time that is sampled on a loaded machine too. A thread's CPU timer expires at
+ * the kernel's tick while the thread runs: beside three busy processes, 20 ms of CPU
+ * time drew no timer signal in 5 runs of 30, and a profiled run-child with nothing
+ * sampled writes no report (the run-no-follow and run-follow-fork failures). */
+#define SHORT_NS 120000000ull
+#define LONG_NS 200000000ull
+
 /* @p n rounds of arithmetic in a function of its own, with no system call: a
  * profiler's samples can land only here while it runs (a clock read per round would
  * draw them to its system call's return on a contended CPU). */
@@ -85,7 +92,7 @@ print_truth(void)
 static void *
 exit_from_thread(void *arg)
 {
-    spin(50000000);
+    spin(LONG_NS);
     exit(*(int *)arg);
 }
 
@@ -136,15 +143,15 @@ main(int argc, char **argv)
         return 0;
     }
     if (strcmp(what, "exit") == 0) {
-        spin(20000000);
+        spin(SHORT_NS);
         return argc > 2 ? atoi(argv[2]) : 0;
     }
     if (strcmp(what, "_exit") == 0) {
-        spin(20000000);
+        spin(SHORT_NS);
         _exit(4);
     }
     if (strcmp(what, "segv") == 0) {
-        spin(50000000);
+        spin(LONG_NS);
         *(volatile int *)0 = 1;
         return 0;
     }
@@ -161,7 +168,7 @@ main(int argc, char **argv)
         return 0;
     }
     if (strcmp(what, "env") == 0) {
-        spin(60000000); /* enough to be sampled when profiled */
+        spin(LONG_NS); /* enough to be sampled when profiled */
         return show_env();
     }
     if (strcmp(what, "fork") == 0) {
@@ -169,7 +176,7 @@ main(int argc, char **argv)
         pid_t a = fork();
 
         if (a == 0) {
-            spin(30000000);
+            spin(SHORT_NS);
             exit(0);
         }
 
@@ -179,7 +186,7 @@ main(int argc, char **argv)
             execl("/proc/self/exe", argv[0], "env", (char *)NULL);
             _exit(127);
         }
-        spin(30000000);
+        spin(SHORT_NS);
 
         int sa = -1, sb = -1;
 
